@@ -1,0 +1,153 @@
+//! The one error type every store backend reports.
+
+use std::fmt;
+
+/// A boxed error from a backend, kept as the `source` of a [`StoreError`].
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// The result of a store operation.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// An error from a key-value store or from decoding what it holds.
+///
+/// Backends map their own errors into these cases; the original error stays reachable
+/// through [`std::error::Error::source`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The store has no room left for the write (LMDB: the map is full; memory: the
+    /// configured byte budget is used up; redb: the disk is full). The write transaction
+    /// that hit it can only be dropped; committed data is untouched.
+    #[error("the {backend} store is full{}", FullHint(backend))]
+    Full {
+        /// Which backend filled up.
+        backend: &'static str,
+        /// The backend's own error, when it gave one.
+        #[source]
+        source: Option<BoxError>,
+    },
+    /// Stored bytes do not decode: a short or garbled value, an unknown tag, a foreign
+    /// database.
+    #[error("corrupted store: {what}{}", KeyHex(key))]
+    Corrupted {
+        /// What did not decode, and why.
+        what: String,
+        /// The key whose value is bad (empty when the problem is not tied to one key).
+        key: Vec<u8>,
+    },
+    /// The store was written in an on-store format version this build cannot read.
+    #[error(
+        "on-store format version {found} is not supported (this build reads version {supported})"
+    )]
+    VersionMismatch {
+        /// The version found in the store.
+        found: u32,
+        /// The version this build reads and writes.
+        supported: u32,
+    },
+    /// The store is already open in this process and the backend cannot open it twice.
+    #[error("the {backend} store at {path} is already open in this process")]
+    AlreadyOpen {
+        /// Which backend refused.
+        backend: &'static str,
+        /// The path that was asked for.
+        path: String,
+    },
+    /// Any other failure of the backend.
+    #[error("{backend}: {operation} failed")]
+    Backend {
+        /// Which backend failed.
+        backend: &'static str,
+        /// What it was doing (`"open"`, `"get"`, `"put"`, `"commit"`, ...).
+        operation: &'static str,
+        /// The backend's error.
+        #[source]
+        source: BoxError,
+    },
+}
+
+impl StoreError {
+    /// Builds a [`StoreError::Corrupted`] for the value at `key`.
+    pub fn corrupted(what: impl Into<String>, key: &[u8]) -> Self {
+        StoreError::Corrupted {
+            what: what.into(),
+            key: key.to_vec(),
+        }
+    }
+
+    /// Builds a [`StoreError::Backend`] from any backend error.
+    pub fn backend(
+        backend: &'static str,
+        operation: &'static str,
+        source: impl Into<BoxError>,
+    ) -> Self {
+        StoreError::Backend {
+            backend,
+            operation,
+            source: source.into(),
+        }
+    }
+
+    /// Whether this is the "store is full" case.
+    pub fn is_full(&self) -> bool {
+        matches!(self, StoreError::Full { .. })
+    }
+}
+
+struct FullHint<'a>(&'a str);
+
+impl fmt::Display for FullHint<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            "lmdb" => f.write_str(": reopen it with a larger map size"),
+            "memory" => f.write_str(": its byte budget is used up"),
+            _ => Ok(()),
+        }
+    }
+}
+
+struct KeyHex<'a>(&'a [u8]);
+
+impl fmt::Display for KeyHex<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            return Ok(());
+        }
+        f.write_str(" (key 0x")?;
+        for byte in self.0 {
+            write!(f, "{byte:02x}")?;
+        }
+        f.write_str(")")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_name_the_problem() {
+        let full = StoreError::Full {
+            backend: "lmdb",
+            source: None,
+        };
+        assert_eq!(
+            full.to_string(),
+            "the lmdb store is full: reopen it with a larger map size"
+        );
+        assert!(full.is_full());
+
+        let corrupted = StoreError::corrupted("item vector is 3 bytes long", &[0, 1, 0xab]);
+        assert_eq!(
+            corrupted.to_string(),
+            "corrupted store: item vector is 3 bytes long (key 0x0001ab)"
+        );
+        assert!(!corrupted.is_full());
+
+        let io = std::io::Error::other("disk on fire");
+        let backend = StoreError::backend("redb", "commit", io);
+        assert_eq!(backend.to_string(), "redb: commit failed");
+        let source = std::error::Error::source(&backend).map(ToString::to_string);
+        assert_eq!(source.as_deref(), Some("disk on fire"));
+    }
+}

@@ -1,0 +1,221 @@
+//! The transactional key-value store the index is written against.
+//!
+//! Three traits make a store:
+//!
+//! - [`KvStore`] opens transactions: any number of [`ReadTxn`]s, and one [`WriteTxn`] at a
+//!   time (a second `write_txn` call waits until the first is committed or dropped);
+//! - [`ReadTxn`] reads one consistent snapshot: [`get`](ReadTxn::get) and ordered
+//!   [`range`](ReadTxn::range) iteration, with values *borrowed* from the store for the
+//!   transaction's lifetime where the backend allows it (LMDB hands out slices of its memory
+//!   map: no copy and no allocation per `get`);
+//! - [`WriteTxn`] extends [`ReadTxn`] (so every read is written once and sees the
+//!   transaction's own uncommitted writes) with [`put`](WriteTxn::put),
+//!   [`delete`](WriteTxn::delete), [`delete_range`](WriteTxn::delete_range) and
+//!   [`commit`](WriteTxn::commit). `commit` consumes the transaction; dropping it without
+//!   committing aborts every write it made.
+//!
+//! Keys are 1 to 511 bytes long (LMDB's limit; the graph's keys are a few bytes); values
+//! may be empty and as large as the backend allows (at least 3 GiB on 64-bit targets).
+//! Keys are ordered as byte strings (lexicographically, shorter first on a common prefix);
+//! the graph layer encodes integers big-endian in keys so that this order is numeric.
+//!
+//! # Threads
+//!
+//! A store is `Send + Sync`: share it by reference (or in an `Arc`) and open transactions
+//! from any thread. Every read transaction is `Send`, so parallel work (a rayon batch search,
+//! the parallel phase of a build) opens one read transaction per worker from the shared
+//! store, or moves one into a worker. Whether one read transaction may also be *shared* by
+//! several threads at once (`Sync`) depends on the backend; code generic over [`KvStore`]
+//! must not assume it:
+//!
+//! | backend | `ReadTxn: Send` | `ReadTxn: Sync` | `WriteTxn: Send` |
+//! |---------|-----------------|-----------------|------------------|
+//! | lmdb    | yes (opened without thread-local slots) | no (LMDB forbids it) | no |
+//! | redb    | yes             | yes             | no               |
+//! | memory  | yes             | yes             | no               |
+//!
+//! Each backend asserts its row at compile time.
+//!
+//! # Adding a backend
+//!
+//! Implement the three traits in a module of `hannoy-storage` and add one line to the
+//! conformance suite (`tests/`); nothing in this crate changes.
+
+mod error;
+
+pub use error::{BoxError, StoreError, StoreResult};
+
+use std::ops::Bound;
+
+/// A transactional, ordered key-value store: many readers, one writer at a time.
+pub trait KvStore: Send + Sync {
+    /// A read-only snapshot of the store.
+    type ReadTxn<'s>: ReadTxn + Send
+    where
+        Self: 's;
+
+    /// The one read-write transaction.
+    type WriteTxn<'s>: WriteTxn
+    where
+        Self: 's;
+
+    /// Opens a read transaction on the last committed state. It keeps seeing that state,
+    /// whatever is committed after it was opened.
+    ///
+    /// # Errors
+    /// The backend's error, e.g. LMDB's reader table is full.
+    fn read_txn(&self) -> StoreResult<Self::ReadTxn<'_>>;
+
+    /// Opens the write transaction, waiting while another one is open.
+    ///
+    /// # Errors
+    /// The backend's error.
+    fn write_txn(&self) -> StoreResult<Self::WriteTxn<'_>>;
+}
+
+/// Reads of one consistent snapshot.
+pub trait ReadTxn {
+    /// Bytes borrowed from the transaction: a key or a value.
+    type Bytes<'t>: AsRef<[u8]>
+    where
+        Self: 't;
+
+    /// An ascending iterator over `(key, value)` pairs.
+    type Iter<'t>: Iterator<Item = StoreResult<(Self::Bytes<'t>, Self::Bytes<'t>)>>
+    where
+        Self: 't;
+
+    /// The value stored under `key`, if any.
+    ///
+    /// # Errors
+    /// The backend's error.
+    fn get(&self, key: &[u8]) -> StoreResult<Option<Self::Bytes<'_>>>;
+
+    /// The entries whose keys lie between `start` and `end`, in ascending key order.
+    /// The bounds are only read during the call.
+    ///
+    /// # Errors
+    /// The backend's error; iteration itself can fail too, item by item.
+    fn range(&self, start: Bound<&[u8]>, end: Bound<&[u8]>) -> StoreResult<Self::Iter<'_>>;
+
+    /// The entries whose keys start with `prefix`, in ascending key order.
+    ///
+    /// # Errors
+    /// As [`range`](ReadTxn::range).
+    fn prefix(&self, prefix: &[u8]) -> StoreResult<Self::Iter<'_>> {
+        let end = prefix_successor(prefix);
+        let end = match &end {
+            Some(end) => Bound::Excluded(end.as_slice()),
+            None => Bound::Unbounded,
+        };
+        self.range(Bound::Included(prefix), end)
+    }
+
+    /// Whether a value is stored under `key`.
+    ///
+    /// # Errors
+    /// As [`get`](ReadTxn::get).
+    fn contains_key(&self, key: &[u8]) -> StoreResult<bool> {
+        Ok(self.get(key)?.is_some())
+    }
+}
+
+/// The read-write transaction: reads see its own uncommitted writes.
+///
+/// While a borrowed value from [`ReadTxn::get`] is alive, no write can happen (the borrow
+/// checker enforces it): backends may invalidate borrowed bytes on write.
+pub trait WriteTxn: ReadTxn {
+    /// Stores `value` under `key`, replacing any previous value.
+    ///
+    /// # Errors
+    /// [`StoreError::Full`] when the store has no room; the backend's error otherwise.
+    /// After an error the transaction should be dropped.
+    fn put(&mut self, key: &[u8], value: &[u8]) -> StoreResult<()>;
+
+    /// Removes `key`; returns whether it was there.
+    ///
+    /// # Errors
+    /// The backend's error.
+    fn delete(&mut self, key: &[u8]) -> StoreResult<bool>;
+
+    /// Removes every key between `start` and `end`; returns how many were removed.
+    ///
+    /// # Errors
+    /// The backend's error.
+    fn delete_range(&mut self, start: Bound<&[u8]>, end: Bound<&[u8]>) -> StoreResult<u64>;
+
+    /// Makes every write of this transaction visible to transactions opened afterwards,
+    /// atomically and (for persistent backends) durably.
+    ///
+    /// # Errors
+    /// [`StoreError::Full`] or the backend's error; the writes are then discarded.
+    fn commit(self) -> StoreResult<()>;
+
+    /// Discards every write of this transaction. Dropping it does the same.
+    fn abort(self)
+    where
+        Self: Sized,
+    {
+        drop(self);
+    }
+
+    /// Removes every key starting with `prefix`; returns how many were removed.
+    ///
+    /// # Errors
+    /// As [`delete_range`](WriteTxn::delete_range).
+    fn delete_prefix(&mut self, prefix: &[u8]) -> StoreResult<u64> {
+        let end = prefix_successor(prefix);
+        let end = match &end {
+            Some(end) => Bound::Excluded(end.as_slice()),
+            None => Bound::Unbounded,
+        };
+        self.delete_range(Bound::Included(prefix), end)
+    }
+}
+
+/// The smallest key greater than every key that starts with `prefix`, or `None` when there
+/// is none (the prefix is empty or all `0xff`).
+pub fn prefix_successor(prefix: &[u8]) -> Option<Vec<u8>> {
+    let last = prefix.iter().rposition(|&byte| byte != 0xff)?;
+    let mut end = prefix[..=last].to_vec();
+    end[last] += 1;
+    Some(end)
+}
+
+/// Whether no key can lie between `start` and `end`. Crossed bounds (start after end) select
+/// nothing in every backend; backends whose own range call would reject them check this
+/// first.
+pub fn range_is_empty(start: Bound<&[u8]>, end: Bound<&[u8]>) -> bool {
+    match (start, end) {
+        (Bound::Included(s), Bound::Included(e)) => s > e,
+        (Bound::Included(s) | Bound::Excluded(s), Bound::Excluded(e))
+        | (Bound::Excluded(s), Bound::Included(e)) => s >= e,
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Bound, prefix_successor, range_is_empty};
+
+    #[test]
+    fn crossed_and_empty_bounds() {
+        use Bound::{Excluded, Included, Unbounded};
+        assert!(range_is_empty(Included(b"b"), Included(b"a")));
+        assert!(!range_is_empty(Included(b"a"), Included(b"a")));
+        assert!(range_is_empty(Included(b"a"), Excluded(b"a")));
+        assert!(range_is_empty(Excluded(b"a"), Included(b"a")));
+        assert!(range_is_empty(Excluded(b"a"), Excluded(b"a")));
+        assert!(!range_is_empty(Excluded(b"a"), Excluded(b"b")));
+        assert!(!range_is_empty(Included(b"z"), Unbounded));
+    }
+
+    #[test]
+    fn prefix_successor_skips_trailing_ff() {
+        assert_eq!(prefix_successor(b""), None);
+        assert_eq!(prefix_successor(&[0xff, 0xff]), None);
+        assert_eq!(prefix_successor(&[1, 2, 3]), Some(vec![1, 2, 4]));
+        assert_eq!(prefix_successor(&[1, 0xff]), Some(vec![2]));
+        assert_eq!(prefix_successor(&[0, 0xfe, 0xff]), Some(vec![0, 0xff]));
+    }
+}

@@ -1,0 +1,333 @@
+//! The LMDB backend, through `heed`: memory-mapped and zero-copy.
+//!
+//! A [`LmdbStore`] is one LMDB database (by default the unnamed main database of an
+//! environment opened in a directory). Reads return slices of the memory map, valid for the
+//! transaction's lifetime: no copy and no allocation per `get`.
+//!
+//! # Map size
+//!
+//! LMDB reserves address space for the whole map up front; the file only grows as data is
+//! written. The default map size is [`DEFAULT_MAP_SIZE`] (64 GiB on 64-bit targets), which
+//! costs no memory or disk by itself. A write that does not fit fails with
+//! [`StoreError::Full`]; the write transaction must then be dropped, committed data is
+//! untouched, and reopening the directory with a larger [`LmdbOptions::map_size`] makes room.
+//!
+//! # Threads
+//!
+//! The environment is opened without thread-local reader slots, so read transactions are
+//! `Send` (they can move to another thread) but not `Sync`: parallel readers open one
+//! transaction each. The write transaction stays on the thread that opened it.
+//!
+//! A read transaction sees every commit that returned before it was opened. Two read
+//! transactions opened one after the other while a commit is in flight may, in a narrow
+//! race inside LMDB, see that commit and then the state before it; each still sees one
+//! whole commit.
+
+use std::convert::Infallible;
+use std::ops::Bound;
+use std::path::Path;
+
+use hannoy_graph::store::{KvStore, ReadTxn, StoreError, StoreResult, WriteTxn, range_is_empty};
+use heed::types::Bytes;
+use heed::{CommitOrAbort, Env, EnvOpenOptions, MdbError, RoTxn, RwTxn, WithoutTls};
+
+const BACKEND: &str = "lmdb";
+
+/// The database handle every store uses: untyped bytes both ways.
+type Db = heed::Database<'static, Bytes, Bytes>;
+
+/// The map size used when none is given: 64 GiB of address space on 64-bit targets, 1 GiB
+/// elsewhere.
+pub const DEFAULT_MAP_SIZE: usize = if usize::BITS >= 64 { 64 << 30 } else { 1 << 30 };
+
+/// The number of read transactions that may be open at once when none is given.
+pub const DEFAULT_MAX_READERS: u32 = 1024;
+
+/// Options to open an [`LmdbStore`].
+#[derive(Debug, Clone)]
+pub struct LmdbOptions {
+    map_size: usize,
+    max_readers: u32,
+}
+
+impl Default for LmdbOptions {
+    fn default() -> Self {
+        LmdbOptions {
+            map_size: DEFAULT_MAP_SIZE,
+            max_readers: DEFAULT_MAX_READERS,
+        }
+    }
+}
+
+impl LmdbOptions {
+    /// The size of the memory map in bytes, rounded up by LMDB to a multiple of the page
+    /// size: the most the store can hold.
+    pub fn map_size(mut self, bytes: usize) -> Self {
+        self.map_size = bytes;
+        self
+    }
+
+    /// How many read transactions may be open at once, across every thread and process.
+    pub fn max_readers(mut self, readers: u32) -> Self {
+        self.max_readers = readers;
+        self
+    }
+
+    /// Opens (creating it if needed) the environment in directory `path` and uses its main
+    /// database.
+    ///
+    /// # Errors
+    /// [`StoreError::AlreadyOpen`] if this process has the directory open already (LMDB
+    /// forbids opening one environment twice in a process: share the store instead);
+    /// [`StoreError::Backend`] for I/O and LMDB errors.
+    pub fn open(&self, path: impl AsRef<Path>) -> StoreResult<LmdbStore> {
+        let path = path.as_ref();
+        std::fs::create_dir_all(path).map_err(|e| StoreError::backend(BACKEND, "open", e))?;
+        let mut options = EnvOpenOptions::new().read_txn_without_tls();
+        options
+            .map_size(self.map_size)
+            .max_readers(self.max_readers);
+        // SAFETY: the map is only written through LMDB, which locks it against concurrent
+        // writers in this and other processes; heed refuses to open the same directory twice
+        // in one process. What stays the caller's duty (no other program truncating or
+        // rewriting the file behind LMDB's back, no network file system) is stated on
+        // `LmdbStore::open`.
+        let env = unsafe { options.open(path) }.map_err(|e| match e {
+            heed::Error::EnvAlreadyOpened => StoreError::AlreadyOpen {
+                backend: BACKEND,
+                path: path.display().to_string(),
+            },
+            other => map_err("open", other),
+        })?;
+        let wtxn = env.write_txn().map_err(|e| map_err("open", e))?;
+        let created = env
+            .create_databases_and_commit(wtxn, |opener, wtxn| {
+                let db = opener.create_database::<Bytes, Bytes>(wtxn, None)?;
+                Ok::<_, heed::Error>(CommitOrAbort::<_, Infallible>::Commit(db))
+            })
+            .map_err(|e| map_err("open", e))?;
+        match created {
+            CommitOrAbort::Commit(db) => Ok(LmdbStore { env, db }),
+            CommitOrAbort::Abort(never) => match never {},
+        }
+    }
+}
+
+/// A store in an LMDB environment; see the [module docs](self).
+///
+/// ```
+/// use hannoy_graph::store::{KvStore, ReadTxn, WriteTxn};
+/// use hannoy_storage::lmdb::LmdbStore;
+///
+/// let dir = tempfile::tempdir()?;
+/// let store = LmdbStore::open(dir.path())?;
+/// let mut wtxn = store.write_txn()?;
+/// wtxn.put(b"key", b"value")?;
+/// wtxn.commit()?;
+///
+/// let rtxn = store.read_txn()?;
+/// assert_eq!(rtxn.get(b"key")?, Some(&b"value"[..]));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct LmdbStore {
+    env: Env<WithoutTls>,
+    db: Db,
+}
+
+impl LmdbStore {
+    /// Opens (creating it if needed) a store in directory `path` with default options.
+    ///
+    /// The directory's `data.mdb` is memory-mapped: another program must not modify it
+    /// except through LMDB, and it must not live on a network file system.
+    ///
+    /// # Errors
+    /// As [`LmdbOptions::open`].
+    pub fn open(path: impl AsRef<Path>) -> StoreResult<LmdbStore> {
+        LmdbOptions::default().open(path)
+    }
+
+    /// Options to open a store with another map size or reader count.
+    pub fn options() -> LmdbOptions {
+        LmdbOptions::default()
+    }
+
+    /// A store over a database of an environment the caller opened, e.g. to keep the index
+    /// beside the application's own LMDB databases.
+    pub fn from_database(env: Env<WithoutTls>, db: Db) -> LmdbStore {
+        LmdbStore { env, db }
+    }
+
+    /// The environment, e.g. to read its size or copy it.
+    pub fn env(&self) -> &Env<WithoutTls> {
+        &self.env
+    }
+}
+
+/// Maps heed errors, keeping "map full" distinct.
+fn map_err(operation: &'static str, error: heed::Error) -> StoreError {
+    match error {
+        heed::Error::Mdb(MdbError::MapFull) => StoreError::Full {
+            backend: BACKEND,
+            source: Some(error.into()),
+        },
+        other => StoreError::backend(BACKEND, operation, other),
+    }
+}
+
+impl KvStore for LmdbStore {
+    type ReadTxn<'s> = LmdbReadTxn<'s>;
+    type WriteTxn<'s> = LmdbWriteTxn<'s>;
+
+    fn read_txn(&self) -> StoreResult<LmdbReadTxn<'_>> {
+        let txn = self.env.read_txn().map_err(|e| map_err("read_txn", e))?;
+        Ok(LmdbReadTxn { txn, db: self.db })
+    }
+
+    fn write_txn(&self) -> StoreResult<LmdbWriteTxn<'_>> {
+        let txn = self.env.write_txn().map_err(|e| map_err("write_txn", e))?;
+        Ok(LmdbWriteTxn { txn, db: self.db })
+    }
+}
+
+/// A read transaction of an [`LmdbStore`].
+pub struct LmdbReadTxn<'s> {
+    txn: RoTxn<'s, WithoutTls>,
+    db: Db,
+}
+
+/// The write transaction of an [`LmdbStore`].
+pub struct LmdbWriteTxn<'s> {
+    txn: RwTxn<'s>,
+    db: Db,
+}
+
+/// An ascending iterator over a range of an LMDB store.
+pub struct LmdbIter<'t> {
+    inner: Option<heed::RoRange<'t, Bytes, Bytes>>,
+}
+
+impl<'t> Iterator for LmdbIter<'t> {
+    type Item = StoreResult<(&'t [u8], &'t [u8])>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let next = self.inner.as_mut()?.next()?;
+        Some(next.map_err(|e| map_err("range", e)))
+    }
+}
+
+fn get<'t>(db: Db, txn: &'t RoTxn, key: &[u8]) -> StoreResult<Option<&'t [u8]>> {
+    db.get(txn, key).map_err(|e| map_err("get", e))
+}
+
+/// Bounds LMDB accepts, or `None` when they select nothing. LMDB rejects a zero-length key
+/// even as a bound; since stored keys are never empty, an empty start bound is the same as
+/// no bound and an empty end bound selects nothing.
+#[allow(clippy::type_complexity)]
+fn lmdb_bounds<'a>(
+    start: Bound<&'a [u8]>,
+    end: Bound<&'a [u8]>,
+) -> Option<(Bound<&'a [u8]>, Bound<&'a [u8]>)> {
+    if range_is_empty(start, end) {
+        return None;
+    }
+    let start = match start {
+        Bound::Included([]) | Bound::Excluded([]) => Bound::Unbounded,
+        other => other,
+    };
+    match end {
+        Bound::Included([]) | Bound::Excluded([]) => None,
+        end => Some((start, end)),
+    }
+}
+
+fn range<'t>(
+    db: Db,
+    txn: &'t RoTxn,
+    start: Bound<&[u8]>,
+    end: Bound<&[u8]>,
+) -> StoreResult<LmdbIter<'t>> {
+    let Some((start, end)) = lmdb_bounds(start, end) else {
+        return Ok(LmdbIter { inner: None });
+    };
+    let inner = db
+        .range(txn, &(start, end))
+        .map_err(|e| map_err("range", e))?;
+    Ok(LmdbIter { inner: Some(inner) })
+}
+
+impl ReadTxn for LmdbReadTxn<'_> {
+    type Bytes<'t>
+        = &'t [u8]
+    where
+        Self: 't;
+    type Iter<'t>
+        = LmdbIter<'t>
+    where
+        Self: 't;
+
+    fn get(&self, key: &[u8]) -> StoreResult<Option<&[u8]>> {
+        get(self.db, &self.txn, key)
+    }
+
+    fn range(&self, start: Bound<&[u8]>, end: Bound<&[u8]>) -> StoreResult<LmdbIter<'_>> {
+        range(self.db, &self.txn, start, end)
+    }
+}
+
+impl ReadTxn for LmdbWriteTxn<'_> {
+    type Bytes<'t>
+        = &'t [u8]
+    where
+        Self: 't;
+    type Iter<'t>
+        = LmdbIter<'t>
+    where
+        Self: 't;
+
+    fn get(&self, key: &[u8]) -> StoreResult<Option<&[u8]>> {
+        get(self.db, &self.txn, key)
+    }
+
+    fn range(&self, start: Bound<&[u8]>, end: Bound<&[u8]>) -> StoreResult<LmdbIter<'_>> {
+        range(self.db, &self.txn, start, end)
+    }
+}
+
+impl WriteTxn for LmdbWriteTxn<'_> {
+    fn put(&mut self, key: &[u8], value: &[u8]) -> StoreResult<()> {
+        self.db
+            .put(&mut self.txn, key, value)
+            .map_err(|e| map_err("put", e))
+    }
+
+    fn delete(&mut self, key: &[u8]) -> StoreResult<bool> {
+        self.db
+            .delete(&mut self.txn, key)
+            .map_err(|e| map_err("delete", e))
+    }
+
+    fn delete_range(&mut self, start: Bound<&[u8]>, end: Bound<&[u8]>) -> StoreResult<u64> {
+        let Some((start, end)) = lmdb_bounds(start, end) else {
+            return Ok(0);
+        };
+        let deleted = self
+            .db
+            .delete_range(&mut self.txn, &(start, end))
+            .map_err(|e| map_err("delete_range", e))?;
+        Ok(deleted as u64)
+    }
+
+    fn commit(self) -> StoreResult<()> {
+        self.txn.commit().map_err(|e| map_err("commit", e))
+    }
+}
+
+// The concurrency table of `hannoy_graph::store`, checked at compile time.
+const _: () = {
+    const fn send<T: Send>() {}
+    const fn sync<T: Sync>() {}
+    send::<LmdbStore>();
+    sync::<LmdbStore>();
+    send::<LmdbReadTxn<'static>>();
+};

@@ -1,0 +1,99 @@
+//! The backend-conformance suite.
+//!
+//! Every behaviour test is a generic function over a [`Backend`], written once here;
+//! [`conformance_suite!`] expands one module of `#[test]`s per backend, so the test names
+//! read `lmdb::commit_makes_writes_visible_to_new_readers_only`. A new backend gets every
+//! test by implementing [`Backend`] (plus [`PersistentBackend`] / [`BoundedBackend`] when
+//! they apply) and adding one line to `tests/backends.rs`. A test that does not apply to a
+//! backend is not generated for it; none returns early.
+
+#![allow(missing_docs)] // test functions are named for what they check
+
+pub mod backends;
+pub mod failpoint;
+pub mod store_model;
+pub mod store_suite;
+
+use std::path::Path;
+
+use hannoy_graph::store::KvStore;
+
+/// A store backend under test.
+pub trait Backend {
+    /// The store type.
+    type Store: KvStore;
+
+    /// A fresh, empty store kept in `dir` (an empty directory the test owns).
+    fn create(dir: &Path) -> Self::Store;
+}
+
+/// A backend whose committed data survives closing and reopening the store.
+pub trait PersistentBackend: Backend {
+    /// Opens again the store that [`Backend::create`] made in `dir`.
+    fn reopen(dir: &Path) -> Self::Store;
+}
+
+/// A backend that can be made to run out of room, to test [`StoreError::Full`].
+///
+/// [`StoreError::Full`]: hannoy_graph::store::StoreError::Full
+pub trait BoundedBackend: Backend {
+    /// A fresh store in `dir` that holds no more than about `bytes` bytes.
+    fn create_bounded(dir: &Path, bytes: usize) -> Self::Store;
+}
+
+/// Expands the suite for one backend: `conformance_suite!(module_name, BackendType,
+/// capabilities...)`, with the capabilities `persistent`, `bounded` and
+/// `shared_read_txn` (read transactions are `Sync`).
+#[macro_export]
+macro_rules! conformance_suite {
+    ($module:ident, $backend:ty $(, $capability:ident)* $(,)?) => {
+        mod $module {
+            #[allow(unused_imports)]
+            use super::*;
+
+            $crate::conformance_suite!(@tests $backend; store_suite:
+                put_get_overwrite_delete,
+                keys_iterate_in_byte_order,
+                range_bounds_are_exact,
+                prefix_iteration_includes_ff_edges,
+                crossed_bounds_select_nothing,
+                write_txn_sees_its_own_writes,
+                commit_makes_writes_visible_to_new_readers_only,
+                dropped_or_aborted_write_txn_discards,
+                reader_keeps_its_snapshot,
+                readers_in_threads_while_writer_commits,
+                read_txn_moves_to_another_thread,
+                empty_and_large_values,
+                delete_range_and_prefix,
+                failed_write_or_commit_leaves_store_unchanged
+            );
+            $crate::conformance_suite!(@tests $backend; store_model:
+                random_operations_match_btreemap_model
+            );
+            $( $crate::conformance_suite!(@$capability $backend); )*
+        }
+    };
+    (@tests $backend:ty; $suite:ident: $($name:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                $crate::$suite::$name::<$backend>();
+            }
+        )*
+    };
+    (@persistent $backend:ty) => {
+        $crate::conformance_suite!(@tests $backend; store_suite:
+            reopen_keeps_committed_data_only
+        );
+    };
+    (@bounded $backend:ty) => {
+        $crate::conformance_suite!(@tests $backend; store_suite:
+            full_store_reports_full_and_keeps_committed_data
+        );
+    };
+    (@shared_read_txn $backend:ty) => {
+        $crate::conformance_suite!(@tests $backend; store_suite:
+            one_read_txn_shared_by_threads
+        );
+    };
+}
