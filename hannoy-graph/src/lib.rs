@@ -1,9 +1,23 @@
 //! The hannoy HNSW index, written against a small transactional key-value store.
 //!
 //! This crate knows nothing of LMDB or redb: it defines the [`KvStore`] traits in
-//! [`store`], and `hannoy-storage` implements them for each backend.
+//! [`store`], lays the index out in keys and values ([`format`], described in
+//! `docs/format.md`), builds the graph ([`Writer`]) and searches it ([`Reader`]).
+//! `hannoy-storage` implements the store traits for each backend, and the `hannoy` crate
+//! puts it all behind one facade.
 #![forbid(unsafe_code)]
 
+mod chunks;
+mod error;
+pub mod format;
+mod params;
+mod reader;
+mod search;
 pub mod store;
+mod writer;
 
+pub use error::{Error, Result};
+pub use params::{BuildParams, MAX_LEVELS, MAX_M0};
+pub use reader::{CheckReport, DEFAULT_EF_SEARCH, QueryBuilder, Reader};
 pub use store::{KvStore, ReadTxn, StoreError, StoreResult, WriteTxn};
+pub use writer::{BuildStats, Builder, Phase, Progress, Writer};

@@ -12,6 +12,7 @@ use hannoy_graph::store::{KvStore, ReadTxn, StoreError, StoreResult, WriteTxn};
 pub struct FailingStore<S> {
     inner: S,
     remaining: Arc<AtomicU64>,
+    steps: Arc<AtomicU64>,
 }
 
 impl<S: KvStore> FailingStore<S> {
@@ -21,6 +22,7 @@ impl<S: KvStore> FailingStore<S> {
         FailingStore {
             inner,
             remaining: Arc::new(AtomicU64::new(fail_at)),
+            steps: Arc::new(AtomicU64::new(0)),
         }
     }
 
@@ -32,6 +34,16 @@ impl<S: KvStore> FailingStore<S> {
     /// The wrapped store.
     pub fn inner(&self) -> &S {
         &self.inner
+    }
+
+    /// How many write operations were attempted.
+    pub fn steps(&self) -> u64 {
+        self.steps.load(Ordering::SeqCst)
+    }
+
+    /// Unwraps the store.
+    pub fn into_inner(self) -> S {
+        self.inner
     }
 }
 
@@ -45,11 +57,13 @@ pub fn injected(operation: &'static str) -> StoreError {
 pub struct FailingWriteTxn<T> {
     inner: T,
     remaining: Arc<AtomicU64>,
+    steps: Arc<AtomicU64>,
     poisoned: bool,
 }
 
 impl<T> FailingWriteTxn<T> {
     fn step(&mut self, operation: &'static str) -> StoreResult<()> {
+        self.steps.fetch_add(1, Ordering::SeqCst);
         if self.poisoned {
             return Err(injected(operation));
         }
@@ -87,6 +101,7 @@ impl<S: KvStore> KvStore for FailingStore<S> {
         Ok(FailingWriteTxn {
             inner: self.inner.write_txn()?,
             remaining: self.remaining.clone(),
+            steps: self.steps.clone(),
             poisoned: false,
         })
     }

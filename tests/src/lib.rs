@@ -11,6 +11,7 @@
 
 pub mod backends;
 pub mod failpoint;
+pub mod index_suite;
 pub mod store_model;
 pub mod store_suite;
 
@@ -69,6 +70,21 @@ macro_rules! conformance_suite {
             );
             $crate::conformance_suite!(@tests $backend; store_model:
                 random_operations_match_btreemap_model
+            );
+            $crate::conformance_suite!(@tests $backend; index_suite:
+                build_and_search_finds_true_neighbours,
+                small_and_empty_indexes,
+                bad_input_is_a_typed_error_and_writes_nothing,
+                foreign_or_newer_bytes_are_refused,
+                second_build_inserts_only_new_items,
+                cancelled_build_changes_nothing,
+                failed_build_leaves_no_partial_index,
+                writer_sees_pending_changes,
+                several_indexes_share_a_store,
+                deleted_items_are_never_returned,
+                deleting_everything_leaves_an_empty_valid_index,
+                one_reader_serves_many_threads,
+                single_thread_builds_are_deterministic
             );
             $( $crate::conformance_suite!(@$capability $backend); )*
         }

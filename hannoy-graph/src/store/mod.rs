@@ -26,7 +26,9 @@
 //! the parallel phase of a build) opens one read transaction per worker from the shared
 //! store, or moves one into a worker. Whether one read transaction may also be *shared* by
 //! several threads at once (`Sync`) depends on the backend; code generic over [`KvStore`]
-//! must not assume it:
+//! must not assume it. Values and keys read from any transaction, write transactions
+//! included, are `Send + Sync` ([`ReadTxn::Bytes`]): once read, they can be shared by a
+//! thread pool while the transaction stays on its thread.
 //!
 //! | backend | `ReadTxn: Send` | `ReadTxn: Sync` | `WriteTxn: Send` |
 //! |---------|-----------------|-----------------|------------------|
@@ -75,8 +77,10 @@ pub trait KvStore: Send + Sync {
 
 /// Reads of one consistent snapshot.
 pub trait ReadTxn {
-    /// Bytes borrowed from the transaction: a key or a value.
-    type Bytes<'t>: AsRef<[u8]>
+    /// Bytes borrowed from the transaction: a key or a value. They are `Send + Sync` so that
+    /// parallel work can read them from several threads while the transaction itself stays
+    /// on its own (the parallel phase of a build reads values of the write transaction so).
+    type Bytes<'t>: AsRef<[u8]> + Send + Sync
     where
         Self: 't;
 

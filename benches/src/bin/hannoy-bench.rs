@@ -1,0 +1,226 @@
+//! `hannoy-bench`: builds an index on each chosen backend (and optionally the published
+//! `hannoy` crate as a peer), then measures recall@k and single-thread queries per second
+//! at each ef_search.
+//!
+//! ```text
+//! cargo run --release -p hannoy-benches --bin hannoy-bench -- --help
+//! ```
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use hannoy::metrics::simd_level;
+use hannoy::{
+    BinaryQuantizedCosine, BinaryQuantizedEuclidean, BinaryQuantizedManhattan, Cosine, DotProduct,
+    Euclidean, Hamming, Manhattan, Metric,
+};
+use hannoy_benches::dataset::{self, Dataset};
+use hannoy_benches::report::{Row, table};
+use hannoy_benches::run::{Backend, RunConfig, run_ours};
+use hannoy_benches::{peer, stats};
+
+/// Build an index and measure recall and speed.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Args {
+    /// Dataset directory with base, queries (.fvecs or .npy) and groundtruth (.ivecs or .npy).
+    /// Default: ../shared/data/debian-minilm-384 when present, else generated data.
+    #[arg(long)]
+    dataset: Option<PathBuf>,
+    /// Use generated clustered data of N vectors of DIM components instead: "N,DIM".
+    #[arg(long, value_name = "N,DIM")]
+    generate: Option<String>,
+    /// Use only the first N base vectors (ground truth is then recomputed exactly).
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Use only the first N queries.
+    #[arg(long)]
+    queries: Option<usize>,
+    /// Backends to run (repeatable).
+    #[arg(long, value_enum, default_values_t = [Backend::Lmdb])]
+    backend: Vec<Backend>,
+    /// cosine, euclidean, dot, manhattan, hamming, bq_cosine, bq_euclidean, bq_manhattan.
+    #[arg(long, default_value = "cosine")]
+    metric: String,
+    #[arg(long, default_value_t = 16)]
+    m: u16,
+    /// Default: 2 * m.
+    #[arg(long)]
+    m0: Option<u16>,
+    #[arg(long, default_value_t = 100)]
+    ef_construction: u32,
+    /// Comma-separated ef_search values.
+    #[arg(long, value_delimiter = ',', default_values_t = [16, 32, 64, 128, 256])]
+    ef_search: Vec<usize>,
+    #[arg(long, default_value_t = 10)]
+    k: usize,
+    /// Build threads (search is always single-threaded, one query per call).
+    #[arg(long, default_value_t = 2)]
+    threads: usize,
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Where the stores go (default: a temporary directory, removed at the end).
+    #[arg(long)]
+    db_dir: Option<PathBuf>,
+    /// Measured passes over the queries per ef_search, after a warm-up pass.
+    #[arg(long, default_value_t = 3)]
+    passes: usize,
+    /// Peer systems to run in the same process: hannoy (the published crate).
+    #[arg(long)]
+    peer: Vec<String>,
+    /// Check the graph's validity after each build.
+    #[arg(long)]
+    check: bool,
+    /// One JSON object per line instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: &Args) -> Result<(), String> {
+    match args.metric.as_str() {
+        "cosine" => run_metric::<Cosine>(args),
+        "euclidean" => run_metric::<Euclidean>(args),
+        "dot" => run_metric::<DotProduct>(args),
+        "manhattan" => run_metric::<Manhattan>(args),
+        "hamming" => run_metric::<Hamming>(args),
+        "bq_cosine" => run_metric::<BinaryQuantizedCosine>(args),
+        "bq_euclidean" => run_metric::<BinaryQuantizedEuclidean>(args),
+        "bq_manhattan" => run_metric::<BinaryQuantizedManhattan>(args),
+        other => Err(format!("unknown metric {other:?}")),
+    }
+}
+
+/// The exact distance of metric `M` between two raw vectors, for ground truth.
+fn exact_distance<M: Metric>(a: &[f32], b: &[f32]) -> f32 {
+    let (mut x, mut y) = (Vec::new(), Vec::new());
+    match (M::encode(a, &mut x), M::encode(b, &mut y)) {
+        (Ok(()), Ok(())) => M::distance(&x, &y),
+        _ => f32::INFINITY,
+    }
+}
+
+fn load_data<M: Metric>(args: &Args) -> Result<Dataset, String> {
+    let generated = |n: usize, dim: usize| {
+        eprintln!(
+            "data: generated clustered vectors, {n} x {dim}, seed {}",
+            args.seed
+        );
+        dataset::generate(
+            n,
+            args.queries.unwrap_or(1000),
+            dim,
+            args.seed,
+            100,
+            exact_distance::<M>,
+        )
+    };
+    let mut data = if let Some(spec) = &args.generate {
+        let (n, dim) = spec
+            .split_once(',')
+            .and_then(|(n, d)| Some((n.trim().parse().ok()?, d.trim().parse().ok()?)))
+            .ok_or_else(|| format!("--generate takes N,DIM, not {spec:?}"))?;
+        generated(n, dim)
+    } else {
+        let dir = args
+            .dataset
+            .clone()
+            .unwrap_or_else(dataset::default_dataset_dir);
+        if dataset::has_dataset(&dir) {
+            eprintln!("data: {}", dir.display());
+            dataset::load(&dir).map_err(|e| e.to_string())?
+        } else if args.dataset.is_some() {
+            return Err(format!("no dataset in {}", dir.display()));
+        } else {
+            eprintln!("data: {} is not here", dir.display());
+            generated(20_000, 128)
+        }
+    };
+    if let Some(q) = args.queries {
+        data.queries.truncate(q);
+        data.ground_truth.truncate(q);
+    }
+    // The shipped ground truth is by cosine; any subset or other metric needs it anew.
+    let stale = args.limit.is_some_and(|l| l < data.base.rows())
+        || (args.generate.is_none() && M::NAME != "cosine");
+    if let Some(limit) = args.limit {
+        data.base.truncate(limit);
+    }
+    if stale {
+        eprintln!(
+            "data: computing exact ground truth for {} under {}",
+            data.base.rows(),
+            M::NAME
+        );
+        data.ground_truth =
+            dataset::exact_neighbours(&data.base, &data.queries, 100, exact_distance::<M>);
+    }
+    Ok(data)
+}
+
+fn run_metric<M: Metric>(args: &Args) -> Result<(), String> {
+    let data = load_data::<M>(args)?;
+    eprintln!(
+        "{} base x {} dims, {} queries; metric {}; kernels: {}; build threads: {}",
+        data.base.rows(),
+        data.base.dim,
+        data.queries.rows(),
+        M::NAME,
+        simd_level(),
+        args.threads
+    );
+    let config = RunConfig {
+        m: args.m,
+        m0: args.m0.unwrap_or(2 * args.m),
+        ef_construction: args.ef_construction,
+        ef_search: args.ef_search.clone(),
+        k: args.k,
+        threads: args.threads,
+        seed: args.seed,
+        db_dir: args.db_dir.clone(),
+        passes: args.passes,
+        progress: !args.json,
+        check: args.check,
+    };
+    let mut rows: Vec<Row> = Vec::new();
+    for &backend in &args.backend {
+        let mut ours = run_ours::<M>(backend, &data, &config)?;
+        emit(args, &ours);
+        rows.append(&mut ours);
+    }
+    for system in &args.peer {
+        let mut theirs = match system.as_str() {
+            "hannoy" => peer::run_hannoy(M::NAME, &data, &config)?,
+            other => return Err(format!("unknown peer {other:?} (known: hannoy)")),
+        };
+        emit(args, &theirs);
+        rows.append(&mut theirs);
+    }
+    if !args.json {
+        println!("{}", table(&rows));
+        println!(
+            "peak RSS {:.0} MiB",
+            stats::memory().peak_rss as f64 / (1 << 20) as f64
+        );
+    }
+    Ok(())
+}
+
+fn emit(args: &Args, rows: &[Row]) {
+    if args.json {
+        for row in rows {
+            println!("{}", row.to_json());
+        }
+    }
+}

@@ -1,0 +1,118 @@
+//! The published `hannoy` crate (0.3), run on the same data and parameters.
+
+use std::convert::Infallible;
+use std::time::Instant;
+
+use hannoy_peer::Distance;
+use hannoy_peer::distances::{Cosine, Euclidean, Hamming, Manhattan};
+use heed::{CommitOrAbort, EnvOpenOptions};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+
+use crate::dataset::Dataset;
+use crate::report::Row;
+use crate::run::{RunConfig, measure_search};
+use crate::stats;
+
+/// The system name in reports.
+pub const SYSTEM: &str = "hannoy 0.3.0 (crates.io)";
+
+/// Runs the peer with the metric named `metric` (ours: "cosine", "euclidean", ...).
+///
+/// # Errors
+/// Unsupported metric or parameters, or any failure of the peer, as text.
+pub fn run_hannoy(metric: &str, data: &Dataset, config: &RunConfig) -> Result<Vec<Row>, String> {
+    match metric {
+        "cosine" => run::<Cosine>(metric, data, config),
+        "euclidean" => run::<Euclidean>(metric, data, config),
+        "manhattan" => run::<Manhattan>(metric, data, config),
+        "hamming" => run::<Hamming>(metric, data, config),
+        other => Err(format!("the hannoy peer has no metric {other:?}")),
+    }
+}
+
+fn run<D: Distance>(metric: &str, data: &Dataset, config: &RunConfig) -> Result<Vec<Row>, String> {
+    let err = |e: &dyn std::fmt::Display| e.to_string();
+    let temp = tempfile::tempdir().map_err(|e| err(&e))?;
+    let root = config
+        .db_dir
+        .clone()
+        .unwrap_or_else(|| temp.path().to_path_buf());
+    let dir = root.join("hannoy-peer");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).map_err(|e| err(&e))?;
+    let mut options = EnvOpenOptions::new().read_txn_without_tls();
+    options.map_size(64 << 30);
+    // SAFETY: a fresh directory that only this process uses, through LMDB alone.
+    let env = unsafe { options.open(&dir) }.map_err(|e| err(&e))?;
+    let wtxn = env.write_txn().map_err(|e| err(&e))?;
+    let created = env
+        .create_databases_and_commit(wtxn, |opener, wtxn| {
+            opener
+                .create_database(wtxn, None)
+                .map(CommitOrAbort::<_, Infallible>::Commit)
+        })
+        .map_err(|e| err(&e))?;
+    let db: hannoy_peer::Database<D> = match created {
+        CommitOrAbort::Commit(db) => db,
+        CommitOrAbort::Abort(never) => match never {},
+    };
+
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(config.threads)
+        .build()
+        .map_err(|e| err(&e))?;
+    let started = Instant::now();
+    let writer = hannoy_peer::Writer::new(db, 0, data.base.dim);
+    let mut wtxn = env.write_txn().map_err(|e| err(&e))?;
+    for i in 0..data.base.rows() {
+        writer
+            .add_item(&mut wtxn, i as u32, data.base.row(i))
+            .map_err(|e| err(&e))?;
+    }
+    let mut rng = StdRng::seed_from_u64(config.seed);
+    pool.install(|| {
+        let mut builder = writer.builder(&mut rng);
+        builder.ef_construction(config.ef_construction as usize);
+        match (config.m, config.m0) {
+            (8, 16) => builder.build::<8, 16>(&mut wtxn),
+            (16, 32) => builder.build::<16, 32>(&mut wtxn),
+            (24, 48) => builder.build::<24, 48>(&mut wtxn),
+            (32, 64) => builder.build::<32, 64>(&mut wtxn),
+            _ => Err(hannoy_peer::Error::BuildCancelled),
+        }
+    })
+    .map_err(|e| {
+        format!("the hannoy peer builds with (m, m0) in (8,16), (16,32), (24,48), (32,64): {e}")
+    })?;
+    wtxn.commit().map_err(|e| err(&e))?;
+    let build_s = started.elapsed().as_secs_f64();
+
+    let rtxn = env.read_txn().map_err(|e| err(&e))?;
+    let reader = hannoy_peer::Reader::<D>::open(&rtxn, 0, db).map_err(|e| err(&e))?;
+    let size = stats::disk_size(&dir);
+    let mut rows = Vec::new();
+    for &ef in &config.ef_search {
+        let figures = measure_search(data, config.k, ef, config.passes, |query| {
+            let mut builder = reader.nns(config.k);
+            builder.ef_search(ef);
+            match builder.by_vector(&rtxn, query) {
+                Ok(found) => found.into_nns().into_iter().map(|(id, _)| id).collect(),
+                Err(_) => Vec::new(),
+            }
+        });
+        rows.push(Row::new(
+            SYSTEM,
+            "lmdb",
+            data,
+            metric,
+            config,
+            build_s,
+            size,
+            stats::memory(),
+            &figures,
+            true,
+        ));
+    }
+    Ok(rows)
+}

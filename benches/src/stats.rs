@@ -1,0 +1,76 @@
+//! Timing statistics and memory readings.
+
+/// The value at quantile `q` (0..=1) of `values`, by nearest rank; 0 for none.
+pub fn quantile(values: &[f64], q: f64) -> f64 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
+}
+
+/// The median of `values`.
+pub fn median(values: &[f64]) -> f64 {
+    quantile(values, 0.5)
+}
+
+/// Resident memory of this process, from `/proc/self/status` (Linux; zeros elsewhere).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Memory {
+    /// Peak resident set (VmHWM), bytes.
+    pub peak_rss: u64,
+    /// Resident anonymous memory (RssAnon): heap and stacks, what the index costs beyond the
+    /// page cache.
+    pub anon: u64,
+    /// Resident file-backed memory (RssFile): pages of memory-mapped files such as LMDB's.
+    pub file: u64,
+}
+
+/// Reads [`Memory`] now.
+pub fn memory() -> Memory {
+    let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
+        return Memory::default();
+    };
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|line| line.starts_with(name))
+            .and_then(|line| line.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<u64>().ok())
+            .map_or(0, |kb| kb * 1024)
+    };
+    Memory {
+        peak_rss: field("VmHWM:"),
+        anon: field("RssAnon:"),
+        file: field("RssFile:"),
+    }
+}
+
+/// Total size of the files under `path`.
+pub fn disk_size(path: &std::path::Path) -> u64 {
+    let Ok(meta) = std::fs::metadata(path) else {
+        return 0;
+    };
+    if meta.is_file() {
+        return meta.len();
+    }
+    std::fs::read_dir(path)
+        .map(|entries| entries.flatten().map(|e| disk_size(&e.path())).sum())
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantiles_by_nearest_rank() {
+        let values = [5.0, 1.0, 4.0, 2.0, 3.0];
+        assert_eq!(median(&values), 3.0);
+        assert_eq!(quantile(&values, 0.99), 5.0);
+        assert_eq!(quantile(&values, 0.0), 1.0);
+        assert_eq!(median(&[]), 0.0);
+    }
+}

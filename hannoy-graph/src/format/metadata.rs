@@ -1,0 +1,258 @@
+//! The metadata value of an index.
+
+use crate::error::{Error, Result};
+use crate::format::{FORMAT_VERSION, Geometry, MAX_LINK_CHUNK_SLOTS};
+use crate::store::StoreError;
+
+/// The first bytes of every metadata value: tells a hannoy index from foreign bytes.
+const MAGIC: [u8; 4] = *b"hnyI";
+
+/// What an index stores about itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Metadata {
+    /// The metric's stable name ([`hannoy_metrics::Metric::NAME`]).
+    pub metric: String,
+    /// Components per vector.
+    pub dimensions: u32,
+    /// Links per node on layers above 0.
+    pub m: u16,
+    /// Links per node on layer 0.
+    pub m0: u16,
+    /// Candidate list size used while building.
+    pub ef_construction: u32,
+    /// The slot search starts from; `None` when the index is empty.
+    pub entry_point: Option<u32>,
+    /// The highest layer (the entry point's level).
+    pub max_level: u8,
+    /// Slots in use or free, `0..slot_count`: the high-water mark of the chunk arrays.
+    /// Grows when `add_item` reserves a slot for a new vector.
+    pub slot_count: u32,
+    /// How slots are grouped into chunks.
+    pub geometry: Geometry,
+    /// Live items in the graph.
+    pub item_count: u32,
+}
+
+impl Metadata {
+    /// Encodes the metadata with the current format version.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(48 + self.metric.len());
+        out.extend_from_slice(&MAGIC);
+        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        out.extend_from_slice(&self.geometry.vector_slots.to_le_bytes());
+        out.extend_from_slice(&self.geometry.link_slots.to_le_bytes());
+        let name = self.metric.as_bytes();
+        out.push(name.len() as u8);
+        out.extend_from_slice(name);
+        out.extend_from_slice(&self.dimensions.to_le_bytes());
+        out.extend_from_slice(&self.m.to_le_bytes());
+        out.extend_from_slice(&self.m0.to_le_bytes());
+        out.extend_from_slice(&self.ef_construction.to_le_bytes());
+        out.extend_from_slice(&self.entry_point.unwrap_or(u32::MAX).to_le_bytes());
+        out.push(self.max_level);
+        out.extend_from_slice(&self.slot_count.to_le_bytes());
+        out.extend_from_slice(&self.item_count.to_le_bytes());
+        out
+    }
+
+    /// Decodes a metadata value stored under `key`.
+    ///
+    /// # Errors
+    /// [`StoreError::VersionMismatch`] for another format version; [`StoreError::Corrupted`]
+    /// for foreign or truncated bytes.
+    pub fn decode(bytes: &[u8], key: &[u8]) -> Result<Metadata> {
+        let mut reader = Reader { bytes, key };
+        if reader.take::<4>()? != MAGIC {
+            return Err(Error::corrupted(
+                "not a hannoy index (bad magic in metadata)",
+                key,
+            ));
+        }
+        let version = u32::from_le_bytes(reader.take()?);
+        if version != FORMAT_VERSION {
+            return Err(StoreError::VersionMismatch {
+                found: version,
+                supported: FORMAT_VERSION,
+            }
+            .into());
+        }
+        let vector_slots = u32::from_le_bytes(reader.take()?);
+        let link_slots = u32::from_le_bytes(reader.take()?);
+        let geometry = Geometry {
+            vector_slots,
+            link_slots,
+        };
+        let [name_len] = reader.take()?;
+        let name = reader.slice(name_len as usize)?;
+        let metric = std::str::from_utf8(name)
+            .map_err(|_| Error::corrupted("metric name is not UTF-8", key))?
+            .to_owned();
+        let dimensions = u32::from_le_bytes(reader.take()?);
+        let m = u16::from_le_bytes(reader.take()?);
+        let m0 = u16::from_le_bytes(reader.take()?);
+        let ef_construction = u32::from_le_bytes(reader.take()?);
+        let entry_point = match u32::from_le_bytes(reader.take()?) {
+            u32::MAX => None,
+            slot => Some(slot),
+        };
+        let [max_level] = reader.take()?;
+        let slot_count = u32::from_le_bytes(reader.take()?);
+        let item_count = u32::from_le_bytes(reader.take()?);
+        if !reader.bytes.is_empty() {
+            return Err(Error::corrupted("metadata has trailing bytes", key));
+        }
+        let metadata = Metadata {
+            metric,
+            dimensions,
+            m,
+            m0,
+            ef_construction,
+            entry_point,
+            max_level,
+            slot_count,
+            geometry,
+            item_count,
+        };
+        metadata.validate(key)?;
+        Ok(metadata)
+    }
+
+    /// Checks the invariants every decoder downstream relies on.
+    fn validate(&self, key: &[u8]) -> Result<()> {
+        let bad = |what: String| Err(Error::corrupted(what, key));
+        if self.m < 2 || self.m > self.m0 || self.m0 > crate::params::MAX_M0 {
+            return bad(format!(
+                "link counts m = {}, m0 = {} are out of range",
+                self.m, self.m0
+            ));
+        }
+        let Geometry {
+            vector_slots,
+            link_slots,
+        } = self.geometry;
+        if vector_slots == 0 || link_slots == 0 || link_slots > MAX_LINK_CHUNK_SLOTS {
+            return bad(format!(
+                "chunk sizes {vector_slots} / {link_slots} are out of range"
+            ));
+        }
+        if self.dimensions == 0 {
+            return bad("zero dimensions".into());
+        }
+        if self.entry_point.is_some_and(|slot| slot >= self.slot_count) {
+            return bad("entry point is past the last slot".into());
+        }
+        if self.entry_point.is_none() && self.item_count != 0 {
+            return bad("items but no entry point".into());
+        }
+        if self.item_count > self.slot_count {
+            return bad("more items than slots".into());
+        }
+        if usize::from(self.max_level) >= crate::params::MAX_LEVELS {
+            return bad(format!("max level {} is out of range", self.max_level));
+        }
+        Ok(())
+    }
+}
+
+/// A bounds-checked cursor over a value.
+struct Reader<'a> {
+    bytes: &'a [u8],
+    key: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    fn slice(&mut self, len: usize) -> Result<&'a [u8]> {
+        if self.bytes.len() < len {
+            return Err(Error::corrupted("metadata is truncated", self.key));
+        }
+        let (head, rest) = self.bytes.split_at(len);
+        self.bytes = rest;
+        Ok(head)
+    }
+
+    fn take<const N: usize>(&mut self) -> Result<[u8; N]> {
+        let slice = self.slice(N)?;
+        let mut array = [0; N];
+        array.copy_from_slice(slice);
+        Ok(array)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Metadata {
+        Metadata {
+            metric: "cosine".into(),
+            dimensions: 384,
+            m: 16,
+            m0: 32,
+            ef_construction: 100,
+            entry_point: Some(7),
+            max_level: 3,
+            slot_count: 10,
+            geometry: Geometry {
+                vector_slots: 42,
+                link_slots: 120,
+            },
+            item_count: 9,
+        }
+    }
+
+    #[test]
+    fn roundtrip() {
+        let meta = sample();
+        assert_eq!(Metadata::decode(&meta.encode(), b"k").unwrap(), meta);
+        let empty = Metadata {
+            entry_point: None,
+            item_count: 0,
+            slot_count: 0,
+            ..sample()
+        };
+        assert_eq!(Metadata::decode(&empty.encode(), b"k").unwrap(), empty);
+    }
+
+    #[test]
+    fn every_truncation_is_corrupted_not_a_panic() {
+        let bytes = sample().encode();
+        for len in 0..bytes.len() {
+            let err = Metadata::decode(&bytes[..len], b"k").unwrap_err();
+            assert!(
+                matches!(err, Error::Store(StoreError::Corrupted { .. })),
+                "{len}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn other_version_and_foreign_bytes() {
+        let mut bytes = sample().encode();
+        bytes[4..8].copy_from_slice(&(FORMAT_VERSION + 1).to_le_bytes());
+        let err = Metadata::decode(&bytes, b"k").unwrap_err();
+        assert!(
+            matches!(err, Error::Store(StoreError::VersionMismatch { found, .. }) if found == FORMAT_VERSION + 1)
+        );
+        let err = Metadata::decode(b"{\"json\": true}", b"k").unwrap_err();
+        assert!(err.to_string().contains("not a hannoy index"), "{err}");
+    }
+
+    #[test]
+    fn inconsistent_values_are_rejected() {
+        let bad = Metadata {
+            entry_point: Some(10),
+            ..sample()
+        };
+        assert!(Metadata::decode(&bad.encode(), b"k").is_err());
+        let bad = Metadata { m: 40, ..sample() };
+        assert!(Metadata::decode(&bad.encode(), b"k").is_err());
+        let bad = Metadata {
+            geometry: Geometry {
+                vector_slots: 1,
+                link_slots: 129,
+            },
+            ..sample()
+        };
+        assert!(Metadata::decode(&bad.encode(), b"k").is_err());
+    }
+}

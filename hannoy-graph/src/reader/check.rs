@@ -1,0 +1,192 @@
+//! The validity check of a built graph.
+
+use std::collections::{HashSet, VecDeque};
+use std::fmt;
+
+use hannoy_metrics::Metric;
+use roaring::RoaringBitmap;
+
+use super::Reader;
+use crate::error::Result;
+use crate::format::key;
+use crate::search::GraphView;
+use crate::store::ReadTxn;
+
+/// What [`Reader::check`] found. [`is_valid`](CheckReport::is_valid) is true when
+/// `problems` is empty.
+#[derive(Debug, Clone, Default)]
+pub struct CheckReport {
+    /// Live nodes in the graph.
+    pub nodes: u64,
+    /// Links on every layer, counted once per direction.
+    pub links: u64,
+    /// Nodes reachable from the entry point on layer 0.
+    pub reachable: u64,
+    /// Each broken rule, in words (capped at 100 entries).
+    pub problems: Vec<String>,
+}
+
+impl CheckReport {
+    /// Whether every rule holds.
+    pub fn is_valid(&self) -> bool {
+        self.problems.is_empty()
+    }
+
+    fn problem(&mut self, text: String) {
+        if self.problems.len() < 100 {
+            self.problems.push(text);
+        }
+    }
+}
+
+impl fmt::Display for CheckReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} nodes, {} links, {} reachable",
+            self.nodes, self.links, self.reachable
+        )?;
+        for problem in &self.problems {
+            write!(f, "\n  - {problem}")?;
+        }
+        Ok(())
+    }
+}
+
+impl<'t, M: Metric, T: ReadTxn + 't> Reader<'t, M, T> {
+    /// Checks the stored graph: every link points to a live node other than its owner, once;
+    /// degrees stay within M (upper layers) and M0 (layer 0); nodes appear on exactly the
+    /// layers up to their level; the entry point is on the top layer; every live node is
+    /// reachable from the entry point on layer 0; the item set, the slot map and the nodes
+    /// agree.
+    ///
+    /// # Errors
+    /// Store errors only: broken rules are listed in the report.
+    pub fn check(&self, txn: &T) -> Result<CheckReport> {
+        let meta = &self.meta;
+        let mut report = CheckReport::default();
+        let mut live = RoaringBitmap::new();
+        let mut ids = RoaringBitmap::new();
+        let mut top = 0u8;
+        for slot in 0..meta.slot_count {
+            // A slot without a record is free (reserved by an add not built yet, past the
+            // last link chunk); links to it are reported below as links to a dead slot.
+            let Some(record) = self.chunks.record0(slot) else {
+                continue;
+            };
+            let Some(level) = record.level() else {
+                continue;
+            };
+            live.insert(slot);
+            top = top.max(level);
+            if !ids.insert(record.item()) {
+                report.problem(format!("item {} is stored in two slots", record.item()));
+            }
+            self.check_slot_key(txn, record.item(), slot, &mut report)?;
+        }
+        report.nodes = live.len();
+
+        for slot in &live {
+            let level = self
+                .chunks
+                .record0(slot)
+                .and_then(|r| r.level())
+                .unwrap_or(0);
+            for layer in 0..=meta.max_level {
+                let mut links = Vec::new();
+                self.for_each_neighbour(slot, layer, |link| links.push(link))?;
+                let on_layer = layer == 0 || self.chunks.upper_links(slot, layer).is_some();
+                if on_layer != (layer <= level) {
+                    report.problem(format!(
+                        "slot {slot} (level {level}) presence on layer {layer} is wrong"
+                    ));
+                }
+                let bound = if layer == 0 { meta.m0 } else { meta.m };
+                if links.len() > usize::from(bound) {
+                    report.problem(format!(
+                        "slot {slot} has {} links on layer {layer}",
+                        links.len()
+                    ));
+                }
+                let mut seen = HashSet::new();
+                for &link in &links {
+                    if link == slot {
+                        report.problem(format!("slot {slot} links to itself on layer {layer}"));
+                    } else if !live.contains(link) {
+                        report.problem(format!(
+                            "slot {slot} links to dead slot {link} on layer {layer}"
+                        ));
+                    } else if !seen.insert(link) {
+                        report.problem(format!(
+                            "slot {slot} links twice to {link} on layer {layer}"
+                        ));
+                    }
+                }
+                report.links += links.len() as u64;
+            }
+        }
+
+        if ids != self.stored_items(txn)? {
+            report.problem("the item set disagrees with the nodes".into());
+        }
+        if top != meta.max_level && !live.is_empty() {
+            report.problem(format!(
+                "max level is {} but the highest node is on {top}",
+                meta.max_level
+            ));
+        }
+        match meta.entry_point {
+            None if !live.is_empty() => report.problem("no entry point but live nodes".into()),
+            Some(entry) => {
+                let level = self.chunks.record0(entry).and_then(|r| r.level());
+                if level != Some(meta.max_level) {
+                    report.problem(format!("entry point {entry} is not on the top layer"));
+                }
+                report.reachable = self.reachable_from(entry)?;
+                if report.reachable != report.nodes {
+                    report.problem(format!(
+                        "{} of {} nodes are unreachable on layer 0",
+                        report.nodes - report.reachable,
+                        report.nodes
+                    ));
+                }
+            }
+            None => {}
+        }
+        Ok(report)
+    }
+
+    fn check_slot_key(&self, txn: &T, id: u32, slot: u32, report: &mut CheckReport) -> Result<()> {
+        let slot_key = key::item(self.index, key::Tag::Slot, id);
+        let stored = txn.get(&slot_key)?.map(|v| v.as_ref().to_vec());
+        if stored.as_deref() != Some(&slot.to_le_bytes()[..]) {
+            report.problem(format!(
+                "slot map of item {id} does not point to slot {slot}"
+            ));
+        }
+        Ok(())
+    }
+
+    /// The item set as stored at the last build (before hiding pending deletions).
+    fn stored_items(&self, txn: &T) -> Result<RoaringBitmap> {
+        let items_key = key::prefix(self.index, key::Tag::Items);
+        Ok(match txn.get(&items_key)? {
+            Some(bytes) => RoaringBitmap::deserialize_from(bytes.as_ref()).unwrap_or_default(),
+            None => RoaringBitmap::new(),
+        })
+    }
+
+    fn reachable_from(&self, entry: u32) -> Result<u64> {
+        let mut seen = RoaringBitmap::new();
+        let mut queue = VecDeque::from([entry]);
+        seen.insert(entry);
+        while let Some(slot) = queue.pop_front() {
+            self.for_each_neighbour(slot, 0, |link| {
+                if seen.insert(link) {
+                    queue.push_back(link);
+                }
+            })?;
+        }
+        Ok(seen.len())
+    }
+}

@@ -1,0 +1,240 @@
+//! Reading an index: metadata, items, vectors, and nearest-neighbour queries.
+
+mod check;
+mod query;
+
+pub use check::CheckReport;
+pub use query::QueryBuilder;
+
+use std::marker::PhantomData;
+
+use hannoy_metrics::Metric;
+use roaring::RoaringBitmap;
+
+use crate::chunks::Chunks;
+use crate::error::{Error, Result};
+use crate::format::{Metadata, key};
+use crate::search::GraphView;
+use crate::store::ReadTxn;
+
+/// The ef_search used when a query does not set one.
+pub const DEFAULT_EF_SEARCH: usize = 64;
+
+/// A read-only view of one index in one transaction.
+///
+/// Opening resolves every chunk of the index once (one ordered scan per chunk kind) and
+/// keeps them borrowed from the transaction; searches then read vectors and links in place,
+/// with no store lookup per visited node and no transaction access at all. That is also why
+/// a `Reader` is `Send + Sync` on every backend: share one across threads, or use
+/// [`QueryBuilder::by_vectors`] to spread a batch over rayon. Open it once per transaction
+/// and reuse it for many queries.
+///
+/// It shows the index as of its last build, less the items deleted since (a search between
+/// `del_item` and `build` never returns a deleted item); items added or replaced since are
+/// not seen until the next build.
+pub struct Reader<'t, M: Metric, T: ReadTxn + 't> {
+    index: u16,
+    meta: Metadata,
+    chunks: Chunks<T::Bytes<'t>>,
+    items: RoaringBitmap,
+    /// Whether some built items are hidden (deleted since the build).
+    hides_items: bool,
+    _metric: PhantomData<fn() -> M>,
+}
+
+impl<'t, M: Metric, T: ReadTxn + 't> Reader<'t, M, T> {
+    /// Opens index `index`.
+    ///
+    /// # Errors
+    /// [`Error::MissingIndex`] if it was never built; [`Error::MetricMismatch`] if it was
+    /// built with another metric; [`Error::Store`] with `VersionMismatch` or `Corrupted` for
+    /// bytes this build cannot read.
+    pub fn open(txn: &'t T, index: u16) -> Result<Self> {
+        let meta = read_metadata::<M, T>(txn, index)?.ok_or(Error::MissingIndex(index))?;
+        let chunks = Chunks::load(txn, index, &meta, M::encoded_len(meta.dimensions as usize))?;
+        let items_key = key::prefix(index, key::Tag::Items);
+        let mut items = match txn.get(&items_key)? {
+            Some(bytes) => RoaringBitmap::deserialize_from(bytes.as_ref()).map_err(|e| {
+                Error::corrupted(format!("item set does not decode: {e}"), &items_key)
+            })?,
+            None => RoaringBitmap::new(),
+        };
+        if items.len() != u64::from(meta.item_count) {
+            return Err(Error::corrupted(
+                "item set disagrees with the metadata",
+                &items_key,
+            ));
+        }
+        let mut hides_items = false;
+        for entry in txn.prefix(&key::prefix(index, key::Tag::Pending))? {
+            let (key, value) = entry?;
+            if value.as_ref().is_empty() {
+                let id = key::trailing_u32(key.as_ref(), key::HEADER_LEN + 4).ok_or_else(|| {
+                    Error::corrupted("pending key has a bad length", key.as_ref())
+                })?;
+                hides_items |= items.remove(id);
+            }
+        }
+        Ok(Reader {
+            index,
+            meta,
+            chunks,
+            items,
+            hides_items,
+            _metric: PhantomData,
+        })
+    }
+
+    /// The index number.
+    pub fn index(&self) -> u16 {
+        self.index
+    }
+
+    /// Components per vector.
+    pub fn dimensions(&self) -> usize {
+        self.meta.dimensions as usize
+    }
+
+    /// The number of items a search can return.
+    pub fn len(&self) -> u64 {
+        self.items.len()
+    }
+
+    /// Whether a search returns nothing.
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// The items a search can return.
+    pub fn item_ids(&self) -> &RoaringBitmap {
+        &self.items
+    }
+
+    /// Whether a search can return `id`.
+    pub fn contains_item(&self, id: u32) -> bool {
+        self.items.contains(id)
+    }
+
+    /// The build parameters and graph shape, as stored.
+    pub fn metadata(&self) -> &Metadata {
+        &self.meta
+    }
+
+    /// The vector of item `id` as stored (a quantized metric gives its reconstruction), or
+    /// `None` if the item is not in the index.
+    ///
+    /// # Errors
+    /// Store errors; `Corrupted` if the stored vector does not decode.
+    pub fn item_vector(&self, txn: &T, id: u32) -> Result<Option<Vec<f32>>> {
+        let Some(slot) = self.slot_of(txn, id)? else {
+            return Ok(None);
+        };
+        let bytes = self.stored_vector(slot)?;
+        let vector = M::decode(bytes, self.dimensions())
+            .map_err(|e| Error::corrupted(format!("vector of item {id}: {e}"), &[]))?;
+        Ok(Some(vector))
+    }
+
+    /// Every `(id, vector)` pair, in id order.
+    pub fn iter<'r>(&'r self, txn: &'r T) -> impl Iterator<Item = Result<(u32, Vec<f32>)>> + 'r {
+        self.items.iter().map(move |id| {
+            let vector = self.item_vector(txn, id)?.ok_or(Error::ItemNotFound(id))?;
+            Ok((id, vector))
+        })
+    }
+
+    /// A nearest-neighbour query for the `k` closest items.
+    pub fn nns(&self, k: usize) -> QueryBuilder<'_, 't, M, T> {
+        QueryBuilder::new(self, k)
+    }
+
+    /// The slot of a visible item.
+    fn slot_of(&self, txn: &T, id: u32) -> Result<Option<u32>> {
+        if !self.items.contains(id) {
+            return Ok(None);
+        }
+        let slot_key = key::item(self.index, key::Tag::Slot, id);
+        let value = txn
+            .get(&slot_key)?
+            .ok_or_else(|| Error::corrupted("item has no slot", &slot_key))?;
+        let bytes: [u8; 4] = value
+            .as_ref()
+            .try_into()
+            .map_err(|_| Error::corrupted("slot value is not 4 bytes", &slot_key))?;
+        let slot = u32::from_le_bytes(bytes);
+        if slot >= self.meta.slot_count {
+            return Err(Error::corrupted("slot past the last slot", &slot_key));
+        }
+        Ok(Some(slot))
+    }
+
+    fn stored_vector(&self, slot: u32) -> Result<&[u8]> {
+        self.chunks
+            .vector(slot)
+            .ok_or_else(|| Error::corrupted(format!("slot {slot} has no vector"), &[]))
+    }
+
+    /// The item stored in `slot`.
+    fn item_of(&self, slot: u32) -> Option<u32> {
+        let record = self.chunks.record0(slot)?;
+        record.level().map(|_| record.item())
+    }
+}
+
+/// Reads and checks the metadata of `index`, if it exists.
+pub(crate) fn read_metadata<M: Metric, T: ReadTxn>(
+    txn: &T,
+    index: u16,
+) -> Result<Option<Metadata>> {
+    let meta_key = key::prefix(index, key::Tag::Metadata);
+    let Some(bytes) = txn.get(&meta_key)? else {
+        return Ok(None);
+    };
+    let meta = Metadata::decode(bytes.as_ref(), &meta_key)?;
+    if meta.metric != M::NAME {
+        return Err(Error::MetricMismatch {
+            index,
+            stored: meta.metric,
+            requested: M::NAME,
+        });
+    }
+    Ok(Some(meta))
+}
+
+impl<'t, M: Metric, T: ReadTxn + 't> GraphView for Reader<'t, M, T> {
+    #[inline]
+    fn distance(&self, query: &[u8], slot: u32) -> Result<f32> {
+        Ok(M::distance(query, self.stored_vector(slot)?))
+    }
+
+    #[inline]
+    fn for_each_neighbour(&self, slot: u32, layer: u8, mut f: impl FnMut(u32)) -> Result<()> {
+        if layer == 0 {
+            let record = self
+                .chunks
+                .record0(slot)
+                .ok_or_else(|| Error::corrupted(format!("slot {slot} has no links"), &[]))?;
+            // Layer-0 links were checked against the slot count when the chunks loaded.
+            record.links().for_each(f);
+            return Ok(());
+        }
+        if let Some(links) = self.chunks.upper_links(slot, layer) {
+            for link in links {
+                if link >= self.meta.slot_count {
+                    let chunk_key =
+                        key::links(self.index, layer, self.meta.geometry.link_place(slot).0);
+                    return Err(Error::corrupted(
+                        format!("slot {slot} links past the last slot"),
+                        &chunk_key,
+                    ));
+                }
+                f(link);
+            }
+        }
+        Ok(())
+    }
+
+    fn slot_bound(&self) -> u32 {
+        self.meta.slot_count
+    }
+}

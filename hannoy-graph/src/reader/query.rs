@@ -1,0 +1,135 @@
+//! Nearest-neighbour queries.
+
+use hannoy_metrics::Metric;
+use rayon::prelude::*;
+
+use super::{DEFAULT_EF_SEARCH, Reader};
+use crate::error::{Error, Result};
+use crate::search::{self, Candidate, GraphView};
+use crate::store::ReadTxn;
+
+/// A k-nearest-neighbour query, made by [`Reader::nns`].
+///
+/// Results are `(item id, distance)` pairs sorted by distance, closest first, with the
+/// metric's user-facing distance. Fewer than `k` come back when the index holds fewer
+/// items; an empty index gives an empty list.
+pub struct QueryBuilder<'r, 't, M: Metric, T: ReadTxn + 't> {
+    reader: &'r Reader<'t, M, T>,
+    k: usize,
+    ef_search: usize,
+}
+
+impl<'r, 't, M: Metric, T: ReadTxn + 't> QueryBuilder<'r, 't, M, T> {
+    pub(super) fn new(reader: &'r Reader<'t, M, T>, k: usize) -> Self {
+        QueryBuilder {
+            reader,
+            k,
+            ef_search: DEFAULT_EF_SEARCH,
+        }
+    }
+
+    /// The size of the candidate list on layer 0 (the paper's ef). Larger finds more of the
+    /// true neighbours and costs more; values below `k` are raised to `k`. Default
+    /// [`DEFAULT_EF_SEARCH`].
+    pub fn ef_search(mut self, ef: usize) -> Self {
+        self.ef_search = ef;
+        self
+    }
+
+    /// The `k` items closest to `query`.
+    ///
+    /// # Errors
+    /// [`Error::DimensionMismatch`] for a query of the wrong length,
+    /// [`Error::InvalidVector`] for one the metric rejects (NaN, infinity, zero under
+    /// cosine); store errors for corrupted data.
+    pub fn by_vector(&self, query: &[f32]) -> Result<Vec<(u32, f32)>> {
+        let encoded = self.encode_query(query)?;
+        self.search_encoded(&encoded)
+    }
+
+    /// The `k` items closest to item `id` (itself included, at distance 0).
+    ///
+    /// # Errors
+    /// [`Error::ItemNotFound`] if the reader does not see `id`; store errors.
+    pub fn by_item(&self, txn: &T, id: u32) -> Result<Vec<(u32, f32)>> {
+        let slot = self
+            .reader
+            .slot_of(txn, id)?
+            .ok_or(Error::ItemNotFound(id))?;
+        let query = self.reader.stored_vector(slot)?;
+        self.search_encoded(query)
+    }
+
+    /// One search per row of `queries` (row-major, `dimensions` floats per row), spread
+    /// over the current rayon thread pool.
+    ///
+    /// # Errors
+    /// [`Error::DimensionMismatch`] if the length is not a multiple of the dimensions;
+    /// the first error of any row.
+    pub fn by_vectors(&self, queries: &[f32]) -> Result<Vec<Vec<(u32, f32)>>> {
+        let dimensions = self.reader.dimensions();
+        if !queries.len().is_multiple_of(dimensions) {
+            return Err(Error::DimensionMismatch {
+                expected: dimensions,
+                found: queries.len() % dimensions,
+            });
+        }
+        queries
+            .par_chunks_exact(dimensions)
+            .map(|query| self.by_vector(query))
+            .collect()
+    }
+
+    fn encode_query(&self, query: &[f32]) -> Result<Vec<u8>> {
+        let expected = self.reader.dimensions();
+        if query.len() != expected {
+            return Err(Error::DimensionMismatch {
+                expected,
+                found: query.len(),
+            });
+        }
+        let mut encoded = Vec::with_capacity(M::encoded_len(expected));
+        M::encode(query, &mut encoded)
+            .map_err(|source| Error::InvalidVector { item: None, source })?;
+        Ok(encoded)
+    }
+
+    fn search_encoded(&self, query: &[u8]) -> Result<Vec<(u32, f32)>> {
+        let reader = self.reader;
+        let Some(entry) = reader.meta.entry_point else {
+            return Ok(Vec::new());
+        };
+        if self.k == 0 || reader.items.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut current = Candidate {
+            dist: reader.distance(query, entry)?,
+            slot: entry,
+        };
+        for layer in (1..=reader.meta.max_level).rev() {
+            current = search::greedy_closest(reader, query, current, layer)?;
+        }
+        let ef = self.ef_search.max(self.k);
+        let found = search::with_scratch(|scratch| {
+            if reader.hides_items {
+                let visible = |slot| {
+                    reader
+                        .item_of(slot)
+                        .is_some_and(|id| reader.items.contains(id))
+                };
+                search::search_layer(reader, query, &[current], ef, 0, scratch, visible)
+            } else {
+                search::search_layer(reader, query, &[current], ef, 0, scratch, |_| true)
+            }
+        })?;
+        let dimensions = reader.dimensions();
+        let mut results = Vec::with_capacity(self.k.min(found.len()));
+        for candidate in found.into_iter().take(self.k) {
+            let id = reader.item_of(candidate.slot).ok_or_else(|| {
+                Error::corrupted(format!("a link leads to free slot {}", candidate.slot), &[])
+            })?;
+            results.push((id, M::user_distance(candidate.dist, dimensions)));
+        }
+        Ok(results)
+    }
+}

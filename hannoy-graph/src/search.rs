@@ -1,0 +1,263 @@
+//! HNSW traversal, shared by the reader (over stored chunks) and the builder (over the
+//! graph being built): the greedy descent of the upper layers and the best-first search of
+//! one layer with a candidate list of size `ef` (the paper's SEARCH-LAYER).
+
+use std::cell::RefCell;
+use std::cmp::{Ordering, Reverse};
+use std::collections::BinaryHeap;
+
+use crate::error::Result;
+
+/// A node with its distance to the query.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Candidate {
+    /// The internal distance (smaller is closer, never NaN).
+    pub dist: f32,
+    /// The node's slot.
+    pub slot: u32,
+}
+
+impl Eq for Candidate {}
+
+impl Ord for Candidate {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.dist
+            .total_cmp(&other.dist)
+            .then(self.slot.cmp(&other.slot))
+    }
+}
+
+impl PartialOrd for Candidate {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// What a traversal needs from a graph.
+pub trait GraphView {
+    /// The distance between the (encoded) query and the vector in `slot`.
+    fn distance(&self, query: &[u8], slot: u32) -> Result<f32>;
+
+    /// Calls `f` with every neighbour of `slot` on `layer`.
+    fn for_each_neighbour(&self, slot: u32, layer: u8, f: impl FnMut(u32)) -> Result<()>;
+
+    /// One more than the largest slot (the size of the visited set).
+    fn slot_bound(&self) -> u32;
+}
+
+/// A set of visited slots, cleared in O(1) by bumping an epoch.
+#[derive(Default)]
+pub struct Visited {
+    marks: Vec<u16>,
+    epoch: u16,
+}
+
+impl Visited {
+    /// Empties the set and makes room for slots below `bound`.
+    pub fn reset(&mut self, bound: u32) {
+        if self.marks.len() < bound as usize {
+            self.marks.resize(bound as usize, 0);
+        }
+        self.epoch = self.epoch.wrapping_add(1);
+        if self.epoch == 0 {
+            self.marks.fill(0);
+            self.epoch = 1;
+        }
+    }
+
+    /// Adds `slot`; returns whether it was new. Slots past the bound count as visited.
+    #[inline]
+    pub fn insert(&mut self, slot: u32) -> bool {
+        match self.marks.get_mut(slot as usize) {
+            Some(mark) if *mark != self.epoch => {
+                *mark = self.epoch;
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Reusable buffers of one search, kept per thread so a search allocates nothing once warm.
+#[derive(Default)]
+pub struct Scratch {
+    pub(crate) visited: Visited,
+    candidates: BinaryHeap<Reverse<Candidate>>,
+    results: BinaryHeap<Candidate>,
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+}
+
+/// Runs `f` with this thread's scratch buffers (fresh ones if they are already in use).
+pub fn with_scratch<R>(f: impl FnOnce(&mut Scratch) -> R) -> R {
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut scratch) => f(&mut scratch),
+        Err(_) => f(&mut Scratch::default()),
+    })
+}
+
+/// Follows the closest neighbour on `layer` until none is closer (ef = 1).
+pub fn greedy_closest<G: GraphView>(
+    graph: &G,
+    query: &[u8],
+    start: Candidate,
+    layer: u8,
+) -> Result<Candidate> {
+    let mut best = start;
+    loop {
+        let mut improved = None;
+        let mut error = Ok(());
+        graph.for_each_neighbour(best.slot, layer, |slot| {
+            if error.is_err() {
+                return;
+            }
+            match graph.distance(query, slot) {
+                Ok(dist) => {
+                    let candidate = Candidate { dist, slot };
+                    if candidate < improved.unwrap_or(best) {
+                        improved = Some(candidate);
+                    }
+                }
+                Err(e) => error = Err(e),
+            }
+        })?;
+        error?;
+        match improved {
+            Some(closer) => best = closer,
+            None => return Ok(best),
+        }
+    }
+}
+
+/// Best-first search of `layer` from `entries`, keeping the `ef` closest nodes found; they
+/// are returned sorted, closest first. Only nodes accepted by `keep` enter the results, but
+/// every node is traversed.
+pub fn search_layer<G: GraphView>(
+    graph: &G,
+    query: &[u8],
+    entries: &[Candidate],
+    ef: usize,
+    layer: u8,
+    scratch: &mut Scratch,
+    keep: impl Fn(u32) -> bool,
+) -> Result<Vec<Candidate>> {
+    let Scratch {
+        visited,
+        candidates,
+        results,
+    } = scratch;
+    visited.reset(graph.slot_bound());
+    candidates.clear();
+    results.clear();
+    for &entry in entries {
+        if visited.insert(entry.slot) {
+            candidates.push(Reverse(entry));
+            if keep(entry.slot) {
+                results.push(entry);
+            }
+        }
+    }
+    while results.len() > ef {
+        results.pop();
+    }
+
+    let mut error = Ok(());
+    while let Some(Reverse(current)) = candidates.pop() {
+        if results.len() >= ef
+            && results
+                .peek()
+                .is_some_and(|worst| current.dist > worst.dist)
+        {
+            break;
+        }
+        graph.for_each_neighbour(current.slot, layer, |slot| {
+            if error.is_err() || !visited.insert(slot) {
+                return;
+            }
+            let dist = match graph.distance(query, slot) {
+                Ok(dist) => dist,
+                Err(e) => {
+                    error = Err(e);
+                    return;
+                }
+            };
+            let full = results.len() >= ef;
+            if full && results.peek().is_some_and(|worst| dist >= worst.dist) {
+                return;
+            }
+            let candidate = Candidate { dist, slot };
+            candidates.push(Reverse(candidate));
+            if keep(slot) {
+                results.push(candidate);
+                if results.len() > ef {
+                    results.pop();
+                }
+            }
+        })?;
+        std::mem::replace(&mut error, Ok(()))?;
+    }
+    let mut found: Vec<Candidate> = results.drain().collect();
+    found.sort_unstable();
+    Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn visited_resets_and_wraps() {
+        let mut visited = Visited::default();
+        visited.reset(4);
+        assert!(visited.insert(1));
+        assert!(!visited.insert(1));
+        assert!(!visited.insert(9), "out of bound counts as visited");
+        for _ in 0..70_000 {
+            visited.reset(4);
+        }
+        assert!(
+            visited.insert(1),
+            "a reset forgets, across epoch wrap-around"
+        );
+    }
+
+    /// A path graph 0 - 1 - 2 - ... with the query near the far end.
+    struct Path(u32);
+
+    impl GraphView for Path {
+        fn distance(&self, query: &[u8], slot: u32) -> Result<f32> {
+            Ok((f32::from(query[0]) - slot as f32).abs())
+        }
+        fn for_each_neighbour(&self, slot: u32, _: u8, mut f: impl FnMut(u32)) -> Result<()> {
+            if slot > 0 {
+                f(slot - 1);
+            }
+            if slot + 1 < self.0 {
+                f(slot + 1);
+            }
+            Ok(())
+        }
+        fn slot_bound(&self) -> u32 {
+            self.0
+        }
+    }
+
+    #[test]
+    fn search_walks_to_the_query() {
+        let graph = Path(50);
+        let start = Candidate {
+            dist: 40.0,
+            slot: 0,
+        };
+        assert_eq!(greedy_closest(&graph, &[40], start, 0).unwrap().slot, 40);
+        let mut scratch = Scratch::default();
+        let found = search_layer(&graph, &[40], &[start], 3, 0, &mut scratch, |_| true).unwrap();
+        let slots: Vec<u32> = found.iter().map(|c| c.slot).collect();
+        assert_eq!(slots, vec![40, 39, 41]);
+        let odd =
+            search_layer(&graph, &[40], &[start], 2, 0, &mut scratch, |s| s % 2 == 1).unwrap();
+        assert_eq!(odd.iter().map(|c| c.slot).collect::<Vec<_>>(), vec![39, 41]);
+    }
+}

@@ -1,0 +1,423 @@
+//! The build: applies every pending change to the graph.
+//!
+//! It runs in two phases. The first only reads: it loads the stored graph, frees the slots
+//! of deleted and replaced items and repairs the links that pointed to them, inserts the new
+//! vectors in parallel, makes every node reachable, and prepares every value to write. The
+//! second writes them. A failure or a cancellation in the first phase leaves the store
+//! untouched.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Instant;
+
+use hannoy_metrics::Metric;
+use rand::{Rng, RngExt};
+use rayon::prelude::*;
+use roaring::RoaringBitmap;
+
+use super::graph::{BuildGraph, Entry};
+use super::persist::{Changes, WritePlan, plan_writes};
+use super::slots::read_free;
+use super::{Pending, Writer, decode_pending, pending_id};
+use crate::chunks::Chunks;
+use crate::error::{Error, Result};
+use crate::format::{Geometry, key};
+use crate::params::{BuildParams, MAX_LEVELS};
+use crate::search;
+use crate::store::{ReadTxn, WriteTxn};
+
+/// A stage of a build, for progress reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Phase {
+    /// Reading the stored graph and the pending changes.
+    Loading,
+    /// Unlinking deleted and replaced items and repairing their neighbours.
+    Repairing,
+    /// Inserting new vectors (`done` of `total`).
+    Inserting,
+    /// Linking nodes the insertions left unreachable.
+    Connecting,
+    /// Writing the changed chunks.
+    Writing,
+}
+
+/// A progress report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    /// The current stage.
+    pub phase: Phase,
+    /// Units of work done in this stage.
+    pub done: u64,
+    /// Units of work in this stage.
+    pub total: u64,
+}
+
+/// What a build did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BuildStats {
+    /// Items inserted (new or replaced).
+    pub inserted: u64,
+    /// Items removed (deleted or replaced).
+    pub removed: u64,
+    /// Existing nodes whose links were repaired after a removal.
+    pub repaired: u64,
+    /// Links added to make unreachable nodes reachable.
+    pub reconnected: u64,
+    /// Nodes whose links were written.
+    pub nodes_written: u64,
+    /// Chunk values written.
+    pub chunks_written: u64,
+    /// Seconds spent in the read-only phase.
+    pub compute_seconds: f64,
+    /// Seconds spent writing.
+    pub write_seconds: f64,
+}
+
+/// A build of a [`Writer`]'s pending changes; made by [`Writer::builder`].
+///
+/// Parallel work runs on the current rayon thread pool, or the one given to
+/// [`thread_pool`](Builder::thread_pool). With one thread, a given `rng` state gives the
+/// same graph every time.
+pub struct Builder<'a, M: Metric, R> {
+    writer: &'a Writer<M>,
+    rng: &'a mut R,
+    params: BuildParams,
+    hooks: Hooks<'a>,
+}
+
+/// The caller's thread pool, progress and cancellation callbacks, shared by the build
+/// threads.
+#[derive(Clone, Copy, Default)]
+pub(super) struct Hooks<'a> {
+    pool: Option<&'a rayon::ThreadPool>,
+    progress: Option<&'a (dyn Fn(Progress) + Sync)>,
+    cancel: Option<&'a (dyn Fn() -> bool + Sync)>,
+}
+
+impl Hooks<'_> {
+    /// Runs parallel work on the chosen pool (or the current one).
+    pub(super) fn run<R: Send>(&self, work: impl FnOnce() -> R + Send) -> R {
+        match self.pool {
+            Some(pool) => pool.install(work),
+            None => work(),
+        }
+    }
+
+    fn report(&self, phase: Phase, done: u64, total: u64) {
+        if let Some(progress) = self.progress {
+            progress(Progress { phase, done, total });
+        }
+    }
+
+    fn cancelled(&self) -> bool {
+        self.cancel.is_some_and(|cancel| cancel())
+    }
+}
+
+impl<'a, M: Metric, R: Rng> Builder<'a, M, R> {
+    pub(super) fn new(writer: &'a Writer<M>, rng: &'a mut R) -> Self {
+        Builder {
+            writer,
+            rng,
+            params: BuildParams::default(),
+            hooks: Hooks::default(),
+        }
+    }
+
+    /// Links per node on the layers above 0 (default 16). Fixed once an index is built.
+    pub fn m(mut self, m: u16) -> Self {
+        self.params.m = m;
+        self
+    }
+
+    /// Links per node on layer 0 (default 32). Fixed once an index is built.
+    pub fn m0(mut self, m0: u16) -> Self {
+        self.params.m0 = m0;
+        self
+    }
+
+    /// Candidate list size while inserting (default 100); may change between builds.
+    pub fn ef_construction(mut self, ef: u32) -> Self {
+        self.params.ef_construction = ef;
+        self
+    }
+
+    /// Runs the parallel parts of the build on `pool` instead of the current rayon pool.
+    /// (Wrapping the whole `build` call in `pool.install` does not work with stores whose
+    /// write transaction cannot move between threads, such as LMDB's.)
+    pub fn thread_pool(mut self, pool: &'a rayon::ThreadPool) -> Self {
+        self.hooks.pool = Some(pool);
+        self
+    }
+
+    /// Called with the stage and the work done, from any build thread.
+    pub fn progress(mut self, progress: &'a (dyn Fn(Progress) + Sync)) -> Self {
+        self.hooks.progress = Some(progress);
+        self
+    }
+
+    /// Polled during the build; when it returns true the build stops with
+    /// [`Error::Cancelled`] and writes nothing.
+    pub fn cancel(mut self, cancel: &'a (dyn Fn() -> bool + Sync)) -> Self {
+        self.hooks.cancel = Some(cancel);
+        self
+    }
+
+    /// Applies every pending change. On success the index holds exactly the items added and
+    /// not deleted, all searchable; on error it is unchanged.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] for bad parameters (or M/M0 other than those the index was
+    /// built with); [`Error::Cancelled`]; store errors (a full store among them).
+    pub fn build<T: WriteTxn>(mut self, txn: &mut T) -> Result<BuildStats> {
+        self.params.validate()?;
+        let started = Instant::now();
+        let (plan, mut stats) = self.plan(&*txn)?;
+        stats.compute_seconds = started.elapsed().as_secs_f64();
+        let writing = Instant::now();
+        stats.chunks_written = plan.chunk_count();
+        self.hooks.report(Phase::Writing, 0, 1);
+        plan.apply(txn)?;
+        self.hooks.report(Phase::Writing, 1, 1);
+        stats.write_seconds = writing.elapsed().as_secs_f64();
+        Ok(stats)
+    }
+
+    /// The read-only phase.
+    fn plan<T: ReadTxn>(&mut self, txn: &T) -> Result<(WritePlan, BuildStats)> {
+        let writer = self.writer;
+        let index = writer.index;
+        self.hooks.report(Phase::Loading, 0, 1);
+        let stored = writer.metadata(txn)?;
+        let mut meta = stored
+            .clone()
+            .unwrap_or_else(|| writer.empty_metadata(self.params));
+        let encoded_len = M::encoded_len(writer.dimensions);
+        let has_links = txn
+            .prefix(&key::links_layer(index, 0))?
+            .next()
+            .transpose()?
+            .is_some();
+        if has_links && (meta.m, meta.m0) != (self.params.m, self.params.m0) {
+            return Err(Error::invalid_parameter(format!(
+                "index {index} was built with m = {}, m0 = {}; clear it to build with m = {}, m0 = {}",
+                meta.m, meta.m0, self.params.m, self.params.m0
+            )));
+        }
+        if !has_links {
+            meta.m = self.params.m;
+            meta.m0 = self.params.m0;
+            meta.geometry.link_slots =
+                Geometry::for_sizes(encoded_len, usize::from(meta.m0)).link_slots;
+        }
+        meta.ef_construction = self.params.ef_construction;
+
+        let chunks = Chunks::load(txn, index, &meta, encoded_len)?;
+        let built = writer.built_items(txn)?;
+        let mut pending = Vec::new();
+        for entry in txn.prefix(&key::prefix(index, key::Tag::Pending))? {
+            let (key, value) = entry?;
+            let change = decode_pending(value.as_ref(), key.as_ref())?;
+            if let Pending::Upsert(slot) = change
+                && slot >= meta.slot_count
+            {
+                return Err(Error::corrupted(
+                    "pending slot past the last slot",
+                    key.as_ref(),
+                ));
+            }
+            pending.push((pending_id(key.as_ref())?, change));
+        }
+
+        // The stored graph, in memory.
+        let slot_count = meta.slot_count;
+        let entry = Entry {
+            slot: meta.entry_point,
+            level: meta.max_level,
+        };
+        let m = usize::from(meta.m);
+        let m0 = usize::from(meta.m0);
+        let mut graph = BuildGraph::<M>::new(
+            slot_count as usize,
+            m,
+            m0,
+            meta.ef_construction as usize,
+            entry,
+        );
+        let mut slot_of_item = std::collections::HashMap::new();
+        for slot in 0..slot_count {
+            let Some(record) = chunks.record0(slot) else {
+                continue;
+            };
+            let Some(level) = record.level() else {
+                continue;
+            };
+            let vector = chunks
+                .vector(slot)
+                .ok_or_else(|| Error::corrupted(format!("slot {slot} has no vector"), &[]))?;
+            let mut links = vec![record.links().collect::<Vec<u32>>()];
+            for layer in 1..=level {
+                links.push(
+                    chunks
+                        .upper_links(slot, layer)
+                        .map(Iterator::collect)
+                        .unwrap_or_default(),
+                );
+            }
+            graph.place(slot, record.item(), level, vector, links);
+            slot_of_item.insert(record.item(), slot);
+        }
+
+        // Remove deleted and replaced items, then repair around them.
+        let mut stats = BuildStats::default();
+        let mut removed = RoaringBitmap::new();
+        let mut removed_ids = Vec::new();
+        for &(id, change) in &pending {
+            if !built.contains(id) {
+                continue;
+            }
+            let slot = *slot_of_item
+                .get(&id)
+                .ok_or_else(|| Error::corrupted(format!("built item {id} has no node"), &[]))?;
+            removed.insert(slot);
+            if change == Pending::Delete {
+                removed_ids.push(id);
+            }
+        }
+        if !removed.is_empty() {
+            self.hooks.report(Phase::Repairing, 0, removed.len());
+            stats.repaired = super::repair::remove_and_repair(&mut graph, &removed, self.hooks)?;
+            stats.removed = removed.len();
+        }
+
+        // New and replaced vectors, already in their slots.
+        let mut inserted = Vec::new();
+        for &(id, change) in &pending {
+            let Pending::Upsert(slot) = change else {
+                continue;
+            };
+            let vector = chunks.vector(slot);
+            let vector = match vector {
+                Some(vector) if !graph.is_live(slot) => vector,
+                _ => {
+                    return Err(Error::corrupted(
+                        format!("pending slot {slot} of item {id} is unusable"),
+                        &[],
+                    ));
+                }
+            };
+            let level = draw_level(self.rng, self.params.level_multiplier());
+            graph.place(
+                slot,
+                id,
+                level,
+                vector,
+                vec![Vec::new(); usize::from(level) + 1],
+            );
+            inserted.push((slot, id));
+        }
+        stats.inserted = inserted.len() as u64;
+        insert_all(self.hooks, &graph, &inserted)?;
+
+        self.hooks.report(Phase::Connecting, 0, 1);
+        stats.reconnected = search::with_scratch(|scratch| graph.connect_unreachable(scratch))?;
+        if self.hooks.cancelled() {
+            return Err(Error::Cancelled);
+        }
+
+        let mut items = built;
+        for id in &removed_ids {
+            items.remove(*id);
+        }
+        for (_, id) in &inserted {
+            items.insert(*id);
+        }
+        let entry = *graph
+            .entry
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        meta.entry_point = entry.slot;
+        meta.max_level = if entry.slot.is_some() { entry.level } else { 0 };
+        meta.item_count = items.len() as u32;
+        let mut free = read_free(txn, index)?;
+        free |= &removed;
+        let changes = Changes {
+            items: &items,
+            inserted: &inserted,
+            removed: &removed,
+            removed_ids: &removed_ids,
+            free: &free,
+        };
+        let plan = plan_writes(&graph, &chunks, index, &meta, stored.as_ref(), &changes)?;
+        stats.nodes_written = (0..slot_count).filter(|&s| graph.is_dirty(s)).count() as u64;
+        Ok((plan, stats))
+    }
+}
+
+/// Inserts the placed nodes, the first alone when the graph is empty, the rest in
+/// parallel.
+fn insert_all<M: Metric>(
+    hooks: Hooks<'_>,
+    graph: &BuildGraph<'_, M>,
+    inserted: &[(u32, u32)],
+) -> Result<()> {
+    let total = inserted.len() as u64;
+    let done = AtomicU64::new(0);
+    let stop = AtomicBool::new(false);
+    let step = (total / 100).max(1);
+    hooks.report(Phase::Inserting, 0, total);
+    let insert_one = |&(slot, _): &(u32, u32)| -> Result<()> {
+        if stop.load(Ordering::Relaxed) {
+            return Err(Error::Cancelled);
+        }
+        if hooks.cancelled() {
+            stop.store(true, Ordering::Relaxed);
+            return Err(Error::Cancelled);
+        }
+        search::with_scratch(|scratch| graph.insert(slot, scratch))?;
+        let now = done.fetch_add(1, Ordering::Relaxed) + 1;
+        if now.is_multiple_of(step) || now == total {
+            hooks.report(Phase::Inserting, now, total);
+        }
+        Ok(())
+    };
+    let (first, rest) = match graph
+        .entry
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .slot
+    {
+        Some(_) => (&inserted[..0], inserted),
+        None => inserted.split_at(inserted.len().min(1)),
+    };
+    first.iter().try_for_each(insert_one)?;
+    hooks.run(|| rest.par_iter().try_for_each(insert_one))
+}
+
+/// A level from the paper's exponential rule, floor(-ln(U) * m_L), capped.
+fn draw_level<R: Rng>(rng: &mut R, multiplier: f64) -> u8 {
+    let uniform: f64 = rng.random();
+    let level = (-(1.0 - uniform).ln() * multiplier).floor();
+    level.clamp(0.0, (MAX_LEVELS - 1) as f64) as u8
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+    use rand::rngs::StdRng;
+
+    #[test]
+    fn levels_follow_the_exponential_rule() {
+        let mut rng = StdRng::seed_from_u64(7);
+        let multiplier = BuildParams::default().level_multiplier();
+        let levels: Vec<u8> = (0..100_000)
+            .map(|_| draw_level(&mut rng, multiplier))
+            .collect();
+        let above0 = levels.iter().filter(|&&l| l >= 1).count() as f64 / levels.len() as f64;
+        let above1 = levels.iter().filter(|&&l| l >= 2).count() as f64 / levels.len() as f64;
+        // P(level >= l) = M^-l with M = 16.
+        assert!((above0 - 1.0 / 16.0).abs() < 0.005, "{above0}");
+        assert!((above1 - 1.0 / 256.0).abs() < 0.001, "{above1}");
+    }
+}

@@ -1,0 +1,357 @@
+//! The graph being built: every node's links in memory behind a lock each, vectors
+//! borrowed from the write transaction. Insertion is the paper's INSERT, run in parallel.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use hannoy_metrics::Metric;
+use roaring::RoaringBitmap;
+
+use super::prune::select_neighbours;
+use crate::error::{Error, Result};
+use crate::format::links::FREE;
+use crate::params::MAX_M0;
+use crate::search::{self, Candidate, GraphView, Scratch};
+
+/// The entry point and the top layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Entry {
+    /// The node searches start from.
+    pub slot: Option<u32>,
+    /// Its level, the graph's top layer.
+    pub level: u8,
+}
+
+/// A graph in memory, shared by the insertion threads.
+pub struct BuildGraph<'a, M> {
+    /// Encoded vector of each slot (empty for a free slot).
+    pub vectors: Vec<&'a [u8]>,
+    /// Item id of each slot.
+    pub items: Vec<u32>,
+    /// Level of each slot, [`FREE`] for a free one.
+    pub levels: Vec<u8>,
+    /// Links of each slot, one list per layer up to its level.
+    pub links: Vec<RwLock<Vec<Vec<u32>>>>,
+    /// Slots whose links or vector changed and must be written.
+    pub dirty: Vec<AtomicBool>,
+    pub m: usize,
+    pub m0: usize,
+    pub ef_construction: usize,
+    pub entry: RwLock<Entry>,
+    _metric: std::marker::PhantomData<fn() -> M>,
+}
+
+fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl<'a, M: Metric> BuildGraph<'a, M> {
+    /// An empty graph of `slot_count` free slots.
+    pub fn new(
+        slot_count: usize,
+        m: usize,
+        m0: usize,
+        ef_construction: usize,
+        entry: Entry,
+    ) -> Self {
+        BuildGraph {
+            vectors: vec![&[][..]; slot_count],
+            items: vec![0; slot_count],
+            levels: vec![FREE; slot_count],
+            links: (0..slot_count).map(|_| RwLock::new(Vec::new())).collect(),
+            dirty: (0..slot_count).map(|_| AtomicBool::new(false)).collect(),
+            m,
+            m0,
+            ef_construction,
+            entry: RwLock::new(entry),
+            _metric: std::marker::PhantomData,
+        }
+    }
+
+    /// Places a node (existing or new) in `slot`.
+    pub fn place(
+        &mut self,
+        slot: u32,
+        item: u32,
+        level: u8,
+        vector: &'a [u8],
+        links: Vec<Vec<u32>>,
+    ) {
+        let s = slot as usize;
+        self.vectors[s] = vector;
+        self.items[s] = item;
+        self.levels[s] = level;
+        *self.links[s]
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner) = links;
+    }
+
+    /// Empties `slot`.
+    pub fn free(&mut self, slot: u32) {
+        self.place(slot, 0, FREE, &[], Vec::new());
+        self.mark_dirty(slot);
+    }
+
+    pub fn is_live(&self, slot: u32) -> bool {
+        self.levels
+            .get(slot as usize)
+            .is_some_and(|&level| level != FREE)
+    }
+
+    pub fn mark_dirty(&self, slot: u32) {
+        self.dirty[slot as usize].store(true, Ordering::Relaxed);
+    }
+
+    pub fn is_dirty(&self, slot: u32) -> bool {
+        self.dirty[slot as usize].load(Ordering::Relaxed)
+    }
+
+    /// A copy of `slot`'s links on `layer`.
+    pub fn links_of(&self, slot: u32, layer: u8) -> Vec<u32> {
+        read(&self.links[slot as usize])
+            .get(usize::from(layer))
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Replaces `slot`'s links on `layer`.
+    pub fn set_links(&self, slot: u32, layer: u8, links: Vec<u32>) {
+        let mut guard = write(&self.links[slot as usize]);
+        if let Some(list) = guard.get_mut(usize::from(layer)) {
+            *list = links;
+        }
+        drop(guard);
+        self.mark_dirty(slot);
+    }
+
+    /// The distance between the vectors in two slots.
+    #[inline]
+    pub fn distance_between(&self, a: u32, b: u32) -> f32 {
+        M::distance(self.vectors[a as usize], self.vectors[b as usize])
+    }
+
+    /// Inserts the node already placed in `slot` (level `level`) into the graph: finds its
+    /// neighbours from the entry point down, links it both ways, and raises the entry point
+    /// if it is the new top.
+    pub fn insert(&self, slot: u32, scratch: &mut Scratch) -> Result<()> {
+        let level = self.levels[slot as usize];
+        let entry = *read(&self.entry);
+        let Some(entry_slot) = entry.slot else {
+            // The first node: it becomes the entry point.
+            *write(&self.entry) = Entry {
+                slot: Some(slot),
+                level,
+            };
+            self.mark_dirty(slot);
+            return Ok(());
+        };
+        let query = self.vectors[slot as usize];
+        let mut current = Candidate {
+            dist: M::distance(query, self.vectors[entry_slot as usize]),
+            slot: entry_slot,
+        };
+        for layer in (level.saturating_add(1)..=entry.level).rev() {
+            current = search::greedy_closest(self, query, current, layer)?;
+        }
+        let mut entries = vec![current];
+        let mut chosen = Vec::with_capacity(self.m0);
+        for layer in (0..=level.min(entry.level)).rev() {
+            let found = search::search_layer(
+                self,
+                query,
+                &entries,
+                self.ef_construction,
+                layer,
+                scratch,
+                |s| s != slot,
+            )?;
+            let max = self.max_links(layer);
+            chosen.clear();
+            select_neighbours(self, &found, max, &mut chosen);
+            self.set_links(slot, layer, chosen.clone());
+            for &neighbour in &chosen {
+                self.add_link(neighbour, slot, layer);
+            }
+            entries = found;
+        }
+        self.mark_dirty(slot);
+        if level > entry.level {
+            let mut guard = write(&self.entry);
+            if level > guard.level {
+                *guard = Entry {
+                    slot: Some(slot),
+                    level,
+                };
+            }
+        }
+        Ok(())
+    }
+
+    /// The degree bound of `layer`.
+    pub fn max_links(&self, layer: u8) -> usize {
+        if layer == 0 { self.m0 } else { self.m }
+    }
+
+    /// Adds the link `from -> to` on `layer`; a list over its bound is pruned with the
+    /// heuristic, the new link competing with the old ones.
+    pub fn add_link(&self, from: u32, to: u32, layer: u8) {
+        let max = self.max_links(layer);
+        let mut guard = write(&self.links[from as usize]);
+        let Some(list) = guard.get_mut(usize::from(layer)) else {
+            return;
+        };
+        if from == to || list.contains(&to) {
+            return;
+        }
+        if list.len() < max {
+            list.push(to);
+        } else {
+            let mut candidates: Vec<Candidate> = list
+                .iter()
+                .chain(std::iter::once(&to))
+                .map(|&slot| Candidate {
+                    dist: self.distance_between(from, slot),
+                    slot,
+                })
+                .collect();
+            candidates.sort_unstable();
+            let mut kept = Vec::with_capacity(max);
+            select_neighbours(self, &candidates, max, &mut kept);
+            *list = kept;
+        }
+        drop(guard);
+        self.mark_dirty(from);
+    }
+
+    /// Makes every live node reachable from the entry point on layer 0: an unreachable node
+    /// gets a link from its closest reachable node with room (or, failing that, from its
+    /// closest reachable node in place of that node's farthest link). Returns how many
+    /// links were added.
+    pub fn connect_unreachable(&self, scratch: &mut Scratch) -> Result<u64> {
+        let Some(entry) = read(&self.entry).slot else {
+            return Ok(0);
+        };
+        let live: RoaringBitmap = (0..self.levels.len() as u32)
+            .filter(|&s| self.is_live(s))
+            .collect();
+        let mut added = 0;
+        for _round in 0..4 {
+            let mut reachable = self.reachable(entry, RoaringBitmap::new());
+            let unreachable = &live - &reachable;
+            if unreachable.is_empty() {
+                break;
+            }
+            for slot in &unreachable {
+                if reachable.contains(slot) {
+                    continue;
+                }
+                let query = self.vectors[slot as usize];
+                let start = Candidate {
+                    dist: M::distance(query, self.vectors[entry as usize]),
+                    slot: entry,
+                };
+                let found = search::search_layer(
+                    self,
+                    query,
+                    &[start],
+                    self.ef_construction,
+                    0,
+                    scratch,
+                    |s| s != slot && reachable.contains(s),
+                )?;
+                let Some(closest) = found.first() else {
+                    continue;
+                };
+                let host = found
+                    .iter()
+                    .find(|c| {
+                        read(&self.links[c.slot as usize])
+                            .first()
+                            .is_some_and(|l| l.len() < self.m0)
+                    })
+                    .unwrap_or(closest)
+                    .slot;
+                self.force_link(host, slot);
+                added += 1;
+                reachable = self.reachable(slot, reachable);
+            }
+        }
+        Ok(added)
+    }
+
+    /// Adds `from -> to` on layer 0, replacing `from`'s farthest link when it is full.
+    fn force_link(&self, from: u32, to: u32) {
+        let mut guard = write(&self.links[from as usize]);
+        if let Some(list) = guard.first_mut() {
+            if list.len() >= self.m0 {
+                let farthest = list
+                    .iter()
+                    .enumerate()
+                    .max_by(|a, b| {
+                        self.distance_between(from, *a.1)
+                            .total_cmp(&self.distance_between(from, *b.1))
+                    })
+                    .map(|(i, _)| i);
+                if let Some(i) = farthest {
+                    list.swap_remove(i);
+                }
+            }
+            list.push(to);
+        }
+        drop(guard);
+        self.mark_dirty(from);
+    }
+
+    /// Adds to `seen` every node reachable from `start` on layer 0.
+    fn reachable(&self, start: u32, mut seen: RoaringBitmap) -> RoaringBitmap {
+        let mut stack = vec![start];
+        seen.insert(start);
+        while let Some(slot) = stack.pop() {
+            for link in self.links_of(slot, 0) {
+                if seen.insert(link) {
+                    stack.push(link);
+                }
+            }
+        }
+        seen
+    }
+}
+
+impl<M: Metric> GraphView for BuildGraph<'_, M> {
+    #[inline]
+    fn distance(&self, query: &[u8], slot: u32) -> Result<f32> {
+        let vector = self
+            .vectors
+            .get(slot as usize)
+            .ok_or_else(|| Error::corrupted(format!("link to slot {slot} past the end"), &[]))?;
+        Ok(M::distance(query, vector))
+    }
+
+    #[inline]
+    fn for_each_neighbour(&self, slot: u32, layer: u8, mut f: impl FnMut(u32)) -> Result<()> {
+        // Copy out, so the lock is not held while distances are computed.
+        let mut buffer = [0u32; MAX_M0 as usize];
+        let len = {
+            let Some(lock) = self.links.get(slot as usize) else {
+                return Ok(());
+            };
+            let guard = read(lock);
+            let Some(list) = guard.get(usize::from(layer)) else {
+                return Ok(());
+            };
+            let len = list.len().min(buffer.len());
+            buffer[..len].copy_from_slice(&list[..len]);
+            len
+        };
+        buffer[..len].iter().for_each(|&link| f(link));
+        Ok(())
+    }
+
+    fn slot_bound(&self) -> u32 {
+        self.levels.len() as u32
+    }
+}

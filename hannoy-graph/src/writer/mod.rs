@@ -1,0 +1,335 @@
+//! Writing an index: item changes, recorded at once, and the build that links them.
+//!
+//! `add_item` and `del_item` only record a *pending change* under the item's key (one
+//! small write each, whatever the index size); [`Builder::build`] then applies every
+//! pending change to the graph in one go.
+
+mod build;
+mod graph;
+mod persist;
+mod prune;
+mod repair;
+mod slots;
+
+pub use build::{BuildStats, Builder, Phase, Progress};
+
+use std::marker::PhantomData;
+
+use hannoy_metrics::Metric;
+use rand::Rng;
+use roaring::RoaringBitmap;
+
+use crate::error::{Error, Result};
+use crate::format::{Geometry, Metadata, key};
+use crate::params::BuildParams;
+use crate::reader::read_metadata;
+use crate::store::{ReadTxn, WriteTxn};
+
+/// Writes one index (`index` numbers the indexes of a store) of vectors of `dimensions`
+/// components under metric `M`.
+#[derive(Debug, Clone, Copy)]
+pub struct Writer<M: Metric> {
+    index: u16,
+    dimensions: usize,
+    _metric: PhantomData<fn() -> M>,
+}
+
+/// A pending change of one item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pending {
+    /// Added or replaced; the new vector is in this slot.
+    Upsert(u32),
+    /// Deleted.
+    Delete,
+}
+
+impl<M: Metric> Writer<M> {
+    /// A writer for index `index` of `dimensions`-component vectors. Nothing is written until
+    /// the first item is added.
+    pub fn new(index: u16, dimensions: usize) -> Self {
+        Writer {
+            index,
+            dimensions,
+            _metric: PhantomData,
+        }
+    }
+
+    /// The index number.
+    pub fn index(&self) -> u16 {
+        self.index
+    }
+
+    /// Components per vector.
+    pub fn dimensions(&self) -> usize {
+        self.dimensions
+    }
+
+    /// Records `vector` as item `id`, adding it or replacing its vector. It becomes
+    /// searchable at the next build.
+    ///
+    /// # Errors
+    /// [`Error::DimensionMismatch`], [`Error::InvalidVector`] (NaN, infinity, zero vector
+    /// under cosine, ...), [`Error::IndexDimensionMismatch`] / [`Error::MetricMismatch`] when
+    /// the index exists with other settings; store errors. Nothing is written on error.
+    pub fn add_item<T: WriteTxn>(&self, txn: &mut T, id: u32, vector: &[f32]) -> Result<()> {
+        if vector.len() != self.dimensions {
+            return Err(Error::DimensionMismatch {
+                expected: self.dimensions,
+                found: vector.len(),
+            });
+        }
+        let mut encoded = Vec::with_capacity(M::encoded_len(self.dimensions));
+        M::encode(vector, &mut encoded).map_err(|source| Error::InvalidVector {
+            item: Some(id),
+            source,
+        })?;
+        let mut meta = match self.metadata(txn)? {
+            Some(meta) => meta,
+            None => self.empty_metadata(BuildParams::default()),
+        };
+        let slot = match self.pending(txn, id)? {
+            // Added again before a build: the slot it reserved takes the new vector.
+            Some(Pending::Upsert(slot)) => slot,
+            _ => slots::reserve(txn, self.index, &mut meta)?,
+        };
+        slots::write_vector(txn, self.index, &meta, slot, &encoded)?;
+        txn.put(
+            &key::item(self.index, key::Tag::Pending, id),
+            &slot.to_le_bytes(),
+        )?;
+        Ok(())
+    }
+
+    /// Records the deletion of item `id`; returns whether it was there. It stops being
+    /// returned by searches at once and leaves the graph at the next build.
+    ///
+    /// # Errors
+    /// Settings mismatches and store errors, as [`add_item`](Self::add_item).
+    pub fn del_item<T: WriteTxn>(&self, txn: &mut T, id: u32) -> Result<bool> {
+        let Some(meta) = self.metadata(txn)? else {
+            return Ok(false);
+        };
+        let pending_key = key::item(self.index, key::Tag::Pending, id);
+        let built = self.slot_of(txn, id)?.is_some();
+        match self.pending(txn, id)? {
+            Some(Pending::Delete) => Ok(false),
+            Some(Pending::Upsert(slot)) => {
+                slots::release(
+                    txn,
+                    self.index,
+                    &meta,
+                    slot,
+                    M::encoded_len(self.dimensions),
+                )?;
+                if built {
+                    txn.put(&pending_key, &[])?;
+                } else {
+                    txn.delete(&pending_key)?;
+                }
+                Ok(true)
+            }
+            None if built => {
+                txn.put(&pending_key, &[])?;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    /// Whether item `id` is in the index, counting changes not built yet.
+    ///
+    /// # Errors
+    /// Settings mismatches and store errors.
+    pub fn contains_item<T: ReadTxn>(&self, txn: &T, id: u32) -> Result<bool> {
+        if self.metadata(txn)?.is_none() {
+            return Ok(false);
+        }
+        Ok(match self.pending(txn, id)? {
+            Some(Pending::Upsert(_)) => true,
+            Some(Pending::Delete) => false,
+            None => self.slot_of(txn, id)?.is_some(),
+        })
+    }
+
+    /// The vector of item `id`, counting changes not built yet.
+    ///
+    /// # Errors
+    /// Settings mismatches and store errors.
+    pub fn item_vector<T: ReadTxn>(&self, txn: &T, id: u32) -> Result<Option<Vec<f32>>> {
+        let Some(meta) = self.metadata(txn)? else {
+            return Ok(None);
+        };
+        let slot = match self.pending(txn, id)? {
+            Some(Pending::Upsert(slot)) => slot,
+            Some(Pending::Delete) => return Ok(None),
+            None => match self.slot_of(txn, id)? {
+                Some(slot) => slot,
+                None => return Ok(None),
+            },
+        };
+        let bytes = slots::read_vector(
+            txn,
+            self.index,
+            &meta,
+            slot,
+            M::encoded_len(self.dimensions),
+        )?;
+        let vector = M::decode(&bytes, self.dimensions)
+            .map_err(|e| Error::corrupted(format!("vector of item {id}: {e}"), &[]))?;
+        Ok(Some(vector))
+    }
+
+    /// The ids of every item, counting changes not built yet.
+    ///
+    /// # Errors
+    /// Settings mismatches and store errors.
+    pub fn item_ids<T: ReadTxn>(&self, txn: &T) -> Result<RoaringBitmap> {
+        if self.metadata(txn)?.is_none() {
+            return Ok(RoaringBitmap::new());
+        }
+        let mut ids = self.built_items(txn)?;
+        for entry in txn.prefix(&key::prefix(self.index, key::Tag::Pending))? {
+            let (key, value) = entry?;
+            let id = pending_id(key.as_ref())?;
+            if value.as_ref().is_empty() {
+                ids.remove(id);
+            } else {
+                ids.insert(id);
+            }
+        }
+        Ok(ids)
+    }
+
+    /// The number of items, counting changes not built yet.
+    ///
+    /// # Errors
+    /// As [`item_ids`](Self::item_ids).
+    pub fn len<T: ReadTxn>(&self, txn: &T) -> Result<u64> {
+        Ok(self.item_ids(txn)?.len())
+    }
+
+    /// Whether the index holds no item, counting changes not built yet.
+    ///
+    /// # Errors
+    /// As [`item_ids`](Self::item_ids).
+    pub fn is_empty<T: ReadTxn>(&self, txn: &T) -> Result<bool> {
+        Ok(self.len(txn)? == 0)
+    }
+
+    /// Every `(id, vector)` pair in id order, counting changes not built yet.
+    ///
+    /// # Errors
+    /// As [`item_ids`](Self::item_ids); then per item as [`item_vector`](Self::item_vector).
+    pub fn iter<'a, T: ReadTxn>(
+        &'a self,
+        txn: &'a T,
+    ) -> Result<impl Iterator<Item = Result<(u32, Vec<f32>)>> + 'a> {
+        let ids = self.item_ids(txn)?;
+        Ok(ids.into_iter().map(move |id| {
+            let vector = self.item_vector(txn, id)?.ok_or(Error::ItemNotFound(id))?;
+            Ok((id, vector))
+        }))
+    }
+
+    /// Whether changes are waiting for a build.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub fn need_build<T: ReadTxn>(&self, txn: &T) -> Result<bool> {
+        let mut pending = txn.prefix(&key::prefix(self.index, key::Tag::Pending))?;
+        Ok(pending.next().transpose()?.is_some())
+    }
+
+    /// Removes the whole index: items, graph and metadata.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub fn clear<T: WriteTxn>(&self, txn: &mut T) -> Result<()> {
+        txn.delete_prefix(&key::index_prefix(self.index))?;
+        Ok(())
+    }
+
+    /// A build of the pending changes, with level draws taken from `rng`.
+    pub fn builder<'a, R: Rng>(&'a self, rng: &'a mut R) -> Builder<'a, M, R> {
+        Builder::new(self, rng)
+    }
+
+    /// The stored metadata, checked against this writer's metric and dimensions.
+    fn metadata<T: ReadTxn>(&self, txn: &T) -> Result<Option<Metadata>> {
+        let meta = read_metadata::<M, T>(txn, self.index)?;
+        if let Some(meta) = &meta
+            && meta.dimensions as usize != self.dimensions
+        {
+            return Err(Error::IndexDimensionMismatch {
+                index: self.index,
+                stored: meta.dimensions as usize,
+                requested: self.dimensions,
+            });
+        }
+        Ok(meta)
+    }
+
+    fn empty_metadata(&self, params: BuildParams) -> Metadata {
+        let geometry = Geometry::for_sizes(M::encoded_len(self.dimensions), usize::from(params.m0));
+        Metadata {
+            metric: M::NAME.to_owned(),
+            dimensions: self.dimensions as u32,
+            m: params.m,
+            m0: params.m0,
+            ef_construction: params.ef_construction,
+            entry_point: None,
+            max_level: 0,
+            slot_count: 0,
+            geometry,
+            item_count: 0,
+        }
+    }
+
+    fn pending<T: ReadTxn>(&self, txn: &T, id: u32) -> Result<Option<Pending>> {
+        let pending_key = key::item(self.index, key::Tag::Pending, id);
+        match txn.get(&pending_key)? {
+            Some(value) => decode_pending(value.as_ref(), &pending_key).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn slot_of<T: ReadTxn>(&self, txn: &T, id: u32) -> Result<Option<u32>> {
+        let slot_key = key::item(self.index, key::Tag::Slot, id);
+        let Some(value) = txn.get(&slot_key)? else {
+            return Ok(None);
+        };
+        let bytes: [u8; 4] = value
+            .as_ref()
+            .try_into()
+            .map_err(|_| Error::corrupted("slot value is not 4 bytes", &slot_key))?;
+        Ok(Some(u32::from_le_bytes(bytes)))
+    }
+
+    fn built_items<T: ReadTxn>(&self, txn: &T) -> Result<RoaringBitmap> {
+        let items_key = key::prefix(self.index, key::Tag::Items);
+        match txn.get(&items_key)? {
+            Some(bytes) => RoaringBitmap::deserialize_from(bytes.as_ref()).map_err(|e| {
+                Error::corrupted(format!("item set does not decode: {e}"), &items_key)
+            }),
+            None => Ok(RoaringBitmap::new()),
+        }
+    }
+}
+
+/// The item id of a pending key.
+fn pending_id(key: &[u8]) -> Result<u32> {
+    key::trailing_u32(key, key::HEADER_LEN + 4)
+        .ok_or_else(|| Error::corrupted("pending key has a bad length", key))
+}
+
+/// Decodes a pending value: a slot (upsert) or nothing (delete).
+fn decode_pending(value: &[u8], key: &[u8]) -> Result<Pending> {
+    match value {
+        [] => Ok(Pending::Delete),
+        [a, b, c, d] => Ok(Pending::Upsert(u32::from_le_bytes([*a, *b, *c, *d]))),
+        _ => Err(Error::corrupted(
+            "pending value is neither empty nor a slot",
+            key,
+        )),
+    }
+}

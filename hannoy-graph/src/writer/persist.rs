@@ -1,0 +1,187 @@
+//! Turns a built graph into the values to write: only the chunks holding a changed slot.
+
+use std::collections::BTreeSet;
+
+use hannoy_metrics::Metric;
+use roaring::RoaringBitmap;
+
+use super::graph::BuildGraph;
+use super::slots::encode_free;
+use crate::chunks::Chunks;
+use crate::error::{Error, Result};
+use crate::format::links::{self, write_record0};
+use crate::format::{Metadata, key};
+use crate::store::WriteTxn;
+
+/// Every write of a build, prepared before the first one happens.
+pub struct WritePlan {
+    puts: Vec<(Vec<u8>, Vec<u8>)>,
+    deletes: Vec<Vec<u8>>,
+    delete_prefixes: Vec<Vec<u8>>,
+    chunks: u64,
+}
+
+impl WritePlan {
+    /// The number of chunk values written.
+    pub fn chunk_count(&self) -> u64 {
+        self.chunks
+    }
+
+    /// Performs the writes.
+    pub fn apply<T: WriteTxn>(&self, txn: &mut T) -> Result<()> {
+        for prefix in &self.delete_prefixes {
+            txn.delete_prefix(prefix)?;
+        }
+        for key in &self.deletes {
+            txn.delete(key)?;
+        }
+        for (key, value) in &self.puts {
+            txn.put(key, value)?;
+        }
+        Ok(())
+    }
+}
+
+/// What a build changed, beside the links.
+pub struct Changes<'a> {
+    /// The items in the graph after the build.
+    pub items: &'a RoaringBitmap,
+    /// `(slot, id)` of every inserted item.
+    pub inserted: &'a [(u32, u32)],
+    /// Slots of removed (deleted or replaced) items.
+    pub removed: &'a RoaringBitmap,
+    /// Ids of deleted items.
+    pub removed_ids: &'a [u32],
+    /// Free slots after the build.
+    pub free: &'a RoaringBitmap,
+}
+
+/// Plans the writes that store `graph` over the chunks it was loaded from: the link chunks
+/// holding a changed slot, the vector chunks holding a removed slot (zeroed), the slot map,
+/// the item and free sets, the metadata; and the removal of the pending changes.
+pub fn plan_writes<M: Metric, B: AsRef<[u8]>>(
+    graph: &BuildGraph<'_, M>,
+    old: &Chunks<B>,
+    index: u16,
+    meta: &Metadata,
+    stored_meta: Option<&Metadata>,
+    changes: &Changes<'_>,
+) -> Result<WritePlan> {
+    let mut plan = WritePlan {
+        puts: Vec::new(),
+        deletes: Vec::new(),
+        delete_prefixes: Vec::new(),
+        chunks: 0,
+    };
+    plan.delete_prefixes
+        .push(key::prefix(index, key::Tag::Pending).to_vec());
+    let geometry = meta.geometry;
+    let encoded_len = M::encoded_len(meta.dimensions as usize);
+
+    // Removed vectors are zeroed, so a deleted vector does not linger in the store.
+    let removed_chunks: BTreeSet<u32> = changes
+        .removed
+        .iter()
+        .map(|s| geometry.vector_place(s).0)
+        .collect();
+    for chunk in removed_chunks {
+        let Some(Some(stored)) = old.vectors.get(chunk as usize) else {
+            continue;
+        };
+        let mut bytes = stored.as_ref().to_vec();
+        let first = chunk * geometry.vector_slots;
+        for slot in changes.removed.range(first..first + geometry.vector_slots) {
+            let start = geometry.vector_place(slot).1 * encoded_len;
+            if let Some(place) = bytes.get_mut(start..start + encoded_len) {
+                place.fill(0);
+            }
+        }
+        plan.puts.push((key::vectors(index, chunk).to_vec(), bytes));
+        plan.chunks += 1;
+    }
+
+    let dirty_chunks: BTreeSet<u32> = (0..meta.slot_count)
+        .filter(|&s| graph.is_dirty(s))
+        .map(|s| geometry.link_place(s).0)
+        .collect();
+    let m0 = usize::from(meta.m0);
+    let m = usize::from(meta.m);
+    for &chunk in &dirty_chunks {
+        let slots = chunk * geometry.link_slots..(chunk + 1) * geometry.link_slots;
+        let live = |slot: u32| slot < meta.slot_count && graph.is_live(slot);
+
+        // Layer 0.
+        let record_len = links::record0_len(m0);
+        let mut bytes = vec![0u8; links::chunk0_len(geometry.link_slots, m0)];
+        for (slot, place) in slots.clone().zip(bytes.chunks_exact_mut(record_len)) {
+            if live(slot) {
+                let level = graph.levels[slot as usize];
+                write_record0(
+                    place,
+                    graph.items[slot as usize],
+                    Some(level),
+                    &graph.links_of(slot, 0),
+                );
+            } else {
+                write_record0(place, 0, None, &[]);
+            }
+        }
+        plan.puts
+            .push((key::links(index, 0, chunk).to_vec(), bytes));
+        plan.chunks += 1;
+
+        // Upper layers.
+        for layer in 1..=meta.max_level {
+            let entries: Vec<(usize, Vec<u32>)> = slots
+                .clone()
+                .enumerate()
+                .filter(|&(_, slot)| live(slot) && graph.levels[slot as usize] >= layer)
+                .map(|(offset, slot)| (offset, graph.links_of(slot, layer)))
+                .collect();
+            let chunk_key = key::links(index, layer, chunk).to_vec();
+            if entries.is_empty() {
+                plan.deletes.push(chunk_key);
+            } else {
+                let encoded =
+                    links::encode_upper_chunk(entries.iter().map(|(o, l)| (*o, l.as_slice())), m);
+                plan.puts.push((chunk_key, encoded));
+                plan.chunks += 1;
+            }
+        }
+    }
+
+    // Layers above the new top are gone.
+    let old_top = stored_meta.map_or(0, |meta| meta.max_level);
+    for layer in meta.max_level + 1..=old_top {
+        plan.delete_prefixes
+            .push(key::links_layer(index, layer).to_vec());
+    }
+
+    for id in changes.removed_ids {
+        plan.deletes
+            .push(key::item(index, key::Tag::Slot, *id).to_vec());
+    }
+    for &(slot, id) in changes.inserted {
+        plan.puts.push((
+            key::item(index, key::Tag::Slot, id).to_vec(),
+            slot.to_le_bytes().to_vec(),
+        ));
+    }
+    let free_key = key::prefix(index, key::Tag::FreeSlots).to_vec();
+    match encode_free(changes.free)? {
+        Some(bytes) => plan.puts.push((free_key, bytes)),
+        None => plan.deletes.push(free_key),
+    }
+    let items = changes.items;
+    let mut items_bytes = Vec::with_capacity(items.serialized_size());
+    items
+        .serialize_into(&mut items_bytes)
+        .map_err(|e| Error::corrupted(format!("item set does not encode: {e}"), &[]))?;
+    plan.puts
+        .push((key::prefix(index, key::Tag::Items).to_vec(), items_bytes));
+    plan.puts.push((
+        key::prefix(index, key::Tag::Metadata).to_vec(),
+        meta.encode(),
+    ));
+    Ok(plan)
+}

@@ -1,0 +1,54 @@
+//! hannoy: an approximate-nearest-neighbour index (HNSW) whose graph and vectors live in a
+//! transactional key-value store instead of RAM.
+//!
+//! - [`Database`] opens a store: LMDB by default ([`Database::open`]), redb
+//!   ([`Database::open_redb`], feature `redb`) or memory ([`Database::in_memory`]).
+//! - A [`Writer`] records items in a write transaction; its [`Builder`] links them into the
+//!   graph, in parallel, and the commit makes them visible at once.
+//! - A [`Reader`] opened on a read transaction answers k-nearest-neighbour queries; many
+//!   readers (and threads) can search while one writer works.
+//!
+//! ```
+//! use hannoy::{Cosine, Database, Reader, WriteTxn, Writer};
+//! use rand::SeedableRng;
+//!
+//! let dir = tempfile::tempdir()?;
+//! let db = Database::open(dir.path())?;
+//!
+//! // Write three items into index 0 and build the graph.
+//! let writer = Writer::<Cosine>::new(0, 3);
+//! let mut wtxn = db.write_txn()?;
+//! writer.add_item(&mut wtxn, 0, &[1.0, 0.0, 0.0])?;
+//! writer.add_item(&mut wtxn, 1, &[0.9, 0.1, 0.0])?;
+//! writer.add_item(&mut wtxn, 2, &[0.0, 0.0, 1.0])?;
+//! let mut rng = rand::rngs::StdRng::seed_from_u64(42);
+//! writer.builder(&mut rng).build(&mut wtxn)?;
+//! wtxn.commit()?;
+//!
+//! // Query it.
+//! let rtxn = db.read_txn()?;
+//! let reader = Reader::<Cosine, _>::open(&rtxn, 0)?;
+//! let found = reader.nns(2).ef_search(32).by_vector(&[1.0, 0.05, 0.0])?;
+//! assert_eq!(found.iter().map(|&(id, _)| id).collect::<Vec<_>>(), vec![0, 1]);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![forbid(unsafe_code)]
+
+mod database;
+
+pub use database::Database;
+pub use hannoy_graph::store::{KvStore, ReadTxn, StoreError, WriteTxn};
+pub use hannoy_graph::{
+    BuildParams, BuildStats, Builder, CheckReport, DEFAULT_EF_SEARCH, Error, Phase, Progress,
+    QueryBuilder, Reader, Result, Writer,
+};
+pub use hannoy_metrics::{
+    BinaryQuantizedCosine, BinaryQuantizedEuclidean, BinaryQuantizedManhattan, Cosine, DotProduct,
+    Euclidean, Hamming, Manhattan, Metric, VectorError,
+};
+pub use roaring::RoaringBitmap;
+
+/// The metrics and their kernels.
+pub use hannoy_metrics as metrics;
+/// The store backends.
+pub use hannoy_storage as storage;
