@@ -10,6 +10,7 @@
 #![allow(missing_docs)] // test functions are named for what they check
 
 pub mod backends;
+pub mod dataset_suite;
 pub mod failpoint;
 pub mod index_suite;
 pub mod store_model;
@@ -85,6 +86,9 @@ macro_rules! conformance_suite {
                 deleting_everything_leaves_an_empty_valid_index,
                 one_reader_serves_many_threads,
                 single_thread_builds_are_deterministic
+            );
+            $crate::conformance_suite!(@tests $backend; dataset_suite:
+                recall_targets_on_real_data
             );
             $( $crate::conformance_suite!(@$capability $backend); )*
         }

@@ -11,10 +11,11 @@
 //! Operands are little-endian byte slices with no alignment guarantee (they
 //! come straight from memory-mapped pages). Registers are filled with
 //! [`bytemuck::pod_read_unaligned`], which compiles to one unaligned vector
-//! load; partial registers (an alignment head and the tail) use masked loads
-//! where the instruction set has them and a copy into a zeroed register
-//! otherwise. When the first operand is 4-aligned, a head is peeled so that
-//! its loads in the main loop are aligned to the register width. The main
+//! load. A head is peeled so that one operand's loads in the main loop are
+//! aligned to the register width, and the head and the tail are summed from a
+//! full register overlapping the body with the lanes already (or not yet)
+//! counted zeroed; a vector shorter than one register is read with a masked
+//! load or copied into a zeroed register. The main
 //! loop keeps four independent accumulators and uses fused multiply-add where
 //! the instruction set has it. When the lengths differ only the common prefix
 //! of whole `f32` components is compared. On big-endian targets every function
@@ -86,7 +87,8 @@ fn load<S: Simd>(bytes: &[u8]) -> S::f32s {
 
 /// Loads fewer than a register's worth of bytes, zero-filling the other lanes.
 ///
-/// When the bytes are 4-aligned this is the instruction set's masked load
+/// Only used for vectors shorter than one register. When the bytes are
+/// 4-aligned this is the instruction set's masked load
 /// ([`Simd::partial_load_f32s`]); otherwise the bytes are copied into a zeroed
 /// register.
 #[inline(always)]
@@ -99,6 +101,37 @@ fn load_partial<S: Simd>(simd: S, bytes: &[u8]) -> S::f32s {
     register
 }
 
+/// Lane indices `0, 1, 2, …`, enough for any register (2048 bits).
+const IOTA: [u32; 64] = {
+    let mut iota = [0u32; 64];
+    let mut i = 0;
+    while i < 64 {
+        iota[i] = i as u32;
+        i += 1;
+    }
+    iota
+};
+
+/// The register `[0, 1, 2, …]` of `S`.
+#[inline(always)]
+fn iota<S: Simd>() -> S::u32s {
+    bytemuck::pod_read_unaligned(&bytemuck::bytes_of(&IOTA)[..size_of::<S::u32s>()])
+}
+
+/// Keeps the lanes of `x` below `end`, zeroing the others.
+#[inline(always)]
+fn keep_below<S: Simd>(simd: S, x: S::f32s, end: usize) -> S::f32s {
+    let mask = simd.less_than_u32s(iota::<S>(), simd.splat_u32s(end as u32));
+    simd.select_f32s(mask, x, simd.splat_f32s(0.0))
+}
+
+/// Keeps the lanes of `x` from `start` on, zeroing the others.
+#[inline(always)]
+fn keep_from<S: Simd>(simd: S, x: S::f32s, start: usize) -> S::f32s {
+    let mask = simd.greater_than_or_equal_u32s(iota::<S>(), simd.splat_u32s(start as u32));
+    simd.select_f32s(mask, x, simd.splat_f32s(0.0))
+}
+
 /// Folds `R` over the common prefix of whole components of `a` and `b`.
 #[inline(always)]
 fn reduce<S: Simd, R: Reduction>(simd: S, a: &[u8], b: &[u8]) -> f32 {
@@ -106,36 +139,42 @@ fn reduce<S: Simd, R: Reduction>(simd: S, a: &[u8], b: &[u8]) -> f32 {
         return R::reference(a, b);
     }
     let len = a.len().min(b.len()) / 4 * 4;
-    let (mut a, mut b) = (&a[..len], &b[..len]);
+    let (a, b) = (&a[..len], &b[..len]);
     let width = size_of::<S::f32s>();
-
     let zero = simd.splat_f32s(0.0);
-    let (mut acc0, mut acc1, mut acc2, mut acc3) = (zero, zero, zero, zero);
 
-    // Peel a partial register so that the loads of one operand in the main
-    // loop are aligned to the register width: a wide load that straddles two
-    // cache lines costs two. When the other operand has the same misalignment
-    // (the common case for values laid out alike) both end up aligned. Only an
-    // operand whose start is 4-aligned can reach the boundary with whole
-    // components, so `b` is the anchor when `a` is not 4-aligned.
-    let anchor = if a.as_ptr().addr() % 4 == 0 { a } else { b };
-    let misalignment = anchor.as_ptr().addr() % width;
-    if misalignment != 0 && misalignment % 4 == 0 {
-        let head = (width - misalignment).min(len);
-        let (head_a, rest_a) = a.split_at(head);
-        let (head_b, rest_b) = b.split_at(head);
-        acc3 = R::step(
-            simd,
-            acc3,
-            load_partial(simd, head_a),
-            load_partial(simd, head_b),
-        );
-        (a, b) = (rest_a, rest_b);
+    if len < width {
+        // Shorter than one register: a single partial load per operand.
+        if len == 0 {
+            return 0.0;
+        }
+        let acc = R::step(simd, zero, load_partial(simd, a), load_partial(simd, b));
+        return simd.reduce_sum_f32s(acc);
     }
 
+    let (mut acc0, mut acc1, mut acc2, mut acc3) = (zero, zero, zero, zero);
+
+    // Peel a head so that the loads of one operand in the main loop are
+    // aligned to the register width: a wide load that straddles two cache
+    // lines costs two. When the other operand has the same misalignment (the
+    // common case for values laid out alike) both end up aligned. Only an
+    // operand whose start is 4-aligned can reach the boundary with whole
+    // components, so `b` is the anchor when `a` is not 4-aligned. The head is
+    // one full (unaligned) register whose lanes past the head are zeroed.
+    let anchor = if a.as_ptr().addr() % 4 == 0 { a } else { b };
+    let misalignment = anchor.as_ptr().addr() % width;
+    let head = if misalignment % 4 == 0 { (width - misalignment) % width } else { 0 };
+    if head != 0 {
+        let lanes = head / 4;
+        let x = keep_below(simd, load::<S>(&a[..width]), lanes);
+        let y = keep_below(simd, load::<S>(&b[..width]), lanes);
+        acc3 = R::step(simd, acc3, x, y);
+    }
+    let (body_a, body_b) = (&a[head..], &b[head..]);
+
     // Main loop: four registers per operand, one independent accumulator each.
-    let mut blocks_a = a.chunks_exact(4 * width);
-    let mut blocks_b = b.chunks_exact(4 * width);
+    let mut blocks_a = body_a.chunks_exact(4 * width);
+    let mut blocks_b = body_b.chunks_exact(4 * width);
     for (x, y) in (&mut blocks_a).zip(&mut blocks_b) {
         let (x0, x1) = x.split_at(2 * width);
         let (y0, y1) = y.split_at(2 * width);
@@ -152,15 +191,14 @@ fn reduce<S: Simd, R: Reduction>(simd: S, a: &[u8], b: &[u8]) -> f32 {
         acc0 = R::step(simd, acc0, load::<S>(x), load::<S>(y));
     }
 
-    // The last partial register; zero lanes add nothing to any reduction.
-    let (tail_a, tail_b) = (regs_a.remainder(), regs_b.remainder());
-    if !tail_a.is_empty() {
-        acc1 = R::step(
-            simd,
-            acc1,
-            load_partial(simd, tail_a),
-            load_partial(simd, tail_b),
-        );
+    // The tail: the last full register of the vectors, of which only the
+    // lanes not yet summed are kept (zero lanes add nothing to any reduction).
+    let tail = regs_a.remainder().len();
+    if tail != 0 {
+        let from = (width - tail) / 4;
+        let x = keep_from(simd, load::<S>(&a[len - width..]), from);
+        let y = keep_from(simd, load::<S>(&b[len - width..]), from);
+        acc1 = R::step(simd, acc1, x, y);
     }
 
     let acc = simd.add_f32s(simd.add_f32s(acc0, acc1), simd.add_f32s(acc2, acc3));
