@@ -272,12 +272,25 @@ pub fn exact_neighbours(
     top: usize,
     distance: impl Fn(&[f32], &[f32]) -> f32 + Sync,
 ) -> Vec<Vec<u32>> {
+    let members: Vec<u32> = (0..base.rows() as u32).collect();
+    exact_neighbours_among(base, &members, queries, top, distance)
+}
+
+/// Exact `top` nearest of every query among the base rows `members` (ids = row numbers).
+pub fn exact_neighbours_among(
+    base: &Matrix,
+    members: &[u32],
+    queries: &Matrix,
+    top: usize,
+    distance: impl Fn(&[f32], &[f32]) -> f32 + Sync,
+) -> Vec<Vec<u32>> {
     (0..queries.rows())
         .into_par_iter()
         .map(|q| {
             let query = queries.row(q);
-            let mut scored: Vec<(f32, u32)> = (0..base.rows())
-                .map(|i| (distance(query, base.row(i)), i as u32))
+            let mut scored: Vec<(f32, u32)> = members
+                .iter()
+                .map(|&id| (distance(query, base.row(id as usize)), id))
                 .collect();
             let top = top.min(scored.len());
             if top > 0 {

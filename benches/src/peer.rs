@@ -11,7 +11,7 @@ use rand::rngs::StdRng;
 
 use crate::dataset::Dataset;
 use crate::report::Row;
-use crate::run::{RunConfig, measure_search};
+use crate::run::{Filter, RunConfig, measure_search};
 use crate::stats;
 
 /// The system name in reports.
@@ -21,17 +21,30 @@ pub const SYSTEM: &str = "hannoy 0.3.0 (crates.io)";
 ///
 /// # Errors
 /// Unsupported metric or parameters, or any failure of the peer, as text.
-pub fn run_hannoy(metric: &str, data: &Dataset, config: &RunConfig) -> Result<Vec<Row>, String> {
+pub fn run_hannoy(
+    metric: &str,
+    data: &Dataset,
+    filters: &[Filter],
+    config: &RunConfig,
+) -> Result<Vec<Row>, String> {
+    if config.churn.is_some() {
+        return Err("the hannoy peer is measured on fresh builds only (no --churn)".into());
+    }
     match metric {
-        "cosine" => run::<Cosine>(metric, data, config),
-        "euclidean" => run::<Euclidean>(metric, data, config),
-        "manhattan" => run::<Manhattan>(metric, data, config),
-        "hamming" => run::<Hamming>(metric, data, config),
+        "cosine" => run::<Cosine>(metric, data, filters, config),
+        "euclidean" => run::<Euclidean>(metric, data, filters, config),
+        "manhattan" => run::<Manhattan>(metric, data, filters, config),
+        "hamming" => run::<Hamming>(metric, data, filters, config),
         other => Err(format!("the hannoy peer has no metric {other:?}")),
     }
 }
 
-fn run<D: Distance>(metric: &str, data: &Dataset, config: &RunConfig) -> Result<Vec<Row>, String> {
+fn run<D: Distance>(
+    metric: &str,
+    data: &Dataset,
+    filters: &[Filter],
+    config: &RunConfig,
+) -> Result<Vec<Row>, String> {
     let err = |e: &dyn std::fmt::Display| e.to_string();
     let temp = tempfile::tempdir().map_err(|e| err(&e))?;
     let root = config
@@ -92,27 +105,41 @@ fn run<D: Distance>(metric: &str, data: &Dataset, config: &RunConfig) -> Result<
     let reader = hannoy_peer::Reader::<D>::open(&rtxn, 0, db).map_err(|e| err(&e))?;
     let size = stats::disk_size(&dir);
     let mut rows = Vec::new();
-    for &ef in &config.ef_search {
-        let figures = measure_search(data, config.k, ef, config.passes, |query| {
-            let mut builder = reader.nns(config.k);
-            builder.ef_search(ef);
-            match builder.by_vector(&rtxn, query) {
-                Ok(found) => found.into_nns().into_iter().map(|(id, _)| id).collect(),
-                Err(_) => Vec::new(),
-            }
-        });
-        rows.push(Row::new(
-            SYSTEM,
-            "lmdb",
-            data,
-            metric,
-            config,
-            build_s,
-            size,
-            stats::memory(),
-            &figures,
-            true,
-        ));
+    // The peer takes roaring 0.11 bitmaps.
+    let peer_filters: Vec<(f64, roaring_peer::RoaringBitmap, &[Vec<u32>])> = filters
+        .iter()
+        .map(|f| (f.ratio, f.ids.iter().collect(), f.truth.as_slice()))
+        .collect();
+    let points = std::iter::once(None).chain(peer_filters.iter().map(Some));
+    for filter in points {
+        for &ef in &config.ef_search {
+            let truth = filter.map_or(data.ground_truth.as_slice(), |f| f.2);
+            let figures = measure_search(data, truth, config.k, ef, config.passes, |query| {
+                let mut builder = reader.nns(config.k);
+                builder.ef_search(ef);
+                if let Some((_, ids, _)) = filter {
+                    builder.candidates(ids);
+                }
+                match builder.by_vector(&rtxn, query) {
+                    Ok(found) => found.into_nns().into_iter().map(|(id, _)| id).collect(),
+                    Err(_) => Vec::new(),
+                }
+            });
+            let mut row = Row::new(
+                SYSTEM,
+                "lmdb",
+                data,
+                metric,
+                config,
+                build_s,
+                size,
+                stats::memory(),
+                &figures,
+                true,
+            );
+            row.filter_ratio = filter.map(|f| f.0);
+            rows.push(row);
+        }
     }
     Ok(rows)
 }

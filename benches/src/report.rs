@@ -49,6 +49,15 @@ pub struct Row {
     pub p99_us: f64,
     /// Whether the system is a peer rather than this repository's index.
     pub peer: bool,
+    /// The share of items the query's candidate filter keeps (`None`: no filter).
+    pub filter_ratio: Option<f64>,
+    /// The churn of an updated index (`None`: a fresh build).
+    pub churn: Option<f64>,
+    /// With churn: recall of a fresh build over the same live items, at the same point.
+    pub recall_fresh: Option<f64>,
+    /// With churn: seconds of the second (updating) build; `build_s` is then the fresh
+    /// build's.
+    pub rebuild_s: Option<f64>,
 }
 
 impl Row {
@@ -87,6 +96,10 @@ impl Row {
             p50_us: figures.p50_us,
             p99_us: figures.p99_us,
             peer,
+            filter_ratio: None,
+            churn: None,
+            recall_fresh: None,
+            rebuild_s: None,
         }
     }
 
@@ -115,51 +128,69 @@ impl Row {
             "p50_us": self.p50_us,
             "p99_us": self.p99_us,
             "peer": self.peer,
+            "filter_ratio": self.filter_ratio,
+            "churn": self.churn,
+            "recall_fresh": self.recall_fresh,
+            "rebuild_s": self.rebuild_s,
         })
         .to_string()
     }
 }
 
 /// The rows as a table, then the ratios of each of our rows against the peer row at the
-/// same ef_search.
+/// same point (filter, ef_search).
 pub fn table(rows: &[Row]) -> String {
     let mut out = format!(
-        "{:<26} {:<7} {:>8} {:>9} {:>10} {:>5} {:>7} {:>9} {:>8} {:>8}\n",
+        "{:<26} {:<7} {:>8} {:>9} {:>9} {:>7} {:>5} {:>7} {:>9} {:>8} {:>8} {:>22}\n",
         "system",
         "backend",
         "build_s",
         "size_MiB",
         "bytes/vec",
+        "filter",
         "ef",
         "recall",
         "qps",
         "p50_us",
-        "p99_us"
+        "p99_us",
+        "churn: fresh / rebuild"
     );
     for row in rows {
+        let filter = row
+            .filter_ratio
+            .map_or("-".to_owned(), |r| format!("{:.1}%", r * 100.0));
+        let churn = match (row.recall_fresh, row.rebuild_s) {
+            (Some(recall), Some(rebuild)) => format!("{recall:.4} / {rebuild:.1}s"),
+            _ => "-".to_owned(),
+        };
         out += &format!(
-            "{:<26} {:<7} {:>8.1} {:>9.1} {:>10.0} {:>5} {:>7.4} {:>9.0} {:>8.1} {:>8.1}\n",
+            "{:<26} {:<7} {:>8.1} {:>9.1} {:>9.0} {:>7} {:>5} {:>7.4} {:>9.0} {:>8.1} {:>8.1} {:>22}\n",
             row.system,
             row.backend,
             row.build_s,
             row.size_bytes as f64 / (1 << 20) as f64,
             row.size_bytes as f64 / row.n.max(1) as f64,
+            filter,
             row.ef_search,
             row.recall,
             row.qps,
             row.p50_us,
-            row.p99_us
+            row.p99_us,
+            churn
         );
     }
     let peers: Vec<&Row> = rows.iter().filter(|r| r.peer).collect();
     if !peers.is_empty() {
-        out +=
-            "\nratios against the peer at the same ef_search (qps: ours/peer, build: ours/peer):\n";
+        out += "\nratios against the peer at the same point (qps: ours/peer, build: ours/peer):\n";
         for row in rows.iter().filter(|r| !r.peer) {
-            if let Some(peer) = peers.iter().find(|p| p.ef_search == row.ef_search) {
+            let same =
+                |p: &&&Row| p.ef_search == row.ef_search && p.filter_ratio == row.filter_ratio;
+            if let Some(peer) = peers.iter().find(same) {
                 out += &format!(
-                    "  {:<7} ef {:>4}: qps x{:.2} (recall {:.4} vs {:.4}), build x{:.2}, size x{:.2}\n",
+                    "  {:<7} filter {:>6} ef {:>4}: qps x{:.2} (recall {:.4} vs {:.4}), build x{:.2}, size x{:.2}\n",
                     row.backend,
+                    row.filter_ratio
+                        .map_or("-".to_owned(), |r| format!("{:.1}%", r * 100.0)),
                     row.ef_search,
                     row.qps / peer.qps.max(1e-9),
                     row.recall,

@@ -4,12 +4,12 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use hannoy::storage::{LmdbStore, MemoryStore, RedbStore};
-use hannoy::{Database, KvStore, Metric, Phase, Progress, Reader, WriteTxn, Writer};
+use hannoy::{Database, KvStore, Metric, Phase, Progress, Reader, RoaringBitmap, WriteTxn, Writer};
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
-use crate::dataset::{Dataset, recall_at};
+use crate::dataset::{self, Dataset, recall_at};
 use crate::report::Row;
 use crate::stats::{self, median, quantile};
 
@@ -60,6 +60,10 @@ pub struct RunConfig {
     pub progress: bool,
     /// Run the graph validity check after the build.
     pub check: bool,
+    /// Update a built index instead of measuring a fresh one: build on the first `1 - r` of
+    /// the items, then add the other `r` and delete a random `r` of the first part, build
+    /// again and measure; a fresh build over the same live items is measured beside it.
+    pub churn: Option<f64>,
 }
 
 /// Search measurements at one ef_search.
@@ -76,10 +80,44 @@ pub struct SearchFigures {
     pub p99_us: f64,
 }
 
-/// Times `passes` single-threaded passes of `search` over every query (after a warm-up
-/// pass) and scores the results.
+/// A random set of candidate ids shared by every system of a run, with the exact top
+/// neighbours of each query among them.
+pub struct Filter {
+    /// The share of items kept.
+    pub ratio: f64,
+    /// The kept ids.
+    pub ids: RoaringBitmap,
+    /// For each query, its nearest kept ids, nearest first.
+    pub truth: Vec<Vec<u32>>,
+}
+
+impl Filter {
+    /// Keeps a random `ratio` of the base items (seeded).
+    pub fn new(
+        data: &Dataset,
+        ratio: f64,
+        seed: u64,
+        distance: impl Fn(&[f32], &[f32]) -> f32 + Sync,
+    ) -> Filter {
+        let mut rng = StdRng::seed_from_u64(seed ^ ratio.to_bits());
+        let n = data.base.rows();
+        let kept = ((n as f64 * ratio).round() as usize).clamp(1, n);
+        let ids: RoaringBitmap = rand::seq::index::sample(&mut rng, n, kept)
+            .into_iter()
+            .map(|i| i as u32)
+            .collect();
+        let members: Vec<u32> = ids.iter().collect();
+        let truth =
+            dataset::exact_neighbours_among(&data.base, &members, &data.queries, 100, distance);
+        Filter { ratio, ids, truth }
+    }
+}
+
+/// Times `passes` single-threaded passes of `search` over every query (after a pass that
+/// scores the results against `truth`).
 pub fn measure_search(
     data: &Dataset,
+    truth: &[Vec<u32>],
     k: usize,
     ef_search: usize,
     passes: usize,
@@ -87,7 +125,7 @@ pub fn measure_search(
 ) -> SearchFigures {
     let queries = data.queries.rows();
     let found: Vec<Vec<u32>> = (0..queries).map(|q| search(data.queries.row(q))).collect();
-    let recall = recall_at(k, &found, &data.ground_truth);
+    let recall = recall_at(k, &found, truth);
     let mut pass_qps = Vec::new();
     let mut latencies = Vec::with_capacity(queries * passes);
     for _ in 0..passes.max(1) {
@@ -133,13 +171,16 @@ fn phase_name(phase: Phase) -> &'static str {
     }
 }
 
-/// Builds and measures our index on `backend`.
+/// Builds and measures our index on `backend`: unfiltered and with each filter, at each
+/// ef_search. With `config.churn`, the measured index is an updated one (see
+/// [`RunConfig::churn`]) and a fresh build over the same live items is measured beside it.
 ///
 /// # Errors
 /// Any index or I/O error, as text.
 pub fn run_ours<M: Metric>(
     backend: Backend,
     data: &Dataset,
+    filters: &[Filter],
     config: &RunConfig,
 ) -> Result<Vec<Row>, String> {
     let temp = tempfile::tempdir().map_err(|e| e.to_string())?;
@@ -147,52 +188,158 @@ pub fn run_ours<M: Metric>(
         .db_dir
         .clone()
         .unwrap_or_else(|| temp.path().to_path_buf());
-    let dir = root.join(format!("hannoy-{}", backend.name()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-    match backend {
-        Backend::Lmdb => {
-            let db = Database::<LmdbStore>::open(&dir).map_err(|e| e.to_string())?;
-            run_on::<M, _>(&db, backend, data, config, || stats::disk_size(&dir))
+    let fresh = Store::open(backend, &root, "hannoy")?;
+    let n = data.base.rows() as u32;
+    let Some(churn) = config.churn else {
+        let build_s = build::<M>(&fresh, data, 0..n, &[], config)?;
+        let mut rows = measure::<M>(&fresh, data, &data.ground_truth, filters, config)?;
+        for row in &mut rows {
+            row.build_s = build_s;
         }
-        Backend::Redb => {
-            let file = dir.join("index.redb");
-            let db = Database::<RedbStore>::open_redb(&file).map_err(|e| e.to_string())?;
-            run_on::<M, _>(&db, backend, data, config, || stats::disk_size(&file))
+        return Ok(rows);
+    };
+
+    // Build on the first 1 - churn of the items, then add the rest and delete as many of
+    // the first part, and build again.
+    let first = ((f64::from(n) * (1.0 - churn)).round() as u32).min(n);
+    let mut rng = StdRng::seed_from_u64(config.seed ^ 0xc4);
+    let deleted: Vec<u32> =
+        rand::seq::index::sample(&mut rng, first as usize, (n - first) as usize)
+            .into_iter()
+            .map(|i| i as u32)
+            .collect();
+    let updated = Store::open(backend, &root, "hannoy-churned")?;
+    build::<M>(&updated, data, 0..first, &[], config)?;
+    let rebuild_s = build::<M>(&updated, data, first..n, &deleted, config)?;
+
+    let gone: RoaringBitmap = deleted.iter().copied().collect();
+    let live: Vec<u32> = (0..n).filter(|id| !gone.contains(*id)).collect();
+    let truth = dataset::exact_neighbours_among(&data.base, &live, &data.queries, 100, exact::<M>);
+    let live_set: RoaringBitmap = live.iter().copied().collect();
+    let fresh_s = build::<M>(&fresh, data, 0..n, &deleted, config)?;
+    let live_filters: Vec<Filter> = filters
+        .iter()
+        .map(|f| {
+            let ids = &f.ids & &live_set;
+            let members: Vec<u32> = ids.iter().collect();
+            let truth = dataset::exact_neighbours_among(
+                &data.base,
+                &members,
+                &data.queries,
+                100,
+                exact::<M>,
+            );
+            Filter {
+                ratio: f.ratio,
+                ids,
+                truth,
+            }
+        })
+        .collect();
+    let fresh_rows = measure::<M>(&fresh, data, &truth, &live_filters, config)?;
+    let mut rows = measure::<M>(&updated, data, &truth, &live_filters, config)?;
+    for (row, fresh) in rows.iter_mut().zip(&fresh_rows) {
+        row.build_s = fresh_s;
+        row.churn = Some(churn);
+        row.rebuild_s = Some(rebuild_s);
+        row.recall_fresh = Some(fresh.recall);
+    }
+    Ok(rows)
+}
+
+/// The exact distance of `M` between two raw vectors (for ground truth).
+pub fn exact<M: Metric>(a: &[f32], b: &[f32]) -> f32 {
+    let (mut x, mut y) = (Vec::new(), Vec::new());
+    match (M::encode(a, &mut x), M::encode(b, &mut y)) {
+        (Ok(()), Ok(())) => M::distance(&x, &y),
+        _ => f32::INFINITY,
+    }
+}
+
+/// A store of one backend, with what measures its size.
+enum Store {
+    Lmdb(Database<LmdbStore>, PathBuf),
+    Redb(Database<RedbStore>, PathBuf),
+    Memory(Database<MemoryStore>),
+}
+
+impl Store {
+    fn open(backend: Backend, root: &std::path::Path, name: &str) -> Result<Store, String> {
+        let dir = root.join(format!("{name}-{}", backend.name()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        Ok(match backend {
+            Backend::Lmdb => Store::Lmdb(Database::open(&dir).map_err(|e| e.to_string())?, dir),
+            Backend::Redb => {
+                let file = dir.join("index.redb");
+                Store::Redb(Database::open_redb(&file).map_err(|e| e.to_string())?, file)
+            }
+            Backend::Memory => Store::Memory(Database::in_memory()),
+        })
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            Store::Lmdb(..) => "lmdb",
+            Store::Redb(..) => "redb",
+            Store::Memory(_) => "memory",
         }
-        Backend::Memory => {
-            let db = Database::<MemoryStore>::in_memory();
-            run_on::<M, _>(&db, backend, data, config, || db.store().committed_bytes())
+    }
+
+    fn size(&self) -> u64 {
+        match self {
+            Store::Lmdb(_, dir) => stats::disk_size(dir),
+            Store::Redb(_, file) => stats::disk_size(file),
+            Store::Memory(db) => db.store().committed_bytes(),
         }
     }
 }
 
-fn run_on<M: Metric, S: KvStore>(
-    db: &Database<S>,
-    backend: Backend,
+/// Adds `ids` (rows of the base), deletes `deleted`, builds and commits; returns the
+/// seconds it took.
+fn build<M: Metric>(
+    store: &Store,
     data: &Dataset,
+    ids: std::ops::Range<u32>,
+    deleted: &[u32],
     config: &RunConfig,
-    size: impl Fn() -> u64,
-) -> Result<Vec<Row>, String> {
+) -> Result<f64, String> {
+    match store {
+        Store::Lmdb(db, _) => build_on::<M, _>(db, store.name(), data, ids, deleted, config),
+        Store::Redb(db, _) => build_on::<M, _>(db, store.name(), data, ids, deleted, config),
+        Store::Memory(db) => build_on::<M, _>(db, store.name(), data, ids, deleted, config),
+    }
+}
+
+fn build_on<M: Metric, S: KvStore>(
+    db: &Database<S>,
+    name: &str,
+    data: &Dataset,
+    ids: std::ops::Range<u32>,
+    deleted: &[u32],
+    config: &RunConfig,
+) -> Result<f64, String> {
     let err = |e: hannoy::Error| e.to_string();
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(config.threads)
         .build()
         .map_err(|e| e.to_string())?;
     let writer = Writer::<M>::new(0, data.base.dim);
-    let bar = progress_bar(config.progress, &format!("build {}", backend.name()));
+    let bar = progress_bar(config.progress, &format!("build {name}"));
     let report = |p: Progress| {
         bar.set_message(phase_name(p.phase));
         bar.set_length(p.total);
         bar.set_position(p.done);
     };
-
     let started = Instant::now();
     let mut wtxn = db.write_txn().map_err(|e| e.to_string())?;
-    for i in 0..data.base.rows() {
+    for id in ids {
         writer
-            .add_item(&mut wtxn, i as u32, data.base.row(i))
+            .add_item(&mut wtxn, id, data.base.row(id as usize))
             .map_err(err)?;
+    }
+    for &id in deleted {
+        writer.del_item(&mut wtxn, id).map_err(err)?;
     }
     let mut rng = StdRng::seed_from_u64(config.seed);
     let stats = writer
@@ -205,19 +352,46 @@ fn run_on<M: Metric, S: KvStore>(
         .build(&mut wtxn)
         .map_err(err)?;
     wtxn.commit().map_err(|e| e.to_string())?;
-    let build_s = started.elapsed().as_secs_f64();
+    let seconds = started.elapsed().as_secs_f64();
     bar.finish_and_clear();
     if config.progress {
         eprintln!(
-            "built {} items on {} in {build_s:.1} s (insert {:.1} s, write {:.1} s, {} links added for reachability)",
+            "{name}: build of {} inserted, {} removed ({} repaired) in {seconds:.1} s (graph {:.1} s, write {:.1} s, {} links added for reachability)",
             stats.inserted,
-            backend.name(),
+            stats.removed,
+            stats.repaired,
             stats.compute_seconds,
             stats.write_seconds,
             stats.reconnected
         );
     }
+    Ok(seconds)
+}
 
+/// Measures every (filter, ef_search) point of a built store.
+fn measure<M: Metric>(
+    store: &Store,
+    data: &Dataset,
+    truth: &[Vec<u32>],
+    filters: &[Filter],
+    config: &RunConfig,
+) -> Result<Vec<Row>, String> {
+    match store {
+        Store::Lmdb(db, _) => measure_on::<M, _>(db, store, data, truth, filters, config),
+        Store::Redb(db, _) => measure_on::<M, _>(db, store, data, truth, filters, config),
+        Store::Memory(db) => measure_on::<M, _>(db, store, data, truth, filters, config),
+    }
+}
+
+fn measure_on<M: Metric, S: KvStore>(
+    db: &Database<S>,
+    store: &Store,
+    data: &Dataset,
+    truth: &[Vec<u32>],
+    filters: &[Filter],
+    config: &RunConfig,
+) -> Result<Vec<Row>, String> {
+    let err = |e: hannoy::Error| e.to_string();
     let rtxn = db.read_txn().map_err(|e| e.to_string())?;
     let reader = Reader::<M, _>::open(&rtxn, 0).map_err(err)?;
     if config.check {
@@ -225,31 +399,42 @@ fn run_on<M: Metric, S: KvStore>(
         if !report.is_valid() {
             return Err(format!(
                 "the graph on {} is invalid: {report}",
-                backend.name()
+                store.name()
             ));
         }
     }
+    let size = store.size();
     let mut rows = Vec::new();
-    for &ef in &config.ef_search {
-        let figures = measure_search(data, config.k, ef, config.passes, |query| {
-            match reader.nns(config.k).ef_search(ef).by_vector(query) {
-                Ok(found) => found.into_iter().map(|(id, _)| id).collect(),
-                Err(_) => Vec::new(),
-            }
-        });
-        let memory = stats::memory();
-        rows.push(Row::new(
-            "hannoy (this repo)",
-            backend.name(),
-            data,
-            M::NAME,
-            config,
-            build_s,
-            size(),
-            memory,
-            &figures,
-            false,
-        ));
+    let points = std::iter::once(None).chain(filters.iter().map(Some));
+    for filter in points {
+        for &ef in &config.ef_search {
+            let truth = filter.map_or(truth, |f| &f.truth);
+            let figures = measure_search(data, truth, config.k, ef, config.passes, |query| {
+                let query_builder = reader.nns(config.k).ef_search(ef);
+                let query_builder = match filter {
+                    Some(f) => query_builder.candidates(&f.ids),
+                    None => query_builder,
+                };
+                match query_builder.by_vector(query) {
+                    Ok(found) => found.into_iter().map(|(id, _)| id).collect(),
+                    Err(_) => Vec::new(),
+                }
+            });
+            let mut row = Row::new(
+                "hannoy (this repo)",
+                store.name(),
+                data,
+                M::NAME,
+                config,
+                0.0,
+                size,
+                stats::memory(),
+                &figures,
+                false,
+            );
+            row.filter_ratio = filter.map(|f| f.ratio);
+            rows.push(row);
+        }
     }
     Ok(rows)
 }

@@ -1,7 +1,7 @@
 //! The hannoy HNSW index, written against a small transactional key-value store.
 //!
 //! This crate knows nothing of LMDB or redb: it defines the [`KvStore`] traits in
-//! [`store`], lays the index out in keys and values ([`format`], described in
+//! [`store`], lays the index out in keys and values ([`format`](mod@format), described in
 //! `docs/format.md`), builds the graph ([`Writer`]) and searches it ([`Reader`]).
 //! `hannoy-storage` implements the store traits for each backend, and the `hannoy` crate
 //! puts it all behind one facade.
@@ -18,6 +18,6 @@ mod writer;
 
 pub use error::{Error, Result};
 pub use params::{BuildParams, MAX_LEVELS, MAX_M0};
-pub use reader::{CheckReport, DEFAULT_EF_SEARCH, QueryBuilder, Reader};
+pub use reader::{CheckReport, DEFAULT_EF_SEARCH, FilterStrategy, QueryBuilder, Reader};
 pub use store::{KvStore, ReadTxn, StoreError, StoreResult, WriteTxn};
 pub use writer::{BuildStats, Builder, Phase, Progress, Writer};

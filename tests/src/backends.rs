@@ -1,4 +1,4 @@
-//! The backends under test, as [`Backend`](crate::Backend) implementations.
+//! The backends under test, as [`Backend`] implementations.
 
 use std::path::Path;
 

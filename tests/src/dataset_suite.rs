@@ -42,7 +42,10 @@ pub fn subset() -> &'static Dataset {
                 "the dataset is missing at {} (set HANNOY_DATASET); CI requires it",
                 dir.display()
             );
-            eprintln!("dataset missing at {}: using generated clustered data", dir.display());
+            eprintln!(
+                "dataset missing at {}: using generated clustered data",
+                dir.display()
+            );
             return dataset::generate(SUBSET, QUERIES, 384, 42, 10, cosine);
         }
         let mut data = dataset::load(&dir).expect("the dataset loads");
@@ -61,9 +64,14 @@ pub fn recall_targets_on_real_data<B: Backend>() {
     let writer = Writer::<Cosine>::new(0, data.base.dim);
     let mut wtxn = store.write_txn().unwrap();
     for i in 0..data.base.rows() {
-        writer.add_item(&mut wtxn, i as u32, data.base.row(i)).unwrap();
+        writer
+            .add_item(&mut wtxn, i as u32, data.base.row(i))
+            .unwrap();
     }
-    writer.builder(&mut StdRng::seed_from_u64(42)).build(&mut wtxn).unwrap();
+    writer
+        .builder(&mut StdRng::seed_from_u64(42))
+        .build(&mut wtxn)
+        .unwrap();
     wtxn.commit().unwrap();
 
     let rtxn = store.read_txn().unwrap();
@@ -73,12 +81,207 @@ pub fn recall_targets_on_real_data<B: Backend>() {
     for (ef, target) in [(64, 0.95), (256, 0.99)] {
         let found: Vec<Vec<u32>> = (0..data.queries.rows())
             .map(|q| {
-                let hits = reader.nns(10).ef_search(ef).by_vector(data.queries.row(q)).unwrap();
+                let hits = reader
+                    .nns(10)
+                    .ef_search(ef)
+                    .by_vector(data.queries.row(q))
+                    .unwrap();
                 hits.into_iter().map(|(id, _)| id).collect()
             })
             .collect();
         let recall = recall_at(10, &found, &data.ground_truth);
         eprintln!("{}: recall@10 at ef {ef} = {recall:.4}", data.name);
-        assert!(recall >= target, "recall@10 at ef_search {ef} is {recall:.4}, below {target}");
+        assert!(
+            recall >= target,
+            "recall@10 at ef_search {ef} is {recall:.4}, below {target}"
+        );
     }
+}
+
+/// Filters keeping 50 %, 10 %, 1 % and 0.1 % of the subset (random, seeded): recall@10 >=
+/// 0.95 at ef_search 64 against the exact top 10 among the candidates, and no result outside
+/// the candidates.
+pub fn filtered_recall_on_real_data<B: Backend>() {
+    use rand::seq::index::sample;
+    use roaring::RoaringBitmap;
+
+    let data = subset();
+    let (_dir, store) = fresh::<B>();
+    let writer = Writer::<Cosine>::new(0, data.base.dim);
+    let mut wtxn = store.write_txn().unwrap();
+    for i in 0..data.base.rows() {
+        writer
+            .add_item(&mut wtxn, i as u32, data.base.row(i))
+            .unwrap();
+    }
+    writer
+        .builder(&mut StdRng::seed_from_u64(42))
+        .build(&mut wtxn)
+        .unwrap();
+    wtxn.commit().unwrap();
+    let rtxn = store.read_txn().unwrap();
+    let reader = Reader::<Cosine, _>::open(&rtxn, 0).unwrap();
+
+    let n = data.base.rows();
+    for ratio in [0.5, 0.1, 0.01, 0.001] {
+        let mut rng = StdRng::seed_from_u64(7);
+        let kept = ((n as f64 * ratio) as usize).max(1);
+        let ids: RoaringBitmap = sample(&mut rng, n, kept)
+            .into_iter()
+            .map(|i| i as u32)
+            .collect();
+        let members: Vec<u32> = ids.iter().collect();
+        let truth =
+            dataset::exact_neighbours_among(&data.base, &members, &data.queries, 10, cosine);
+        let found: Vec<Vec<u32>> = (0..data.queries.rows())
+            .map(|q| {
+                let hits = reader
+                    .nns(10)
+                    .ef_search(64)
+                    .candidates(&ids)
+                    .by_vector(data.queries.row(q))
+                    .unwrap();
+                assert!(
+                    hits.iter().all(|(id, _)| ids.contains(*id)),
+                    "a result outside the filter"
+                );
+                hits.into_iter().map(|(id, _)| id).collect()
+            })
+            .collect();
+        let recall = recall_at(10, &found, &truth);
+        eprintln!(
+            "{}: filter {ratio}: recall@10 at ef 64 = {recall:.4}",
+            data.name
+        );
+        assert!(
+            recall >= 0.95,
+            "filter keeping {ratio}: recall@10 {recall:.4} < 0.95"
+        );
+    }
+
+    // Candidates outside the index are ignored; an empty set gives nothing.
+    let outside: RoaringBitmap = [5u32, 1_000_000, u32::MAX].into_iter().collect();
+    let hits = reader
+        .nns(10)
+        .candidates(&outside)
+        .by_vector(data.queries.row(0))
+        .unwrap();
+    assert_eq!(hits.iter().map(|(id, _)| *id).collect::<Vec<_>>(), vec![5]);
+    let empty = RoaringBitmap::new();
+    assert!(
+        reader
+            .nns(10)
+            .candidates(&empty)
+            .by_vector(data.queries.row(0))
+            .unwrap()
+            .is_empty()
+    );
+}
+
+/// 20 % churn on the subset: build on the first 80 %, then add the last 20 % and delete a
+/// random 20 % of the first part, and build again. The updated graph is valid, its recall@10
+/// at ef 64 is within 0.01 of a fresh build over the same live items, and the second build
+/// does at most 40 % of the fresh build's work. Work is counted in distance computations,
+/// which do not depend on what else the machine runs (the bench reports seconds).
+pub fn churn_keeps_recall_of_a_fresh_build<B: Backend>() {
+    use rand::seq::index::sample;
+    use std::time::Instant;
+
+    let data = subset();
+    let n = data.base.rows() as u32;
+    let first = n * 4 / 5;
+    let deleted: Vec<u32> = sample(
+        &mut StdRng::seed_from_u64(3),
+        first as usize,
+        (n - first) as usize,
+    )
+    .into_iter()
+    .map(|i| i as u32)
+    .collect();
+    let writer = Writer::<Cosine>::new(0, data.base.dim);
+    let add = |wtxn: &mut _, range: std::ops::Range<u32>| {
+        for i in range {
+            writer.add_item(wtxn, i, data.base.row(i as usize)).unwrap();
+        }
+    };
+
+    let (_dir, updated) = fresh::<B>();
+    let mut wtxn = updated.write_txn().unwrap();
+    add(&mut wtxn, 0..first);
+    writer
+        .builder(&mut StdRng::seed_from_u64(1))
+        .build(&mut wtxn)
+        .unwrap();
+    wtxn.commit().unwrap();
+    let started = Instant::now();
+    let mut wtxn = updated.write_txn().unwrap();
+    add(&mut wtxn, first..n);
+    for &id in &deleted {
+        assert!(writer.del_item(&mut wtxn, id).unwrap());
+    }
+    let rebuild_stats = writer
+        .builder(&mut StdRng::seed_from_u64(2))
+        .build(&mut wtxn)
+        .unwrap();
+    wtxn.commit().unwrap();
+    let rebuild = started.elapsed().as_secs_f64();
+
+    let (_dir2, fresh_store) = fresh::<B>();
+    let started = Instant::now();
+    let mut wtxn = fresh_store.write_txn().unwrap();
+    let gone: roaring::RoaringBitmap = deleted.iter().copied().collect();
+    for i in (0..n).filter(|i| !gone.contains(*i)) {
+        writer
+            .add_item(&mut wtxn, i, data.base.row(i as usize))
+            .unwrap();
+    }
+    let fresh_stats = writer
+        .builder(&mut StdRng::seed_from_u64(2))
+        .build(&mut wtxn)
+        .unwrap();
+    wtxn.commit().unwrap();
+    let fresh_build = started.elapsed().as_secs_f64();
+
+    let live: Vec<u32> = (0..n).filter(|i| !gone.contains(*i)).collect();
+    let truth = dataset::exact_neighbours_among(&data.base, &live, &data.queries, 10, cosine);
+    let measure = |store: &B::Store| {
+        let rtxn = store.read_txn().unwrap();
+        let reader = Reader::<Cosine, _>::open(&rtxn, 0).unwrap();
+        let report = reader.check(&rtxn).unwrap();
+        assert!(report.is_valid(), "{report}");
+        let found: Vec<Vec<u32>> = (0..data.queries.rows())
+            .map(|q| {
+                let hits = reader
+                    .nns(10)
+                    .ef_search(64)
+                    .by_vector(data.queries.row(q))
+                    .unwrap();
+                assert!(
+                    hits.iter().all(|(id, _)| !gone.contains(*id)),
+                    "a deleted item came back"
+                );
+                hits.into_iter().map(|(id, _)| id).collect()
+            })
+            .collect();
+        recall_at(10, &found, &truth)
+    };
+    let (recall, recall_fresh) = (measure(&updated), measure(&fresh_store));
+    eprintln!(
+        "{}: churn 20%: recall {recall:.4} vs fresh {recall_fresh:.4}; rebuild {rebuild:.2} s vs fresh {fresh_build:.2} s; \
+         distances {} vs {} ({:.0} %)",
+        data.name,
+        rebuild_stats.distances,
+        fresh_stats.distances,
+        100.0 * rebuild_stats.distances as f64 / fresh_stats.distances as f64
+    );
+    assert!(
+        recall >= recall_fresh - 0.01,
+        "churned recall {recall:.4} vs fresh {recall_fresh:.4}"
+    );
+    let work = rebuild_stats.distances as f64 / fresh_stats.distances as f64;
+    assert!(
+        work <= 0.4,
+        "the rebuild did {:.0} % of a fresh build's work",
+        work * 100.0
+    );
 }

@@ -12,6 +12,7 @@
 pub mod backends;
 pub mod dataset_suite;
 pub mod failpoint;
+pub mod index_model;
 pub mod index_suite;
 pub mod store_model;
 pub mod store_suite;
@@ -87,8 +88,13 @@ macro_rules! conformance_suite {
                 one_reader_serves_many_threads,
                 single_thread_builds_are_deterministic
             );
+            $crate::conformance_suite!(@tests $backend; index_model:
+                random_updates_keep_the_graph_valid_and_exact
+            );
             $crate::conformance_suite!(@tests $backend; dataset_suite:
-                recall_targets_on_real_data
+                recall_targets_on_real_data,
+                filtered_recall_on_real_data,
+                churn_keeps_recall_of_a_fresh_build
             );
             $( $crate::conformance_suite!(@$capability $backend); )*
         }

@@ -11,16 +11,19 @@ conformance_suite!(memory, Memory, bounded, shared_read_txn);
 /// results, distances included, for the same queries.
 #[test]
 fn backends_build_the_same_graph() {
+    use hannoy_conformance::Backend;
     use hannoy_conformance::index_suite::random_vectors;
     use hannoy_conformance::store_suite::fresh;
-    use hannoy_conformance::Backend;
     use hannoy_graph::store::{KvStore, WriteTxn};
     use hannoy_graph::{Reader, Writer};
     use hannoy_metrics::Cosine;
     use rand::SeedableRng;
 
     fn results<B: Backend>() -> Vec<Vec<(u32, f32)>> {
-        let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
         let (_dir, store) = fresh::<B>();
         let writer = Writer::<Cosine>::new(0, 16);
         let mut wtxn = store.write_txn().unwrap();
@@ -28,11 +31,18 @@ fn backends_build_the_same_graph() {
             writer.add_item(&mut wtxn, i as u32, vector).unwrap();
         }
         let mut rng = rand::rngs::StdRng::seed_from_u64(9);
-        writer.builder(&mut rng).thread_pool(&pool).build(&mut wtxn).unwrap();
+        writer
+            .builder(&mut rng)
+            .thread_pool(&pool)
+            .build(&mut wtxn)
+            .unwrap();
         wtxn.commit().unwrap();
         let rtxn = store.read_txn().unwrap();
         let reader = Reader::<Cosine, _>::open(&rtxn, 0).unwrap();
-        random_vectors(30, 16, 22).iter().map(|q| reader.nns(10).ef_search(32).by_vector(q).unwrap()).collect()
+        random_vectors(30, 16, 22)
+            .iter()
+            .map(|q| reader.nns(10).ef_search(32).by_vector(q).unwrap())
+            .collect()
     }
 
     let lmdb = results::<Lmdb>();

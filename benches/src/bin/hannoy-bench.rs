@@ -17,7 +17,7 @@ use hannoy::{
 };
 use hannoy_benches::dataset::{self, Dataset};
 use hannoy_benches::report::{Row, table};
-use hannoy_benches::run::{Backend, RunConfig, run_ours};
+use hannoy_benches::run::{Backend, Filter, RunConfig, exact, run_ours};
 use hannoy_benches::{peer, stats};
 
 /// Build an index and measure recall and speed.
@@ -69,6 +69,14 @@ struct Args {
     /// Peer systems to run in the same process: hannoy (the published crate).
     #[arg(long)]
     peer: Vec<String>,
+    /// Comma-separated filter ratios: also measure queries restricted to a random candidate
+    /// set keeping that share of the items (the same sets for every system).
+    #[arg(long, value_delimiter = ',')]
+    filter_ratio: Vec<f64>,
+    /// Measure an updated index: build on 1-R of the items, add the other R and delete R of
+    /// the first part, build again; a fresh build of the same live items is measured beside.
+    #[arg(long, value_name = "R")]
+    churn: Option<f64>,
     /// Check the graph's validity after each build.
     #[arg(long)]
     check: bool,
@@ -102,15 +110,6 @@ fn run(args: &Args) -> Result<(), String> {
     }
 }
 
-/// The exact distance of metric `M` between two raw vectors, for ground truth.
-fn exact_distance<M: Metric>(a: &[f32], b: &[f32]) -> f32 {
-    let (mut x, mut y) = (Vec::new(), Vec::new());
-    match (M::encode(a, &mut x), M::encode(b, &mut y)) {
-        (Ok(()), Ok(())) => M::distance(&x, &y),
-        _ => f32::INFINITY,
-    }
-}
-
 fn load_data<M: Metric>(args: &Args) -> Result<Dataset, String> {
     let generated = |n: usize, dim: usize| {
         eprintln!(
@@ -123,7 +122,7 @@ fn load_data<M: Metric>(args: &Args) -> Result<Dataset, String> {
             dim,
             args.seed,
             100,
-            exact_distance::<M>,
+            exact::<M>,
         )
     };
     let mut data = if let Some(spec) = &args.generate {
@@ -163,8 +162,7 @@ fn load_data<M: Metric>(args: &Args) -> Result<Dataset, String> {
             data.base.rows(),
             M::NAME
         );
-        data.ground_truth =
-            dataset::exact_neighbours(&data.base, &data.queries, 100, exact_distance::<M>);
+        data.ground_truth = dataset::exact_neighbours(&data.base, &data.queries, 100, exact::<M>);
     }
     Ok(data)
 }
@@ -192,16 +190,34 @@ fn run_metric<M: Metric>(args: &Args) -> Result<(), String> {
         passes: args.passes,
         progress: !args.json,
         check: args.check,
+        churn: args.churn,
     };
+    if let Some(r) = args.churn
+        && !(0.0..1.0).contains(&r)
+    {
+        return Err(format!("--churn takes a share in [0, 1), not {r}"));
+    }
+    if let Some(r) = args
+        .filter_ratio
+        .iter()
+        .find(|r| !(**r > 0.0 && **r <= 1.0))
+    {
+        return Err(format!("--filter-ratio takes shares in (0, 1], not {r}"));
+    }
+    let filters: Vec<Filter> = args
+        .filter_ratio
+        .iter()
+        .map(|&ratio| Filter::new(&data, ratio, args.seed, exact::<M>))
+        .collect();
     let mut rows: Vec<Row> = Vec::new();
     for &backend in &args.backend {
-        let mut ours = run_ours::<M>(backend, &data, &config)?;
+        let mut ours = run_ours::<M>(backend, &data, &filters, &config)?;
         emit(args, &ours);
         rows.append(&mut ours);
     }
     for system in &args.peer {
         let mut theirs = match system.as_str() {
-            "hannoy" => peer::run_hannoy(M::NAME, &data, &config)?,
+            "hannoy" => peer::run_hannoy(M::NAME, &data, &filters, &config)?,
             other => return Err(format!("unknown peer {other:?} (known: hannoy)")),
         };
         emit(args, &theirs);

@@ -1,12 +1,15 @@
 //! Reading an index: metadata, items, vectors, and nearest-neighbour queries.
 
 mod check;
+mod filter;
 mod query;
 
 pub use check::CheckReport;
+pub use filter::FilterStrategy;
 pub use query::QueryBuilder;
 
 use std::marker::PhantomData;
+use std::sync::OnceLock;
 
 use hannoy_metrics::Metric;
 use roaring::RoaringBitmap;
@@ -39,6 +42,8 @@ pub struct Reader<'t, M: Metric, T: ReadTxn + 't> {
     items: RoaringBitmap,
     /// Whether some built items are hidden (deleted since the build).
     hides_items: bool,
+    /// Built on the first filtered query.
+    slots_by_id: OnceLock<filter::SlotIndex>,
     _metric: PhantomData<fn() -> M>,
 }
 
@@ -81,6 +86,7 @@ impl<'t, M: Metric, T: ReadTxn + 't> Reader<'t, M, T> {
             chunks,
             items,
             hides_items,
+            slots_by_id: OnceLock::new(),
             _metric: PhantomData,
         })
     }
@@ -172,6 +178,12 @@ impl<'t, M: Metric, T: ReadTxn + 't> Reader<'t, M, T> {
         self.chunks
             .vector(slot)
             .ok_or_else(|| Error::corrupted(format!("slot {slot} has no vector"), &[]))
+    }
+
+    /// The slot of every live item, sorted by id (built once, on the first filtered query).
+    fn slot_index(&self) -> &filter::SlotIndex {
+        self.slots_by_id
+            .get_or_init(|| filter::SlotIndex::build(&self.chunks, self.meta.slot_count))
     }
 
     /// The item stored in `slot`.

@@ -1,9 +1,12 @@
 //! Nearest-neighbour queries.
 
+use std::collections::BinaryHeap;
+
 use hannoy_metrics::Metric;
 use rayon::prelude::*;
+use roaring::RoaringBitmap;
 
-use super::{DEFAULT_EF_SEARCH, Reader};
+use super::{DEFAULT_EF_SEARCH, FilterStrategy, Reader};
 use crate::error::{Error, Result};
 use crate::search::{self, Candidate, GraphView};
 use crate::store::ReadTxn;
@@ -17,6 +20,8 @@ pub struct QueryBuilder<'r, 't, M: Metric, T: ReadTxn + 't> {
     reader: &'r Reader<'t, M, T>,
     k: usize,
     ef_search: usize,
+    candidates: Option<&'r RoaringBitmap>,
+    strategy: FilterStrategy,
 }
 
 impl<'r, 't, M: Metric, T: ReadTxn + 't> QueryBuilder<'r, 't, M, T> {
@@ -25,7 +30,23 @@ impl<'r, 't, M: Metric, T: ReadTxn + 't> QueryBuilder<'r, 't, M, T> {
             reader,
             k,
             ef_search: DEFAULT_EF_SEARCH,
+            candidates: None,
+            strategy: FilterStrategy::Auto,
         }
+    }
+
+    /// Only these ids may be returned. Ids not in the index are ignored; an empty set gives
+    /// an empty result. Recall holds at any selectivity: see [`FilterStrategy`].
+    pub fn candidates(mut self, candidates: &'r RoaringBitmap) -> Self {
+        self.candidates = Some(candidates);
+        self
+    }
+
+    /// How a query with [`candidates`](Self::candidates) is answered (default: the cheaper
+    /// of a filtered graph search and an exact scan, by an estimate).
+    pub fn filter_strategy(mut self, strategy: FilterStrategy) -> Self {
+        self.strategy = strategy;
+        self
     }
 
     /// The size of the candidate list on layer 0 (the paper's ef). Larger finds more of the
@@ -96,12 +117,72 @@ impl<'r, 't, M: Metric, T: ReadTxn + 't> QueryBuilder<'r, 't, M, T> {
 
     fn search_encoded(&self, query: &[u8]) -> Result<Vec<(u32, f32)>> {
         let reader = self.reader;
-        let Some(entry) = reader.meta.entry_point else {
-            return Ok(Vec::new());
-        };
         if self.k == 0 || reader.items.is_empty() {
             return Ok(Vec::new());
         }
+        let Some(candidates) = self.candidates else {
+            return self.search_graph(query, None);
+        };
+        let allowed = candidates & &reader.items;
+        if allowed.is_empty() {
+            return Ok(Vec::new());
+        }
+        let index = reader.slot_index();
+        let ef = self.ef_search.max(self.k);
+        let meta = &reader.meta;
+        if self.strategy.scans(
+            allowed.len(),
+            reader.items.len(),
+            ef,
+            index.mean_degree,
+            meta.max_level,
+            meta.m,
+        ) {
+            self.scan(query, &allowed)
+        } else {
+            self.search_graph(query, Some(&allowed))
+        }
+    }
+
+    /// The exact `k` nearest of `allowed`.
+    fn scan(&self, query: &[u8], allowed: &RoaringBitmap) -> Result<Vec<(u32, f32)>> {
+        let reader = self.reader;
+        let index = reader.slot_index();
+        let mut best: BinaryHeap<(Candidate, u32)> = BinaryHeap::with_capacity(self.k + 1);
+        for id in allowed {
+            let slot = index
+                .slot(id)
+                .ok_or_else(|| Error::corrupted(format!("item {id} has no node"), &[]))?;
+            let candidate = Candidate {
+                dist: reader.distance(query, slot)?,
+                slot,
+            };
+            if best.len() < self.k {
+                best.push((candidate, id));
+            } else if best.peek().is_some_and(|(worst, _)| candidate < *worst) {
+                best.pop();
+                best.push((candidate, id));
+            }
+        }
+        let dimensions = reader.dimensions();
+        let mut found: Vec<(Candidate, u32)> = best.into_vec();
+        found.sort_unstable();
+        Ok(found
+            .into_iter()
+            .map(|(c, id)| (id, M::user_distance(c.dist, dimensions)))
+            .collect())
+    }
+
+    /// The graph search; with `allowed`, only those ids enter the results.
+    fn search_graph(
+        &self,
+        query: &[u8],
+        allowed: Option<&RoaringBitmap>,
+    ) -> Result<Vec<(u32, f32)>> {
+        let reader = self.reader;
+        let Some(entry) = reader.meta.entry_point else {
+            return Ok(Vec::new());
+        };
         let mut current = Candidate {
             dist: reader.distance(query, entry)?,
             slot: entry,
@@ -110,17 +191,20 @@ impl<'r, 't, M: Metric, T: ReadTxn + 't> QueryBuilder<'r, 't, M, T> {
             current = search::greedy_closest(reader, query, current, layer)?;
         }
         let ef = self.ef_search.max(self.k);
-        let found = search::with_scratch(|scratch| {
-            if reader.hides_items {
+        let found = search::with_scratch(|scratch| match allowed {
+            Some(allowed) => {
+                let keep = |slot| reader.item_of(slot).is_some_and(|id| allowed.contains(id));
+                search::search_layer(reader, query, &[current], ef, 0, scratch, keep)
+            }
+            None if reader.hides_items => {
                 let visible = |slot| {
                     reader
                         .item_of(slot)
                         .is_some_and(|id| reader.items.contains(id))
                 };
                 search::search_layer(reader, query, &[current], ef, 0, scratch, visible)
-            } else {
-                search::search_layer(reader, query, &[current], ef, 0, scratch, |_| true)
             }
+            None => search::search_layer(reader, query, &[current], ef, 0, scratch, |_| true),
         })?;
         let dimensions = reader.dimensions();
         let mut results = Vec::with_capacity(self.k.min(found.len()));

@@ -67,6 +67,8 @@ pub struct BuildStats {
     pub nodes_written: u64,
     /// Chunk values written.
     pub chunks_written: u64,
+    /// Distance computations (the build's work, independent of the machine's speed).
+    pub distances: u64,
     /// Seconds spent in the read-only phase.
     pub compute_seconds: f64,
     /// Seconds spent writing.
@@ -96,6 +98,14 @@ pub(super) struct Hooks<'a> {
 
 impl Hooks<'_> {
     /// Runs parallel work on the chosen pool (or the current one).
+    /// Threads of the pool the parallel work runs on.
+    pub(super) fn threads(&self) -> usize {
+        self.pool.map_or_else(
+            rayon::current_num_threads,
+            rayon::ThreadPool::current_num_threads,
+        )
+    }
+
     pub(super) fn run<R: Send>(&self, work: impl FnOnce() -> R + Send) -> R {
         match self.pool {
             Some(pool) => pool.install(work),
@@ -243,6 +253,7 @@ impl<'a, M: Metric, R: Rng> Builder<'a, M, R> {
             m0,
             meta.ef_construction as usize,
             entry,
+            self.hooks.threads(),
         );
         let mut slot_of_item = std::collections::HashMap::new();
         for slot in 0..slot_count {
@@ -344,11 +355,11 @@ impl<'a, M: Metric, R: Rng> Builder<'a, M, R> {
         let changes = Changes {
             items: &items,
             inserted: &inserted,
-            removed: &removed,
             removed_ids: &removed_ids,
             free: &free,
         };
-        let plan = plan_writes(&graph, &chunks, index, &meta, stored.as_ref(), &changes)?;
+        let plan = plan_writes(&graph, index, &meta, stored.as_ref(), &changes)?;
+        stats.distances = graph.distance_count();
         stats.nodes_written = (0..slot_count).filter(|&s| graph.is_dirty(s)).count() as u64;
         Ok((plan, stats))
     }

@@ -1,7 +1,7 @@
 //! The graph being built: every node's links in memory behind a lock each, vectors
 //! borrowed from the write transaction. Insertion is the paper's INSERT, run in parallel.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use hannoy_metrics::Metric;
@@ -38,8 +38,15 @@ pub struct BuildGraph<'a, M> {
     pub m0: usize,
     pub ef_construction: usize,
     pub entry: RwLock<Entry>,
+    /// Distance computations, one counter per build thread (no shared cache line).
+    distances: Vec<Counter>,
     _metric: std::marker::PhantomData<fn() -> M>,
 }
+
+/// A counter on its own cache line.
+#[repr(align(64))]
+#[derive(Default)]
+struct Counter(AtomicU64);
 
 fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
     lock.read().unwrap_or_else(PoisonError::into_inner)
@@ -50,13 +57,14 @@ fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
 }
 
 impl<'a, M: Metric> BuildGraph<'a, M> {
-    /// An empty graph of `slot_count` free slots.
+    /// An empty graph of `slot_count` free slots, built by up to `threads` threads.
     pub fn new(
         slot_count: usize,
         m: usize,
         m0: usize,
         ef_construction: usize,
         entry: Entry,
+        threads: usize,
     ) -> Self {
         BuildGraph {
             vectors: vec![&[][..]; slot_count],
@@ -68,6 +76,7 @@ impl<'a, M: Metric> BuildGraph<'a, M> {
             m0,
             ef_construction,
             entry: RwLock::new(entry),
+            distances: (0..=threads).map(|_| Counter::default()).collect(),
             _metric: std::marker::PhantomData,
         }
     }
@@ -131,7 +140,25 @@ impl<'a, M: Metric> BuildGraph<'a, M> {
     /// The distance between the vectors in two slots.
     #[inline]
     pub fn distance_between(&self, a: u32, b: u32) -> f32 {
+        self.count_distance();
         M::distance(self.vectors[a as usize], self.vectors[b as usize])
+    }
+
+    #[inline]
+    fn count_distance(&self) {
+        let shard = rayon::current_thread_index().map_or(0, |i| i + 1);
+        let counter = self.distances.get(shard).or(self.distances.first());
+        if let Some(counter) = counter {
+            counter.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Distance computations so far.
+    pub fn distance_count(&self) -> u64 {
+        self.distances
+            .iter()
+            .map(|c| c.0.load(Ordering::Relaxed))
+            .sum()
     }
 
     /// Inserts the node already placed in `slot` (level `level`) into the graph: finds its
@@ -151,7 +178,7 @@ impl<'a, M: Metric> BuildGraph<'a, M> {
         };
         let query = self.vectors[slot as usize];
         let mut current = Candidate {
-            dist: M::distance(query, self.vectors[entry_slot as usize]),
+            dist: self.distance(query, entry_slot)?,
             slot: entry_slot,
         };
         for layer in (level.saturating_add(1)..=entry.level).rev() {
@@ -251,7 +278,7 @@ impl<'a, M: Metric> BuildGraph<'a, M> {
                 }
                 let query = self.vectors[slot as usize];
                 let start = Candidate {
-                    dist: M::distance(query, self.vectors[entry as usize]),
+                    dist: self.distance(query, entry)?,
                     slot: entry,
                 };
                 let found = search::search_layer(
@@ -328,6 +355,7 @@ impl<M: Metric> GraphView for BuildGraph<'_, M> {
             .vectors
             .get(slot as usize)
             .ok_or_else(|| Error::corrupted(format!("link to slot {slot} past the end"), &[]))?;
+        self.count_distance();
         Ok(M::distance(query, vector))
     }
 

@@ -7,7 +7,6 @@ use roaring::RoaringBitmap;
 
 use super::graph::BuildGraph;
 use super::slots::encode_free;
-use crate::chunks::Chunks;
 use crate::error::{Error, Result};
 use crate::format::links::{self, write_record0};
 use crate::format::{Metadata, key};
@@ -48,8 +47,6 @@ pub struct Changes<'a> {
     pub items: &'a RoaringBitmap,
     /// `(slot, id)` of every inserted item.
     pub inserted: &'a [(u32, u32)],
-    /// Slots of removed (deleted or replaced) items.
-    pub removed: &'a RoaringBitmap,
     /// Ids of deleted items.
     pub removed_ids: &'a [u32],
     /// Free slots after the build.
@@ -57,11 +54,12 @@ pub struct Changes<'a> {
 }
 
 /// Plans the writes that store `graph` over the chunks it was loaded from: the link chunks
-/// holding a changed slot, the vector chunks holding a removed slot (zeroed), the slot map,
-/// the item and free sets, the metadata; and the removal of the pending changes.
-pub fn plan_writes<M: Metric, B: AsRef<[u8]>>(
+/// holding a changed slot, the slot map, the item and free sets, the metadata; and the
+/// removal of the pending changes. Vector chunks are not rewritten: a freed slot keeps its
+/// old bytes until a new vector takes it (rewriting a whole chunk to clear one vector would
+/// cost a chunk of copy-on-write pages per deletion).
+pub fn plan_writes<M: Metric>(
     graph: &BuildGraph<'_, M>,
-    old: &Chunks<B>,
     index: u16,
     meta: &Metadata,
     stored_meta: Option<&Metadata>,
@@ -76,29 +74,6 @@ pub fn plan_writes<M: Metric, B: AsRef<[u8]>>(
     plan.delete_prefixes
         .push(key::prefix(index, key::Tag::Pending).to_vec());
     let geometry = meta.geometry;
-    let encoded_len = M::encoded_len(meta.dimensions as usize);
-
-    // Removed vectors are zeroed, so a deleted vector does not linger in the store.
-    let removed_chunks: BTreeSet<u32> = changes
-        .removed
-        .iter()
-        .map(|s| geometry.vector_place(s).0)
-        .collect();
-    for chunk in removed_chunks {
-        let Some(Some(stored)) = old.vectors.get(chunk as usize) else {
-            continue;
-        };
-        let mut bytes = stored.as_ref().to_vec();
-        let first = chunk * geometry.vector_slots;
-        for slot in changes.removed.range(first..first + geometry.vector_slots) {
-            let start = geometry.vector_place(slot).1 * encoded_len;
-            if let Some(place) = bytes.get_mut(start..start + encoded_len) {
-                place.fill(0);
-            }
-        }
-        plan.puts.push((key::vectors(index, chunk).to_vec(), bytes));
-        plan.chunks += 1;
-    }
 
     let dirty_chunks: BTreeSet<u32> = (0..meta.slot_count)
         .filter(|&s| graph.is_dirty(s))

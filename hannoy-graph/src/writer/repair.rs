@@ -10,9 +10,15 @@ use super::prune::select_neighbours;
 use crate::error::Result;
 use crate::search::Candidate;
 
-/// Frees the slots in `removed`; every live node that linked to one of them gets its list
-/// rebuilt from its remaining links plus the removed nodes' own links on that layer (its
-/// neighbours' neighbours), chosen by the heuristic. A removed entry point is replaced by a
+/// A node that lost more than 1/REFILL_LOSS_DENOMINATOR of its links on a layer (or kept
+/// fewer than half its bound) gets its list refilled; a smaller loss only drops the dead
+/// links.
+const REFILL_LOSS_DENOMINATOR: usize = 4;
+
+/// Frees the slots in `removed`; every live node that linked to one of them loses those
+/// links, and if it lost many, gets its list rebuilt from its remaining links plus the
+/// removed nodes' own links on that layer (its neighbours' neighbours), the closest 2·bound
+/// of them chosen by the heuristic. A removed entry point is replaced by a
 /// node of the highest remaining level. Returns how many nodes were repaired.
 ///
 /// Only the nodes that linked to a removed node are recomputed; finding them is one pass
@@ -48,11 +54,20 @@ pub fn remove_and_repair<M: Metric>(
                         continue;
                     }
                     touched = true;
-                    let mut candidates: Vec<u32> = links
+                    let remaining: Vec<u32> = links
                         .iter()
                         .copied()
                         .filter(|&l| !is_removed[l as usize])
                         .collect();
+                    let max = graph.max_links(layer);
+                    // A small loss leaves a diverse list that still spans the neighbourhood:
+                    // dropping the dead links is enough. A large one is refilled.
+                    let lost = links.len() - remaining.len();
+                    if remaining.len() >= max / 2 && lost * REFILL_LOSS_DENOMINATOR <= links.len() {
+                        graph.set_links(slot, layer, remaining);
+                        continue;
+                    }
+                    let mut candidates = remaining;
                     for &gone in links.iter().filter(|&&l| is_removed[l as usize]) {
                         let Some(second) = removed_links
                             .get(&gone)
@@ -77,8 +92,9 @@ pub fn remove_and_repair<M: Metric>(
                         })
                         .collect();
                     scored.sort_unstable();
-                    let mut kept = Vec::with_capacity(graph.max_links(layer));
-                    select_neighbours(graph, &scored, graph.max_links(layer), &mut kept);
+                    scored.truncate(2 * max);
+                    let mut kept = Vec::with_capacity(max);
+                    select_neighbours(graph, &scored, max, &mut kept);
                     graph.set_links(slot, layer, kept);
                 }
                 u64::from(touched)

@@ -163,7 +163,11 @@ fn reduce<S: Simd, R: Reduction>(simd: S, a: &[u8], b: &[u8]) -> f32 {
     // one full (unaligned) register whose lanes past the head are zeroed.
     let anchor = if a.as_ptr().addr() % 4 == 0 { a } else { b };
     let misalignment = anchor.as_ptr().addr() % width;
-    let head = if misalignment % 4 == 0 { (width - misalignment) % width } else { 0 };
+    let head = if misalignment % 4 == 0 {
+        (width - misalignment) % width
+    } else {
+        0
+    };
     if head != 0 {
         let lanes = head / 4;
         let x = keep_below(simd, load::<S>(&a[..width]), lanes);
