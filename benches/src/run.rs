@@ -4,7 +4,10 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use hannoy::storage::{LmdbStore, MemoryStore, RedbStore};
-use hannoy::{Database, KvStore, Metric, Phase, Progress, Reader, RoaringBitmap, WriteTxn, Writer};
+use hannoy::{
+    Database, FilterStrategy, KvStore, Metric, Phase, Progress, Reader, RoaringBitmap, WriteTxn,
+    Writer,
+};
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -64,6 +67,8 @@ pub struct RunConfig {
     /// the items, then add the other `r` and delete a random `r` of the first part, build
     /// again and measure; a fresh build over the same live items is measured beside it.
     pub churn: Option<f64>,
+    /// How filtered queries are answered.
+    pub filter_strategy: FilterStrategy,
 }
 
 /// Search measurements at one ef_search.
@@ -412,7 +417,9 @@ fn measure_on<M: Metric, S: KvStore>(
             let figures = measure_search(data, truth, config.k, ef, config.passes, |query| {
                 let query_builder = reader.nns(config.k).ef_search(ef);
                 let query_builder = match filter {
-                    Some(f) => query_builder.candidates(&f.ids),
+                    Some(f) => query_builder
+                        .candidates(&f.ids)
+                        .filter_strategy(config.filter_strategy),
                     None => query_builder,
                 };
                 match query_builder.by_vector(query) {

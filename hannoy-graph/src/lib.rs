@@ -18,6 +18,8 @@ mod writer;
 
 pub use error::{Error, Result};
 pub use params::{BuildParams, MAX_LEVELS, MAX_M0};
-pub use reader::{CheckReport, DEFAULT_EF_SEARCH, FilterStrategy, QueryBuilder, Reader};
+pub use reader::{
+    CheckReport, DEFAULT_EF_SEARCH, FilterStrategy, GRAPH_DISTANCE_WEIGHT, QueryBuilder, Reader,
+};
 pub use store::{KvStore, ReadTxn, StoreError, StoreResult, WriteTxn};
 pub use writer::{BuildStats, Builder, Phase, Progress, Writer};

@@ -693,3 +693,69 @@ pub fn single_thread_builds_are_deterministic<B: Backend>() {
         "two single-thread builds with one seed differ"
     );
 }
+
+/// The items of every node on the top layer of index 0, read from the stored records.
+fn top_layer_items<T: ReadTxn>(txn: &T) -> Vec<u32> {
+    use hannoy_graph::format::links::Record0;
+    use hannoy_graph::format::{Metadata, key};
+    let meta_key = key::prefix(0, key::Tag::Metadata);
+    let meta = Metadata::decode(txn.get(&meta_key).unwrap().unwrap().as_ref(), &meta_key).unwrap();
+    let mut items = Vec::new();
+    for slot in 0..meta.slot_count {
+        let (chunk, offset) = meta.geometry.link_place(slot);
+        let Some(bytes) = txn.get(&key::links(0, 0, chunk)).unwrap() else {
+            continue;
+        };
+        let record = Record0::at(bytes.as_ref(), offset, usize::from(meta.m0));
+        if record.level() == Some(meta.max_level) {
+            items.push(record.item());
+        }
+    }
+    items
+}
+
+/// Deleting every node of the top layer, twice over, keeps a valid hierarchy: the entry
+/// point moves to a node of the highest remaining layer, and the layers above are dropped.
+pub fn deleting_the_top_layer_keeps_the_hierarchy<B: Backend>() {
+    let (_dir, store) = fresh::<B>();
+    let items = numbered(random_vectors(3000, 8, 17));
+    let writer = Writer::<Euclidean>::new(0, 8);
+    add_and_build(&store, &writer, &items, 4);
+    let mut deleted = Vec::new();
+    for round in 0..2 {
+        let (top, level_before) = {
+            let rtxn = store.read_txn().unwrap();
+            let reader = Reader::<Euclidean, _>::open(&rtxn, 0).unwrap();
+            (top_layer_items(&rtxn), reader.metadata().max_level)
+        };
+        assert!(
+            level_before > 0,
+            "round {round}: the graph should still have upper layers"
+        );
+        let mut wtxn = store.write_txn().unwrap();
+        for id in &top {
+            assert!(writer.del_item(&mut wtxn, *id).unwrap());
+        }
+        writer
+            .builder(&mut StdRng::seed_from_u64(round))
+            .build(&mut wtxn)
+            .unwrap();
+        wtxn.commit().unwrap();
+        deleted.extend(top);
+
+        let rtxn = store.read_txn().unwrap();
+        let reader = Reader::<Euclidean, _>::open(&rtxn, 0).unwrap();
+        assert_valid(&reader, &rtxn);
+        assert!(
+            reader.metadata().max_level < level_before,
+            "round {round}: the top layer is gone"
+        );
+        let live: Vec<(u32, Vec<f32>)> = items
+            .iter()
+            .filter(|(id, _)| !deleted.contains(id))
+            .cloned()
+            .collect();
+        let r = recall(&reader, &live, &random_vectors(20, 8, 18), 10, 64);
+        assert!(r >= 0.95, "round {round}: recall {r}");
+    }
+}

@@ -85,6 +85,7 @@ macro_rules! conformance_suite {
                 several_indexes_share_a_store,
                 deleted_items_are_never_returned,
                 deleting_everything_leaves_an_empty_valid_index,
+                deleting_the_top_layer_keeps_the_hierarchy,
                 one_reader_serves_many_threads,
                 single_thread_builds_are_deterministic
             );

@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
+use hannoy::FilterStrategy;
 use hannoy::metrics::simd_level;
 use hannoy::{
     BinaryQuantizedCosine, BinaryQuantizedEuclidean, BinaryQuantizedManhattan, Cosine, DotProduct,
@@ -73,6 +74,9 @@ struct Args {
     /// set keeping that share of the items (the same sets for every system).
     #[arg(long, value_delimiter = ',')]
     filter_ratio: Vec<f64>,
+    /// How filtered queries are answered: auto (by a cost estimate), graph or scan.
+    #[arg(long, value_enum, default_value_t = Strategy::Auto)]
+    filter_strategy: Strategy,
     /// Measure an updated index: build on 1-R of the items, add the other R and delete R of
     /// the first part, build again; a fresh build of the same live items is measured beside.
     #[arg(long, value_name = "R")]
@@ -83,6 +87,14 @@ struct Args {
     /// One JSON object per line instead of a table.
     #[arg(long)]
     json: bool,
+}
+
+/// How filtered queries are answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Strategy {
+    Auto,
+    Graph,
+    Scan,
 }
 
 fn main() -> ExitCode {
@@ -191,6 +203,11 @@ fn run_metric<M: Metric>(args: &Args) -> Result<(), String> {
         progress: !args.json,
         check: args.check,
         churn: args.churn,
+        filter_strategy: match args.filter_strategy {
+            Strategy::Auto => FilterStrategy::Auto,
+            Strategy::Graph => FilterStrategy::Graph,
+            Strategy::Scan => FilterStrategy::ExactScan,
+        },
     };
     if let Some(r) = args.churn
         && !(0.0..1.0).contains(&r)

@@ -5,7 +5,7 @@ mod filter;
 mod query;
 
 pub use check::CheckReport;
-pub use filter::FilterStrategy;
+pub use filter::{FilterStrategy, GRAPH_DISTANCE_WEIGHT};
 pub use query::QueryBuilder;
 
 use std::marker::PhantomData;

@@ -147,10 +147,10 @@ impl<'r, 't, M: Metric, T: ReadTxn + 't> QueryBuilder<'r, 't, M, T> {
     /// The exact `k` nearest of `allowed`.
     fn scan(&self, query: &[u8], allowed: &RoaringBitmap) -> Result<Vec<(u32, f32)>> {
         let reader = self.reader;
-        let index = reader.slot_index();
+        let mut slots = reader.slot_index().cursor();
         let mut best: BinaryHeap<(Candidate, u32)> = BinaryHeap::with_capacity(self.k + 1);
         for id in allowed {
-            let slot = index
+            let slot = slots
                 .slot(id)
                 .ok_or_else(|| Error::corrupted(format!("item {id} has no node"), &[]))?;
             let candidate = Candidate {

@@ -268,12 +268,18 @@ impl<'a, M: Metric, R: Rng> Builder<'a, M, R> {
                 .ok_or_else(|| Error::corrupted(format!("slot {slot} has no vector"), &[]))?;
             let mut links = vec![record.links().collect::<Vec<u32>>()];
             for layer in 1..=level {
-                links.push(
-                    chunks
-                        .upper_links(slot, layer)
-                        .map(Iterator::collect)
-                        .unwrap_or_default(),
-                );
+                let upper: Vec<u32> = chunks
+                    .upper_links(slot, layer)
+                    .map(Iterator::collect)
+                    .unwrap_or_default();
+                if upper.iter().any(|&link| link >= slot_count) {
+                    let chunk_key = key::links(index, layer, meta.geometry.link_place(slot).0);
+                    return Err(Error::corrupted(
+                        format!("slot {slot} links past the last slot"),
+                        &chunk_key,
+                    ));
+                }
+                links.push(upper);
             }
             graph.place(slot, record.item(), level, vector, links);
             slot_of_item.insert(record.item(), slot);
