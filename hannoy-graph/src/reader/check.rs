@@ -58,7 +58,7 @@ impl<'t, M: Metric, T: ReadTxn + 't> Reader<'t, M, T> {
     /// degrees stay within M (upper layers) and M0 (layer 0); nodes appear on exactly the
     /// layers up to their level; the entry point is on the top layer; every live node is
     /// reachable from the entry point on layer 0; the item set, the slot map and the nodes
-    /// agree.
+    /// agree, so a deleted item appears nowhere (no node, no link, no slot map entry).
     ///
     /// # Errors
     /// Store errors only: broken rules are listed in the report.
@@ -128,6 +128,16 @@ impl<'t, M: Metric, T: ReadTxn + 't> Reader<'t, M, T> {
 
         if ids != self.stored_items(txn)? {
             report.problem("the item set disagrees with the nodes".into());
+        }
+        // No slot map entry may outlive its item (a deleted item must appear nowhere).
+        for entry in txn.prefix(&key::prefix(self.index, key::Tag::Slot))? {
+            let (slot_key, _) = entry?;
+            let id = key::trailing_u32(slot_key.as_ref(), key::HEADER_LEN + 4);
+            if !id.is_some_and(|id| ids.contains(id)) {
+                report.problem(format!(
+                    "the slot map holds an item that is not in the graph: {id:?}"
+                ));
+            }
         }
         if top != meta.max_level && !live.is_empty() {
             report.problem(format!(
