@@ -43,6 +43,10 @@ pub trait GraphView {
 
     /// One more than the largest slot (the size of the visited set).
     fn slot_bound(&self) -> u32;
+
+    /// Hints that the vector in `slot` is about to be read.
+    #[inline]
+    fn prefetch(&self, _slot: u32) {}
 }
 
 /// A set of visited slots, cleared in O(1) by bumping an epoch.
@@ -84,6 +88,8 @@ pub struct Scratch {
     pub(crate) visited: Visited,
     candidates: BinaryHeap<Reverse<Candidate>>,
     results: BinaryHeap<Candidate>,
+    /// The unvisited neighbours of the node being expanded.
+    fresh: Vec<u32>,
 }
 
 thread_local! {
@@ -147,6 +153,7 @@ pub fn search_layer<G: GraphView>(
         visited,
         candidates,
         results,
+        fresh,
     } = scratch;
     visited.reset(graph.slot_bound());
     candidates.clear();
@@ -163,7 +170,6 @@ pub fn search_layer<G: GraphView>(
         results.pop();
     }
 
-    let mut error = Ok(());
     while let Some(Reverse(current)) = candidates.pop() {
         if results.len() >= ef
             && results
@@ -172,20 +178,20 @@ pub fn search_layer<G: GraphView>(
         {
             break;
         }
+        // Gather the unvisited neighbours and hint their vectors first, so their memory
+        // latencies overlap, then compute the distances.
+        fresh.clear();
         graph.for_each_neighbour(current.slot, layer, |slot| {
-            if error.is_err() || !visited.insert(slot) {
-                return;
+            if visited.insert(slot) {
+                graph.prefetch(slot);
+                fresh.push(slot);
             }
-            let dist = match graph.distance(query, slot) {
-                Ok(dist) => dist,
-                Err(e) => {
-                    error = Err(e);
-                    return;
-                }
-            };
+        })?;
+        for &slot in fresh.iter() {
+            let dist = graph.distance(query, slot)?;
             let full = results.len() >= ef;
             if full && results.peek().is_some_and(|worst| dist >= worst.dist) {
-                return;
+                continue;
             }
             let candidate = Candidate { dist, slot };
             candidates.push(Reverse(candidate));
@@ -195,8 +201,7 @@ pub fn search_layer<G: GraphView>(
                     results.pop();
                 }
             }
-        })?;
-        std::mem::replace(&mut error, Ok(()))?;
+        }
     }
     let mut found: Vec<Candidate> = results.drain().collect();
     found.sort_unstable();

@@ -42,7 +42,8 @@
 //! little-endian `u64` words. [`Metric::distance`] never returns NaN: a NaN
 //! result (only possible from corrupt bytes) becomes `f32::INFINITY`.
 
-#![forbid(unsafe_code)]
+// Safe code only, but for the one prefetch hint in `prefetch.rs`.
+#![deny(unsafe_code)]
 
 mod binary_quantized;
 mod bits;
@@ -54,6 +55,7 @@ mod hamming;
 pub mod kernels;
 mod manhattan;
 mod metric;
+mod prefetch;
 mod raw;
 
 pub use binary_quantized::{
@@ -67,6 +69,7 @@ pub use hamming::Hamming;
 pub use kernels::{SimdLevel, simd_level};
 pub use manhattan::Manhattan;
 pub use metric::Metric;
+pub use prefetch::prefetch;
 
 #[cfg(test)]
 mod test_util {

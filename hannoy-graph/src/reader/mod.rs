@@ -249,4 +249,11 @@ impl<'t, M: Metric, T: ReadTxn + 't> GraphView for Reader<'t, M, T> {
     fn slot_bound(&self) -> u32 {
         self.meta.slot_count
     }
+
+    #[inline]
+    fn prefetch(&self, slot: u32) {
+        if let Some(vector) = self.chunks.vector(slot) {
+            hannoy_metrics::prefetch(vector);
+        }
+    }
 }

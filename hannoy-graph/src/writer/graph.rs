@@ -382,4 +382,11 @@ impl<M: Metric> GraphView for BuildGraph<'_, M> {
     fn slot_bound(&self) -> u32 {
         self.levels.len() as u32
     }
+
+    #[inline]
+    fn prefetch(&self, slot: u32) {
+        if let Some(vector) = self.vectors.get(slot as usize) {
+            hannoy_metrics::prefetch(vector);
+        }
+    }
 }
