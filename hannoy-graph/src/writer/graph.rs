@@ -10,7 +10,6 @@ use roaring::RoaringBitmap;
 use super::prune::select_neighbours;
 use crate::error::{Error, Result};
 use crate::format::links::FREE;
-use crate::params::MAX_M0;
 use crate::search::{self, Candidate, GraphView, Scratch};
 
 /// The entry point and the top layer.
@@ -360,22 +359,16 @@ impl<M: Metric> GraphView for BuildGraph<'_, M> {
     }
 
     #[inline]
-    fn for_each_neighbour(&self, slot: u32, layer: u8, mut f: impl FnMut(u32)) -> Result<()> {
-        // Copy out, so the lock is not held while distances are computed.
-        let mut buffer = [0u32; MAX_M0 as usize];
-        let len = {
-            let Some(lock) = self.links.get(slot as usize) else {
-                return Ok(());
-            };
-            let guard = read(lock);
-            let Some(list) = guard.get(usize::from(layer)) else {
-                return Ok(());
-            };
-            let len = list.len().min(buffer.len());
-            buffer[..len].copy_from_slice(&list[..len]);
-            len
+    fn for_each_neighbour(&self, slot: u32, layer: u8, f: impl FnMut(u32)) -> Result<()> {
+        // Called under the node's read lock: the layer-0 search only gathers and prefetches
+        // here (distances come after), so the lock is held for a few instructions.
+        let Some(lock) = self.links.get(slot as usize) else {
+            return Ok(());
         };
-        buffer[..len].iter().for_each(|&link| f(link));
+        let guard = read(lock);
+        if let Some(list) = guard.get(usize::from(layer)) {
+            list.iter().copied().for_each(f);
+        }
         Ok(())
     }
 
