@@ -56,11 +56,11 @@ pub fn subset() -> &'static Dataset {
     })
 }
 
-/// M = 16, M0 = 32, ef_construction = 100: recall@10 >= 0.95 at ef_search 64 and >= 0.99
-/// at ef_search 256; the graph is valid.
-pub fn recall_targets_on_real_data<B: Backend>() {
+/// The subset indexed as index 0 with the default parameters (M = 16, M0 = 32,
+/// ef_construction = 100) and seed 42.
+fn built_subset<B: Backend>() -> (tempfile::TempDir, B::Store) {
     let data = subset();
-    let (_dir, store) = fresh::<B>();
+    let (dir, store) = fresh::<B>();
     let writer = Writer::<Cosine>::new(0, data.base.dim);
     let mut wtxn = store.write_txn().unwrap();
     for i in 0..data.base.rows() {
@@ -73,6 +73,14 @@ pub fn recall_targets_on_real_data<B: Backend>() {
         .build(&mut wtxn)
         .unwrap();
     wtxn.commit().unwrap();
+    (dir, store)
+}
+
+/// M = 16, M0 = 32, ef_construction = 100: recall@10 >= 0.95 at ef_search 64 and >= 0.99
+/// at ef_search 256; the graph is valid.
+pub fn recall_targets_on_real_data<B: Backend>() {
+    let data = subset();
+    let (_dir, store) = built_subset::<B>();
 
     let rtxn = store.read_txn().unwrap();
     let reader = Reader::<Cosine, _>::open(&rtxn, 0).unwrap();
@@ -106,19 +114,7 @@ pub fn filtered_recall_on_real_data<B: Backend>() {
     use roaring::RoaringBitmap;
 
     let data = subset();
-    let (_dir, store) = fresh::<B>();
-    let writer = Writer::<Cosine>::new(0, data.base.dim);
-    let mut wtxn = store.write_txn().unwrap();
-    for i in 0..data.base.rows() {
-        writer
-            .add_item(&mut wtxn, i as u32, data.base.row(i))
-            .unwrap();
-    }
-    writer
-        .builder(&mut StdRng::seed_from_u64(42))
-        .build(&mut wtxn)
-        .unwrap();
-    wtxn.commit().unwrap();
+    let (_dir, store) = built_subset::<B>();
     let rtxn = store.read_txn().unwrap();
     let reader = Reader::<Cosine, _>::open(&rtxn, 0).unwrap();
 
