@@ -5,6 +5,7 @@
 pub mod key;
 pub mod links;
 pub mod metadata;
+pub mod values;
 
 pub use metadata::Metadata;
 

@@ -8,7 +8,7 @@ use roaring::RoaringBitmap;
 
 use super::Reader;
 use crate::error::Result;
-use crate::format::key;
+use crate::format::{key, values};
 use crate::search::GraphView;
 use crate::store::ReadTxn;
 
@@ -126,13 +126,13 @@ impl<'t, M: Metric, T: ReadTxn + 't> Reader<'t, M, T> {
             }
         }
 
-        if ids != self.stored_items(txn)? {
+        if ids != values::read_items(txn, self.index)? {
             report.problem("the item set disagrees with the nodes".into());
         }
         // No slot map entry may outlive its item (a deleted item must appear nowhere).
         for entry in txn.prefix(&key::prefix(self.index, key::Tag::Slot))? {
             let (slot_key, _) = entry?;
-            let id = key::trailing_u32(slot_key.as_ref(), key::HEADER_LEN + 4);
+            let id = values::item_of_key(slot_key.as_ref()).ok();
             if !id.is_some_and(|id| ids.contains(id)) {
                 report.problem(format!(
                     "the slot map holds an item that is not in the graph: {id:?}"
@@ -175,15 +175,6 @@ impl<'t, M: Metric, T: ReadTxn + 't> Reader<'t, M, T> {
             ));
         }
         Ok(())
-    }
-
-    /// The item set as stored at the last build (before hiding pending deletions).
-    fn stored_items(&self, txn: &T) -> Result<RoaringBitmap> {
-        let items_key = key::prefix(self.index, key::Tag::Items);
-        Ok(match txn.get(&items_key)? {
-            Some(bytes) => RoaringBitmap::deserialize_from(bytes.as_ref()).unwrap_or_default(),
-            None => RoaringBitmap::new(),
-        })
     }
 
     fn reachable_from(&self, entry: u32) -> Result<u64> {

@@ -16,6 +16,7 @@ use roaring::RoaringBitmap;
 
 use crate::chunks::Chunks;
 use crate::error::{Error, Result};
+use crate::format::values::{self, Pending};
 use crate::format::{Metadata, key};
 use crate::search::GraphView;
 use crate::store::ReadTxn;
@@ -58,12 +59,7 @@ impl<'t, M: Metric, T: ReadTxn + 't> Reader<'t, M, T> {
         let meta = read_metadata::<M, T>(txn, index)?.ok_or(Error::MissingIndex(index))?;
         let chunks = Chunks::load(txn, index, &meta, M::encoded_len(meta.dimensions as usize))?;
         let items_key = key::prefix(index, key::Tag::Items);
-        let mut items = match txn.get(&items_key)? {
-            Some(bytes) => RoaringBitmap::deserialize_from(bytes.as_ref()).map_err(|e| {
-                Error::corrupted(format!("item set does not decode: {e}"), &items_key)
-            })?,
-            None => RoaringBitmap::new(),
-        };
+        let mut items = values::read_items(txn, index)?;
         if items.len() != u64::from(meta.item_count) {
             return Err(Error::corrupted(
                 "item set disagrees with the metadata",
@@ -71,12 +67,8 @@ impl<'t, M: Metric, T: ReadTxn + 't> Reader<'t, M, T> {
             ));
         }
         let mut hides_items = false;
-        for entry in txn.prefix(&key::prefix(index, key::Tag::Pending))? {
-            let (key, value) = entry?;
-            if value.as_ref().is_empty() {
-                let id = key::trailing_u32(key.as_ref(), key::HEADER_LEN + 4).ok_or_else(|| {
-                    Error::corrupted("pending key has a bad length", key.as_ref())
-                })?;
+        for (id, change) in values::pending_changes(txn, index)? {
+            if change == Pending::Delete {
                 hides_items |= items.remove(id);
             }
         }
@@ -160,14 +152,8 @@ impl<'t, M: Metric, T: ReadTxn + 't> Reader<'t, M, T> {
             return Ok(None);
         }
         let slot_key = key::item(self.index, key::Tag::Slot, id);
-        let value = txn
-            .get(&slot_key)?
+        let slot = values::read_slot(txn, self.index, id)?
             .ok_or_else(|| Error::corrupted("item has no slot", &slot_key))?;
-        let bytes: [u8; 4] = value
-            .as_ref()
-            .try_into()
-            .map_err(|_| Error::corrupted("slot value is not 4 bytes", &slot_key))?;
-        let slot = u32::from_le_bytes(bytes);
         if slot >= self.meta.slot_count {
             return Err(Error::corrupted("slot past the last slot", &slot_key));
         }

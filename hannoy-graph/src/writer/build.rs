@@ -14,12 +14,12 @@ use rand::{Rng, RngExt};
 use rayon::prelude::*;
 use roaring::RoaringBitmap;
 
+use super::Writer;
 use super::graph::{BuildGraph, Entry};
 use super::persist::{Changes, WritePlan, plan_writes};
-use super::slots::read_free;
-use super::{Pending, Writer, decode_pending, pending_id};
 use crate::chunks::Chunks;
 use crate::error::{Error, Result};
+use crate::format::values::{self, Pending};
 use crate::format::{Geometry, key};
 use crate::params::{BuildParams, MAX_LEVELS};
 use crate::search;
@@ -223,21 +223,9 @@ impl<'a, M: Metric, R: Rng> Builder<'a, M, R> {
         meta.ef_construction = self.params.ef_construction;
 
         let chunks = Chunks::load(txn, index, &meta, encoded_len)?;
-        let built = writer.built_items(txn)?;
-        let mut pending = Vec::new();
-        for entry in txn.prefix(&key::prefix(index, key::Tag::Pending))? {
-            let (key, value) = entry?;
-            let change = decode_pending(value.as_ref(), key.as_ref())?;
-            if let Pending::Upsert(slot) = change
-                && slot >= meta.slot_count
-            {
-                return Err(Error::corrupted(
-                    "pending slot past the last slot",
-                    key.as_ref(),
-                ));
-            }
-            pending.push((pending_id(key.as_ref())?, change));
-        }
+        let built = values::read_items(txn, index)?;
+        // A pending slot past the end or already live is refused below, where it is placed.
+        let pending = values::pending_changes(txn, index)?;
 
         // The stored graph, in memory.
         let slot_count = meta.slot_count;
@@ -356,7 +344,7 @@ impl<'a, M: Metric, R: Rng> Builder<'a, M, R> {
         meta.entry_point = entry.slot;
         meta.max_level = if entry.slot.is_some() { entry.level } else { 0 };
         meta.item_count = items.len() as u32;
-        let mut free = read_free(txn, index)?;
+        let mut free = values::read_free(txn, index)?;
         free |= &removed;
         let changes = Changes {
             items: &items,

@@ -20,6 +20,7 @@ use rand::Rng;
 use roaring::RoaringBitmap;
 
 use crate::error::{Error, Result};
+use crate::format::values::{self, Pending};
 use crate::format::{Geometry, Metadata, key};
 use crate::params::BuildParams;
 use crate::reader::read_metadata;
@@ -32,15 +33,6 @@ pub struct Writer<M: Metric> {
     index: u16,
     dimensions: usize,
     _metric: PhantomData<fn() -> M>,
-}
-
-/// A pending change of one item.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Pending {
-    /// Added or replaced; the new vector is in this slot.
-    Upsert(u32),
-    /// Deleted.
-    Delete,
 }
 
 impl<M: Metric> Writer<M> {
@@ -87,7 +79,7 @@ impl<M: Metric> Writer<M> {
             Some(meta) => meta,
             None => self.empty_metadata(BuildParams::default()),
         };
-        let slot = match self.pending(txn, id)? {
+        let slot = match values::pending_change(txn, self.index, id)? {
             // Added again before a build: the slot it reserved takes the new vector.
             Some(Pending::Upsert(slot)) => slot,
             _ => slots::reserve(txn, self.index, &mut meta)?,
@@ -95,7 +87,7 @@ impl<M: Metric> Writer<M> {
         slots::write_vector(txn, self.index, &meta, slot, &encoded)?;
         txn.put(
             &key::item(self.index, key::Tag::Pending, id),
-            &slot.to_le_bytes(),
+            &Pending::Upsert(slot).encode(),
         )?;
         Ok(())
     }
@@ -110,8 +102,8 @@ impl<M: Metric> Writer<M> {
             return Ok(false);
         };
         let pending_key = key::item(self.index, key::Tag::Pending, id);
-        let built = self.slot_of(txn, id)?.is_some();
-        match self.pending(txn, id)? {
+        let built = values::read_slot(txn, self.index, id)?.is_some();
+        match values::pending_change(txn, self.index, id)? {
             Some(Pending::Delete) => Ok(false),
             Some(Pending::Upsert(slot)) => {
                 slots::release(
@@ -122,14 +114,14 @@ impl<M: Metric> Writer<M> {
                     M::encoded_len(self.dimensions),
                 )?;
                 if built {
-                    txn.put(&pending_key, &[])?;
+                    txn.put(&pending_key, &Pending::Delete.encode())?;
                 } else {
                     txn.delete(&pending_key)?;
                 }
                 Ok(true)
             }
             None if built => {
-                txn.put(&pending_key, &[])?;
+                txn.put(&pending_key, &Pending::Delete.encode())?;
                 Ok(true)
             }
             None => Ok(false),
@@ -144,10 +136,10 @@ impl<M: Metric> Writer<M> {
         if self.metadata(txn)?.is_none() {
             return Ok(false);
         }
-        Ok(match self.pending(txn, id)? {
+        Ok(match values::pending_change(txn, self.index, id)? {
             Some(Pending::Upsert(_)) => true,
             Some(Pending::Delete) => false,
-            None => self.slot_of(txn, id)?.is_some(),
+            None => values::read_slot(txn, self.index, id)?.is_some(),
         })
     }
 
@@ -159,10 +151,10 @@ impl<M: Metric> Writer<M> {
         let Some(meta) = self.metadata(txn)? else {
             return Ok(None);
         };
-        let slot = match self.pending(txn, id)? {
+        let slot = match values::pending_change(txn, self.index, id)? {
             Some(Pending::Upsert(slot)) => slot,
             Some(Pending::Delete) => return Ok(None),
-            None => match self.slot_of(txn, id)? {
+            None => match values::read_slot(txn, self.index, id)? {
                 Some(slot) => slot,
                 None => return Ok(None),
             },
@@ -187,15 +179,12 @@ impl<M: Metric> Writer<M> {
         if self.metadata(txn)?.is_none() {
             return Ok(RoaringBitmap::new());
         }
-        let mut ids = self.built_items(txn)?;
-        for entry in txn.prefix(&key::prefix(self.index, key::Tag::Pending))? {
-            let (key, value) = entry?;
-            let id = pending_id(key.as_ref())?;
-            if value.as_ref().is_empty() {
-                ids.remove(id);
-            } else {
-                ids.insert(id);
-            }
+        let mut ids = values::read_items(txn, self.index)?;
+        for (id, change) in values::pending_changes(txn, self.index)? {
+            match change {
+                Pending::Upsert(_) => ids.insert(id),
+                Pending::Delete => ids.remove(id),
+            };
         }
         Ok(ids)
     }
@@ -283,53 +272,5 @@ impl<M: Metric> Writer<M> {
             geometry,
             item_count: 0,
         }
-    }
-
-    fn pending<T: ReadTxn>(&self, txn: &T, id: u32) -> Result<Option<Pending>> {
-        let pending_key = key::item(self.index, key::Tag::Pending, id);
-        match txn.get(&pending_key)? {
-            Some(value) => decode_pending(value.as_ref(), &pending_key).map(Some),
-            None => Ok(None),
-        }
-    }
-
-    fn slot_of<T: ReadTxn>(&self, txn: &T, id: u32) -> Result<Option<u32>> {
-        let slot_key = key::item(self.index, key::Tag::Slot, id);
-        let Some(value) = txn.get(&slot_key)? else {
-            return Ok(None);
-        };
-        let bytes: [u8; 4] = value
-            .as_ref()
-            .try_into()
-            .map_err(|_| Error::corrupted("slot value is not 4 bytes", &slot_key))?;
-        Ok(Some(u32::from_le_bytes(bytes)))
-    }
-
-    fn built_items<T: ReadTxn>(&self, txn: &T) -> Result<RoaringBitmap> {
-        let items_key = key::prefix(self.index, key::Tag::Items);
-        match txn.get(&items_key)? {
-            Some(bytes) => RoaringBitmap::deserialize_from(bytes.as_ref()).map_err(|e| {
-                Error::corrupted(format!("item set does not decode: {e}"), &items_key)
-            }),
-            None => Ok(RoaringBitmap::new()),
-        }
-    }
-}
-
-/// The item id of a pending key.
-fn pending_id(key: &[u8]) -> Result<u32> {
-    key::trailing_u32(key, key::HEADER_LEN + 4)
-        .ok_or_else(|| Error::corrupted("pending key has a bad length", key))
-}
-
-/// Decodes a pending value: a slot (upsert) or nothing (delete).
-fn decode_pending(value: &[u8], key: &[u8]) -> Result<Pending> {
-    match value {
-        [] => Ok(Pending::Delete),
-        [a, b, c, d] => Ok(Pending::Upsert(u32::from_le_bytes([*a, *b, *c, *d]))),
-        _ => Err(Error::corrupted(
-            "pending value is neither empty nor a slot",
-            key,
-        )),
     }
 }

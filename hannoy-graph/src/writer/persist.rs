@@ -6,10 +6,9 @@ use hannoy_metrics::Metric;
 use roaring::RoaringBitmap;
 
 use super::graph::BuildGraph;
-use super::slots::encode_free;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::format::links::{self, write_record0};
-use crate::format::{Metadata, key};
+use crate::format::{Metadata, key, values};
 use crate::store::WriteTxn;
 
 /// Every write of a build, prepared before the first one happens.
@@ -143,15 +142,13 @@ pub fn plan_writes<M: Metric>(
         ));
     }
     let free_key = key::prefix(index, key::Tag::FreeSlots).to_vec();
-    match encode_free(changes.free)? {
-        Some(bytes) => plan.puts.push((free_key, bytes)),
-        None => plan.deletes.push(free_key),
+    if changes.free.is_empty() {
+        plan.deletes.push(free_key);
+    } else {
+        plan.puts
+            .push((free_key, values::encode_bitmap(changes.free)?));
     }
-    let items = changes.items;
-    let mut items_bytes = Vec::with_capacity(items.serialized_size());
-    items
-        .serialize_into(&mut items_bytes)
-        .map_err(|e| Error::corrupted(format!("item set does not encode: {e}"), &[]))?;
+    let items_bytes = values::encode_bitmap(changes.items)?;
     plan.puts
         .push((key::prefix(index, key::Tag::Items).to_vec(), items_bytes));
     plan.puts.push((

@@ -7,13 +7,13 @@
 use roaring::RoaringBitmap;
 
 use crate::error::{Error, Result};
-use crate::format::{Metadata, key};
+use crate::format::{Metadata, key, values};
 use crate::store::{ReadTxn, WriteTxn};
 
 /// Reserves a slot for a new vector: the lowest free slot, else a new one past the end.
 /// Writes the metadata (whose slot count may grow) and the free set.
 pub fn reserve<T: WriteTxn>(txn: &mut T, index: u16, meta: &mut Metadata) -> Result<u32> {
-    let mut free = read_free(txn, index)?;
+    let mut free = values::read_free(txn, index)?;
     let slot = match free.min() {
         Some(slot) => {
             free.remove(slot);
@@ -45,7 +45,7 @@ pub fn release<T: WriteTxn>(
     len: usize,
 ) -> Result<()> {
     write_vector(txn, index, meta, slot, &vec![0; len])?;
-    let mut free = read_free(txn, index)?;
+    let mut free = values::read_free(txn, index)?;
     free.insert(slot);
     write_free(txn, index, &free)
 }
@@ -105,35 +105,12 @@ pub fn read_vector<T: ReadTxn>(
         .ok_or_else(|| Error::corrupted("vector chunk is too short", &chunk_key))
 }
 
-/// The free slots.
-pub fn read_free<T: ReadTxn>(txn: &T, index: u16) -> Result<RoaringBitmap> {
-    let free_key = key::prefix(index, key::Tag::FreeSlots);
-    match txn.get(&free_key)? {
-        Some(bytes) => RoaringBitmap::deserialize_from(bytes.as_ref()).map_err(|e| {
-            Error::corrupted(format!("free slot set does not decode: {e}"), &free_key)
-        }),
-        None => Ok(RoaringBitmap::new()),
-    }
-}
-
-/// The free set's stored bytes (nothing when empty).
-pub fn encode_free(free: &RoaringBitmap) -> Result<Option<Vec<u8>>> {
-    if free.is_empty() {
-        return Ok(None);
-    }
-    let mut bytes = Vec::with_capacity(free.serialized_size());
-    free.serialize_into(&mut bytes)
-        .map_err(|e| Error::corrupted(format!("free slot set does not encode: {e}"), &[]))?;
-    Ok(Some(bytes))
-}
-
 fn write_free<T: WriteTxn>(txn: &mut T, index: u16, free: &RoaringBitmap) -> Result<()> {
     let free_key = key::prefix(index, key::Tag::FreeSlots);
-    match encode_free(free)? {
-        Some(bytes) => txn.put(&free_key, &bytes)?,
-        None => {
-            txn.delete(&free_key)?;
-        }
+    if free.is_empty() {
+        txn.delete(&free_key)?;
+    } else {
+        txn.put(&free_key, &values::encode_bitmap(free)?)?;
     }
     Ok(())
 }

@@ -1,0 +1,139 @@
+//! Decoders and encoders of the small values: pending changes, slots, roaring bitmaps
+//! (item set, free set). Written once here, used by the reader, the writer and the check.
+
+use roaring::RoaringBitmap;
+
+use crate::error::{Error, Result};
+use crate::format::key;
+use crate::store::ReadTxn;
+
+/// A pending change of one item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pending {
+    /// Added or replaced; the new vector is in this slot.
+    Upsert(u32),
+    /// Deleted.
+    Delete,
+}
+
+impl Pending {
+    /// The stored value: the slot (u32 LE), or nothing for a delete.
+    pub fn encode(self) -> Vec<u8> {
+        match self {
+            Pending::Upsert(slot) => slot.to_le_bytes().to_vec(),
+            Pending::Delete => Vec::new(),
+        }
+    }
+
+    /// Decodes the value stored under `key`.
+    pub fn decode(value: &[u8], key: &[u8]) -> Result<Pending> {
+        match value {
+            [] => Ok(Pending::Delete),
+            [a, b, c, d] => Ok(Pending::Upsert(u32::from_le_bytes([*a, *b, *c, *d]))),
+            _ => Err(Error::corrupted(
+                "pending value is neither empty nor a slot",
+                key,
+            )),
+        }
+    }
+}
+
+/// The item id at the end of a per-item key (`[index][tag][id]`).
+pub fn item_of_key(key: &[u8]) -> Result<u32> {
+    key::trailing_u32(key, key::HEADER_LEN + 4)
+        .ok_or_else(|| Error::corrupted("per-item key has a bad length", key))
+}
+
+/// Every pending change of `index`, in id order.
+pub fn pending_changes<T: ReadTxn>(txn: &T, index: u16) -> Result<Vec<(u32, Pending)>> {
+    let mut changes = Vec::new();
+    for entry in txn.prefix(&key::prefix(index, key::Tag::Pending))? {
+        let (key, value) = entry?;
+        let key = key.as_ref();
+        changes.push((item_of_key(key)?, Pending::decode(value.as_ref(), key)?));
+    }
+    Ok(changes)
+}
+
+/// The pending change of item `id`, if any.
+pub fn pending_change<T: ReadTxn>(txn: &T, index: u16, id: u32) -> Result<Option<Pending>> {
+    let pending_key = key::item(index, key::Tag::Pending, id);
+    match txn.get(&pending_key)? {
+        Some(value) => Pending::decode(value.as_ref(), &pending_key).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// The slot of built item `id`, from the slot map, if it has one.
+pub fn read_slot<T: ReadTxn>(txn: &T, index: u16, id: u32) -> Result<Option<u32>> {
+    let slot_key = key::item(index, key::Tag::Slot, id);
+    let Some(value) = txn.get(&slot_key)? else {
+        return Ok(None);
+    };
+    let bytes: [u8; 4] = value
+        .as_ref()
+        .try_into()
+        .map_err(|_| Error::corrupted("slot value is not 4 bytes", &slot_key))?;
+    Ok(Some(u32::from_le_bytes(bytes)))
+}
+
+/// The roaring bitmap stored under `key` (empty when absent); `what` names it in errors.
+pub fn read_bitmap<T: ReadTxn>(txn: &T, key: &[u8], what: &str) -> Result<RoaringBitmap> {
+    match txn.get(key)? {
+        Some(bytes) => RoaringBitmap::deserialize_from(bytes.as_ref())
+            .map_err(|e| Error::corrupted(format!("{what} does not decode: {e}"), key)),
+        None => Ok(RoaringBitmap::new()),
+    }
+}
+
+/// The portable serialization of `bitmap`.
+pub fn encode_bitmap(bitmap: &RoaringBitmap) -> Result<Vec<u8>> {
+    let mut bytes = Vec::with_capacity(bitmap.serialized_size());
+    bitmap
+        .serialize_into(&mut bytes)
+        .map_err(|e| Error::corrupted(format!("bitmap does not encode: {e}"), &[]))?;
+    Ok(bytes)
+}
+
+/// The item set of `index` as of its last build.
+pub fn read_items<T: ReadTxn>(txn: &T, index: u16) -> Result<RoaringBitmap> {
+    read_bitmap(txn, &key::prefix(index, key::Tag::Items), "item set")
+}
+
+/// The free slots of `index`.
+pub fn read_free<T: ReadTxn>(txn: &T, index: u16) -> Result<RoaringBitmap> {
+    read_bitmap(
+        txn,
+        &key::prefix(index, key::Tag::FreeSlots),
+        "free slot set",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pending_roundtrip_and_garbage() {
+        for change in [
+            Pending::Upsert(7),
+            Pending::Upsert(u32::MAX),
+            Pending::Delete,
+        ] {
+            assert_eq!(Pending::decode(&change.encode(), b"k").unwrap(), change);
+        }
+        assert!(Pending::decode(&[1, 2], b"k").is_err());
+        assert!(item_of_key(&[0, 0, 2, 0, 0]).is_err());
+        assert_eq!(
+            item_of_key(&key::item(3, key::Tag::Pending, 99)).unwrap(),
+            99
+        );
+    }
+
+    #[test]
+    fn bitmap_roundtrip() {
+        let bitmap: RoaringBitmap = [1u32, 5, u32::MAX].into_iter().collect();
+        let bytes = encode_bitmap(&bitmap).unwrap();
+        assert_eq!(RoaringBitmap::deserialize_from(&bytes[..]).unwrap(), bitmap);
+    }
+}
