@@ -6,11 +6,14 @@ every system.
 Protocol: build with M and ef_construction on T threads (timed from the first add to a
 searchable index); then, per ef_search, one warm-up pass that scores recall@k against the
 ground truth, then `passes` timed passes, single-threaded, one query per call; queries/s is
-the median pass, p50/p99 over every timed query. Size is the index saved to a file.
+the median pass, p50/p99 over every timed query. Size is the index saved to a file (saving
+is not timed as part of the build). With --cold, the first pass after loading the saved
+index is measured too, with the file in the page cache ("reopened") and dropped from it
+("cold"), the load time reported as open_ms.
 
 Usage: peers.py [--dataset DIR] [--systems hnswlib,faiss,usearch] [--m 16]
                 [--ef-construction 100] [--ef-search 16,32,64,128,256] [--k 10]
-                [--threads 2] [--passes 3] [--queries N]
+                [--threads 2] [--passes 3] [--queries N] [--cold] [--cold-ef 64]
 """
 
 import argparse
@@ -78,61 +81,120 @@ def measure(search, queries, truth, k, passes):
     return recall, rates[len(rates) // 2], at(0.5), at(0.99)
 
 
-def build_hnswlib(base, args, path):
-    import hnswlib
+class Hnswlib:
+    """hnswlib's `Index` (space "cosine": it normalises and uses the inner product)."""
 
-    index = hnswlib.Index(space="cosine", dim=base.shape[1])
-    index.init_index(max_elements=len(base), M=args.m, ef_construction=args.ef_construction, random_seed=args.seed)
-    index.set_num_threads(args.threads)
-    index.add_items(base, np.arange(len(base)))
-    index.set_num_threads(1)
-    index.save_index(str(path))
+    def __init__(self, args, dim):
+        import hnswlib
 
-    def searcher(ef):
-        index.set_ef(ef)
-        return lambda q: index.knn_query(q, k=args.k)[0][0]
+        self.module, self.args, self.dim = hnswlib, args, dim
+        self.name = f"hnswlib {version('hnswlib')}"
 
-    return f"hnswlib {version('hnswlib')}", searcher
+    def build(self, base):
+        args = self.args
+        self.index = self.module.Index(space="cosine", dim=self.dim)
+        self.index.init_index(max_elements=len(base), M=args.m, ef_construction=args.ef_construction, random_seed=args.seed)
+        self.index.set_num_threads(args.threads)
+        self.index.add_items(base, np.arange(len(base)))
+        self.index.set_num_threads(1)
+
+    def save(self, path):
+        self.index.save_index(str(path))
+
+    def load(self, path):
+        self.index = self.module.Index(space="cosine", dim=self.dim)
+        self.index.load_index(str(path))
+        self.index.set_num_threads(1)
+
+    def searcher(self, ef):
+        self.index.set_ef(ef)
+        return lambda q: self.index.knn_query(q, k=self.args.k)[0][0]
 
 
-def build_faiss(base, args, path):
-    import faiss
+class Faiss:
+    """faiss `IndexHNSWFlat` over the inner product of normalised vectors (cosine)."""
 
-    faiss.omp_set_num_threads(args.threads)
-    normalized = base / np.linalg.norm(base, axis=1, keepdims=True)
-    index = faiss.IndexHNSWFlat(base.shape[1], args.m, faiss.METRIC_INNER_PRODUCT)
-    index.hnsw.efConstruction = args.ef_construction
-    index.add(normalized)
-    faiss.omp_set_num_threads(1)
-    faiss.write_index(index, str(path))
+    def __init__(self, args, dim):
+        import faiss
 
-    def searcher(ef):
-        index.hnsw.efSearch = ef
+        self.module, self.args, self.dim = faiss, args, dim
+        self.name = f"faiss-cpu {version('faiss-cpu')} IndexHNSWFlat"
+
+    def build(self, base):
+        faiss, args = self.module, self.args
+        faiss.omp_set_num_threads(args.threads)
+        normalized = base / np.linalg.norm(base, axis=1, keepdims=True)
+        self.index = faiss.IndexHNSWFlat(self.dim, args.m, faiss.METRIC_INNER_PRODUCT)
+        self.index.hnsw.efConstruction = args.ef_construction
+        self.index.add(normalized)
+        faiss.omp_set_num_threads(1)
+
+    def save(self, path):
+        self.module.write_index(self.index, str(path))
+
+    def load(self, path):
+        self.index = self.module.read_index(str(path))
+
+    def searcher(self, ef):
+        self.index.hnsw.efSearch = ef
 
         def search(q):
             q = (q / np.linalg.norm(q)).reshape(1, -1)
-            return index.search(q, args.k)[1][0]
+            return self.index.search(q, self.args.k)[1][0]
 
         return search
 
-    return f"faiss-cpu {version('faiss-cpu')} IndexHNSWFlat", searcher
+
+class Usearch:
+    """usearch's `Index` with the cosine metric on f32."""
+
+    def __init__(self, args, dim):
+        from usearch.index import Index
+
+        self.cls, self.args, self.dim = Index, args, dim
+        self.name = f"usearch {version('usearch')}"
+
+    def build(self, base):
+        args = self.args
+        self.index = self.cls(ndim=self.dim, metric="cos", dtype="f32", connectivity=args.m, expansion_add=args.ef_construction)
+        self.index.add(np.arange(len(base)), base, threads=args.threads)
+
+    def save(self, path):
+        self.index.save(str(path))
+
+    def load(self, path):
+        self.index = self.cls.restore(str(path))
+
+    def searcher(self, ef):
+        self.index.expansion_search = ef
+        return lambda q: self.index.search(q, self.args.k, threads=1).keys
 
 
-def build_usearch(base, args, path):
-    from usearch.index import Index
-
-    index = Index(ndim=base.shape[1], metric="cos", dtype="f32", connectivity=args.m, expansion_add=args.ef_construction)
-    index.add(np.arange(len(base)), base, threads=args.threads)
-    index.save(str(path))
-
-    def searcher(ef):
-        index.expansion_search = ef
-        return lambda q: index.search(q, args.k, threads=1).keys
-
-    return f"usearch {version('usearch')}", searcher
+SYSTEMS = {"hnswlib": Hnswlib, "faiss": Faiss, "usearch": Usearch}
 
 
-BUILDERS = {"hnswlib": build_hnswlib, "faiss": build_faiss, "usearch": build_usearch}
+def first_pass(search, queries, truth, k):
+    """Times the first pass over the queries (each once) and scores it."""
+    found, latencies = [], []
+    started = time.perf_counter()
+    for q in queries:
+        one = time.perf_counter()
+        found.append(search(q))
+        latencies.append((time.perf_counter() - one) * 1e6)
+    seconds = time.perf_counter() - started
+    latencies.sort()
+    at = lambda q: latencies[min(len(latencies) - 1, max(0, int(np.ceil(q * len(latencies))) - 1))]
+    return recall_at(k, found, truth), len(queries) / seconds, at(0.5), at(0.99)
+
+
+def drop_from_page_cache(path):
+    """posix_fadvise(DONTNEED) on a closed, synced file: its pages leave the page cache."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
 
 
 def main():
@@ -148,33 +210,52 @@ def main():
     parser.add_argument("--passes", type=int, default=3)
     parser.add_argument("--queries", type=int, default=None)
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--cold", action="store_true", help="also the first pass after loading the saved index, with its file cached and dropped from the page cache")
+    parser.add_argument("--cold-ef", type=int, default=64)
     args = parser.parse_args()
 
     base, queries, truth = load(args.dataset)
     if args.queries:
         queries, truth = queries[: args.queries], truth[: args.queries]
     efs = [int(x) for x in args.ef_search.split(",")]
-    for name in args.systems.split(","):
+    for key in args.systems.split(","):
+        system = SYSTEMS[key](args, base.shape[1])
         with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / f"{name}.index"
+            path = Path(tmp) / f"{key}.index"
             started = time.perf_counter()
-            system, searcher = BUILDERS[name](base, args, path)
+            system.build(base)
             build_s = time.perf_counter() - started
+            system.save(path)
             size = path.stat().st_size
-            for ef in efs:
-                recall, qps, p50, p99 = measure(searcher(ef), queries, truth, args.k, args.passes)
+
+            def row(ef, recall, qps, p50, p99, cache="warm", open_ms=None):
                 mem = memory()
                 print(json.dumps({
-                    "system": system, "backend": "in-memory", "dataset": args.dataset.name,
+                    "system": system.name, "backend": "in-memory", "dataset": args.dataset.name,
                     "n": len(base), "dim": base.shape[1], "metric": "cosine", "m": args.m,
                     "m0": 2 * args.m, "ef_construction": args.ef_construction, "threads": args.threads,
                     "build_s": build_s, "size_bytes": size, "peak_rss_bytes": mem.get("VmHWM", 0),
                     "rss_anon_bytes": mem.get("RssAnon", 0), "rss_file_bytes": mem.get("RssFile", 0),
                     "ef_search": ef, "k": args.k, "recall": recall, "qps": qps, "p50_us": p50,
                     "p99_us": p99, "peer": True, "filter_ratio": None, "churn": None,
-                    "recall_fresh": None, "rebuild_s": None,
+                    "recall_fresh": None, "rebuild_s": None, "cache": cache, "open_ms": open_ms,
                 }), flush=True)
-            print(f"{system}: built in {build_s:.1f} s", file=sys.stderr)
+
+            if args.cold:
+                # The index is loaded from its file into memory: "reopened" with the file in
+                # the page cache, "cold" after dropping it; the load counts as the opening.
+                for cache in ("reopened", "cold"):
+                    system.index = None
+                    if cache == "cold":
+                        drop_from_page_cache(path)
+                    started = time.perf_counter()
+                    system.load(path)
+                    open_ms = (time.perf_counter() - started) * 1e3
+                    figures = first_pass(system.searcher(args.cold_ef), queries, truth, args.k)
+                    row(args.cold_ef, *figures, cache=cache, open_ms=open_ms)
+            for ef in efs:
+                row(ef, *measure(system.searcher(ef), queries, truth, args.k, args.passes))
+            print(f"{system.name}: built in {build_s:.1f} s", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 use serde_json::json;
 
+use crate::cold::Cache;
 use crate::dataset::Dataset;
 use crate::run::{RunConfig, SearchFigures};
 use crate::stats::Memory;
@@ -58,6 +59,11 @@ pub struct Row {
     /// With churn: seconds of the second (updating) build; `build_s` is then the fresh
     /// build's.
     pub rebuild_s: Option<f64>,
+    /// The page cache's state: warm (measured passes after a warm-up), or the first pass
+    /// after reopening the store, with its files cached or dropped from the cache.
+    pub cache: Cache,
+    /// For reopened and cold rows: milliseconds to open the store and the index.
+    pub open_ms: Option<f64>,
 }
 
 impl Row {
@@ -100,6 +106,8 @@ impl Row {
             churn: None,
             recall_fresh: None,
             rebuild_s: None,
+            cache: Cache::Warm,
+            open_ms: None,
         }
     }
 
@@ -132,6 +140,8 @@ impl Row {
             "churn": self.churn,
             "recall_fresh": self.recall_fresh,
             "rebuild_s": self.rebuild_s,
+            "cache": self.cache.name(),
+            "open_ms": self.open_ms,
         })
         .to_string()
     }
@@ -141,13 +151,14 @@ impl Row {
 /// same point (filter, ef_search).
 pub fn table(rows: &[Row]) -> String {
     let mut out = format!(
-        "{:<26} {:<7} {:>8} {:>9} {:>9} {:>7} {:>5} {:>7} {:>9} {:>8} {:>8} {:>22}\n",
+        "{:<26} {:<7} {:>8} {:>9} {:>9} {:>7} {:>15} {:>5} {:>7} {:>9} {:>8} {:>8} {:>22}\n",
         "system",
         "backend",
         "build_s",
         "size_MiB",
         "bytes/vec",
         "filter",
+        "cache (open)",
         "ef",
         "recall",
         "qps",
@@ -163,14 +174,19 @@ pub fn table(rows: &[Row]) -> String {
             (Some(recall), Some(rebuild)) => format!("{recall:.4} / {rebuild:.1}s"),
             _ => "-".to_owned(),
         };
+        let cache = match row.open_ms {
+            Some(ms) => format!("{} ({ms:.1}ms)", row.cache.name()),
+            None => row.cache.name().to_owned(),
+        };
         out += &format!(
-            "{:<26} {:<7} {:>8.1} {:>9.1} {:>9.0} {:>7} {:>5} {:>7.4} {:>9.0} {:>8.1} {:>8.1} {:>22}\n",
+            "{:<26} {:<7} {:>8.1} {:>9.1} {:>9.0} {:>7} {:>15} {:>5} {:>7.4} {:>9.0} {:>8.1} {:>8.1} {:>22}\n",
             row.system,
             row.backend,
             row.build_s,
             row.size_bytes as f64 / (1 << 20) as f64,
             row.size_bytes as f64 / row.n.max(1) as f64,
             filter,
+            cache,
             row.ef_search,
             row.recall,
             row.qps,
@@ -182,9 +198,12 @@ pub fn table(rows: &[Row]) -> String {
     let peers: Vec<&Row> = rows.iter().filter(|r| r.peer).collect();
     if !peers.is_empty() {
         out += "\nratios against the peer at the same point (qps: ours/peer, build: ours/peer):\n";
-        for row in rows.iter().filter(|r| !r.peer) {
-            let same =
-                |p: &&&Row| p.ef_search == row.ef_search && p.filter_ratio == row.filter_ratio;
+        for row in rows.iter().filter(|r| !r.peer && r.cache == Cache::Warm) {
+            let same = |p: &&&Row| {
+                p.ef_search == row.ef_search
+                    && p.filter_ratio == row.filter_ratio
+                    && p.cache == Cache::Warm
+            };
             if let Some(peer) = peers.iter().find(same) {
                 out += &format!(
                     "  {:<7} filter {:>6} ef {:>4}: qps x{:.2} (recall {:.4} vs {:.4}), build x{:.2}, size x{:.2}\n",

@@ -3,7 +3,6 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use hannoy::storage::{LmdbStore, MemoryStore, RedbStore};
 use hannoy::{
     Database, FilterStrategy, KvStore, Metric, Phase, Progress, Reader, RoaringBitmap, WriteTxn,
     Writer,
@@ -12,9 +11,11 @@ use indicatif::{ProgressBar, ProgressStyle};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
+use crate::cold::{self, Cache};
 use crate::dataset::{self, Dataset, recall_at};
 use crate::report::Row;
 use crate::stats::{self, median, quantile};
+use crate::store::Store;
 
 /// A store backend.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -69,6 +70,11 @@ pub struct RunConfig {
     pub churn: Option<f64>,
     /// How filtered queries are answered.
     pub filter_strategy: FilterStrategy,
+    /// Also measure the first pass after reopening the store, with its files in the page
+    /// cache and dropped from it (on-disk backends, fresh builds), at `cold_ef`.
+    pub cold: bool,
+    /// The ef_search of the cold-cache passes.
+    pub cold_ef: usize,
 }
 
 /// Search measurements at one ef_search.
@@ -193,11 +199,22 @@ pub fn run_ours<M: Metric>(
         .db_dir
         .clone()
         .unwrap_or_else(|| temp.path().to_path_buf());
-    let fresh = Store::open(backend, &root, "hannoy")?;
+    let fresh = Store::create(backend, &root, "hannoy")?;
     let n = data.base.rows() as u32;
     let Some(churn) = config.churn else {
         let build_s = build::<M>(&fresh, data, 0..n, &[], config)?;
-        let mut rows = measure::<M>(&fresh, data, &data.ground_truth, filters, config)?;
+        let (fresh, mut rows) = if config.cold && fresh.path().is_some() {
+            measure_cold::<M>(fresh, data, config)?
+        } else {
+            (fresh, Vec::new())
+        };
+        rows.extend(measure::<M>(
+            &fresh,
+            data,
+            &data.ground_truth,
+            filters,
+            config,
+        )?);
         for row in &mut rows {
             row.build_s = build_s;
         }
@@ -213,7 +230,7 @@ pub fn run_ours<M: Metric>(
             .into_iter()
             .map(|i| i as u32)
             .collect();
-    let updated = Store::open(backend, &root, "hannoy-churned")?;
+    let updated = Store::create(backend, &root, "hannoy-churned")?;
     build::<M>(&updated, data, 0..first, &[], config)?;
     let rebuild_s = build::<M>(&updated, data, first..n, &deleted, config)?;
 
@@ -258,45 +275,6 @@ pub fn exact<M: Metric>(a: &[f32], b: &[f32]) -> f32 {
     match (M::encode(a, &mut x), M::encode(b, &mut y)) {
         (Ok(()), Ok(())) => M::distance(&x, &y),
         _ => f32::INFINITY,
-    }
-}
-
-/// A store of one backend, with what measures its size.
-enum Store {
-    Lmdb(Database<LmdbStore>, PathBuf),
-    Redb(Database<RedbStore>, PathBuf),
-    Memory(Database<MemoryStore>),
-}
-
-impl Store {
-    fn open(backend: Backend, root: &std::path::Path, name: &str) -> Result<Store, String> {
-        let dir = root.join(format!("{name}-{}", backend.name()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-        Ok(match backend {
-            Backend::Lmdb => Store::Lmdb(Database::open(&dir).map_err(|e| e.to_string())?, dir),
-            Backend::Redb => {
-                let file = dir.join("index.redb");
-                Store::Redb(Database::open_redb(&file).map_err(|e| e.to_string())?, file)
-            }
-            Backend::Memory => Store::Memory(Database::in_memory()),
-        })
-    }
-
-    fn name(&self) -> &'static str {
-        match self {
-            Store::Lmdb(..) => "lmdb",
-            Store::Redb(..) => "redb",
-            Store::Memory(_) => "memory",
-        }
-    }
-
-    fn size(&self) -> u64 {
-        match self {
-            Store::Lmdb(_, dir) => stats::disk_size(dir),
-            Store::Redb(_, file) => stats::disk_size(file),
-            Store::Memory(db) => db.store().committed_bytes(),
-        }
     }
 }
 
@@ -371,6 +349,76 @@ fn build_on<M: Metric, S: KvStore>(
         );
     }
     Ok(seconds)
+}
+
+/// Closes `store` and reopens it twice, first as it is, then after dropping its files from
+/// the page cache, and measures the first pass over the queries (at `config.cold_ef`) after
+/// each opening, the opening included. Returns the store, open again.
+fn measure_cold<M: Metric>(
+    mut store: Store,
+    data: &Dataset,
+    config: &RunConfig,
+) -> Result<(Store, Vec<Row>), String> {
+    let mut rows = Vec::new();
+    for cache in [Cache::Reopened, Cache::Cold] {
+        let backend = store.backend();
+        let path = store
+            .path()
+            .ok_or("cold passes need an on-disk store")?
+            .to_path_buf();
+        drop(store);
+        if cache == Cache::Cold {
+            cold::drop_from_page_cache(&path)?;
+        }
+        let started = Instant::now();
+        store = Store::open(backend, path)?;
+        let row = match &store {
+            Store::Lmdb(db, _) => first_pass_on::<M, _>(db, &store, data, config, started),
+            Store::Redb(db, _) => first_pass_on::<M, _>(db, &store, data, config, started),
+            Store::Memory(db) => first_pass_on::<M, _>(db, &store, data, config, started),
+        };
+        let mut row = row?;
+        row.cache = cache;
+        rows.push(row);
+    }
+    Ok((store, rows))
+}
+
+/// Opens a reader on `db` and measures the first pass; the opening time counts from
+/// `started` (before the store was opened).
+fn first_pass_on<M: Metric, S: KvStore>(
+    db: &Database<S>,
+    store: &Store,
+    data: &Dataset,
+    config: &RunConfig,
+    started: Instant,
+) -> Result<Row, String> {
+    let rtxn = db.read_txn().map_err(|e| e.to_string())?;
+    let reader = Reader::<M, _>::open(&rtxn, 0).map_err(|e| e.to_string())?;
+    let open_ms = started.elapsed().as_secs_f64() * 1e3;
+    let ef = config.cold_ef;
+    let figures = cold::first_pass(data, &data.ground_truth, config.k, ef, |query| match reader
+        .nns(config.k)
+        .ef_search(ef)
+        .by_vector(query)
+    {
+        Ok(found) => found.into_iter().map(|(id, _)| id).collect(),
+        Err(_) => Vec::new(),
+    });
+    let mut row = Row::new(
+        "hannoy (this repo)",
+        store.name(),
+        data,
+        M::NAME,
+        config,
+        0.0,
+        store.size(),
+        stats::memory(),
+        &figures,
+        false,
+    );
+    row.open_ms = Some(open_ms);
+    Ok(row)
 }
 
 /// Measures every (filter, ef_search) point of a built store.

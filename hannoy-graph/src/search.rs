@@ -47,6 +47,10 @@ pub trait GraphView {
     /// Hints that the vector in `slot` is about to be read.
     #[inline]
     fn prefetch(&self, _slot: u32) {}
+
+    /// Hints that the links of `slot` on `layer` are about to be read.
+    #[inline]
+    fn prefetch_links(&self, _slot: u32, _layer: u8) {}
 }
 
 /// A set of visited slots, cleared in O(1) by bumping an epoch.
@@ -178,6 +182,11 @@ pub fn search_layer<G: GraphView>(
         {
             break;
         }
+        // The closest remaining candidate is likely the next one expanded: start loading its
+        // links now, so they have arrived when it is popped.
+        if let Some(Reverse(next)) = candidates.peek() {
+            graph.prefetch_links(next.slot, layer);
+        }
         // Gather the unvisited neighbours and hint their vectors first, so their memory
         // latencies overlap, then compute the distances.
         fresh.clear();
@@ -194,6 +203,13 @@ pub fn search_layer<G: GraphView>(
                 continue;
             }
             let candidate = Candidate { dist, slot };
+            if candidates
+                .peek()
+                .is_none_or(|Reverse(best)| candidate < *best)
+            {
+                // It will be expanded next (unless a closer one follows): load its links.
+                graph.prefetch_links(slot, layer);
+            }
             candidates.push(Reverse(candidate));
             if keep(slot) {
                 results.push(candidate);

@@ -81,6 +81,14 @@ struct Args {
     /// the first part, build again; a fresh build of the same live items is measured beside.
     #[arg(long, value_name = "R")]
     churn: Option<f64>,
+    /// Also measure cold-cache figures (LMDB and redb): the first pass over the queries
+    /// after closing and reopening the store, with its files still in the page cache and
+    /// after dropping them from it (posix_fadvise DONTNEED).
+    #[arg(long)]
+    cold: bool,
+    /// The ef_search of the cold-cache passes.
+    #[arg(long, default_value_t = 64)]
+    cold_ef: usize,
     /// Check the graph's validity after each build.
     #[arg(long)]
     check: bool,
@@ -203,6 +211,8 @@ fn run_metric<M: Metric>(args: &Args) -> Result<(), String> {
         progress: !args.json,
         check: args.check,
         churn: args.churn,
+        cold: args.cold,
+        cold_ef: args.cold_ef,
         filter_strategy: match args.filter_strategy {
             Strategy::Auto => FilterStrategy::Auto,
             Strategy::Graph => FilterStrategy::Graph,

@@ -57,6 +57,12 @@ impl<'a> Record0<'a> {
         }
     }
 
+    /// The record's bytes (header and links).
+    #[inline]
+    pub fn bytes(&self) -> &'a [u8] {
+        self.bytes
+    }
+
     /// The item stored in the slot.
     #[inline]
     pub fn item(&self) -> u32 {

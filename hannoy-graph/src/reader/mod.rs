@@ -237,6 +237,15 @@ impl<'t, M: Metric, T: ReadTxn + 't> GraphView for Reader<'t, M, T> {
     }
 
     #[inline]
+    fn prefetch_links(&self, slot: u32, layer: u8) {
+        if layer == 0
+            && let Some(record) = self.chunks.record0(slot)
+        {
+            hannoy_metrics::prefetch(record.bytes());
+        }
+    }
+
+    #[inline]
     fn prefetch(&self, slot: u32) {
         if let Some(vector) = self.chunks.vector(slot) {
             hannoy_metrics::prefetch(vector);
