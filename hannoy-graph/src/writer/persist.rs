@@ -155,5 +155,10 @@ pub fn plan_writes<M: Metric>(
         key::prefix(index, key::Tag::Metadata).to_vec(),
         meta.encode(),
     ));
+    // In key order, every put appends to the B-tree pages before it. Out of order (the slot
+    // map in insertion order, the layers of one chunk before the next chunk's), pages split
+    // in the middle and stay about half full: 24 bytes per vector more on LMDB at 98k items.
+    // The sort is stable, so of two puts to one key the later still wins.
+    plan.puts.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(plan)
 }
