@@ -1,7 +1,14 @@
-//! The graph being built: every node's links in memory behind a lock each, vectors
-//! borrowed from the write transaction. Insertion is the paper's INSERT, run in parallel.
+//! The graph being built: every node's links in memory, vectors borrowed from the write
+//! transaction. Insertion is the paper's INSERT, run in parallel.
+//!
+//! Layer-0 links, where a build spends its time, sit in one flat array of atomics, `m0 + 1`
+//! words per slot (the degree, then the links), so a search reads a node's list with one
+//! cache miss and no lock, and the next node's list can be prefetched. Writers hold the
+//! slot's lock (the one around its upper layers); a reader racing a writer sees a mix of
+//! the old and new list, which only ever holds live slots: links are written before the
+//! degree (release), and the degree read first (acquire).
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use hannoy_metrics::Metric;
@@ -29,8 +36,11 @@ pub struct BuildGraph<'a, M> {
     pub items: Vec<u32>,
     /// Level of each slot, [`FREE`] for a free one.
     pub levels: Vec<u8>,
-    /// Links of each slot, one list per layer up to its level.
-    pub links: Vec<RwLock<Vec<Vec<u32>>>>,
+    /// Layer-0 links: `m0 + 1` words per slot, the degree then the links.
+    links0: Vec<AtomicU32>,
+    /// Links of each slot on layers 1 up to its level (`upper[s][l - 1]` is layer `l`). The
+    /// lock also serialises writes to the slot's layer-0 words.
+    upper: Vec<RwLock<Vec<Vec<u32>>>>,
     /// Slots whose links or vector changed and must be written.
     pub dirty: Vec<AtomicBool>,
     pub m: usize,
@@ -69,7 +79,10 @@ impl<'a, M: Metric> BuildGraph<'a, M> {
             vectors: vec![&[][..]; slot_count],
             items: vec![0; slot_count],
             levels: vec![FREE; slot_count],
-            links: (0..slot_count).map(|_| RwLock::new(Vec::new())).collect(),
+            links0: (0..slot_count * (m0 + 1))
+                .map(|_| AtomicU32::new(0))
+                .collect(),
+            upper: (0..slot_count).map(|_| RwLock::new(Vec::new())).collect(),
             dirty: (0..slot_count).map(|_| AtomicBool::new(false)).collect(),
             m,
             m0,
@@ -93,9 +106,44 @@ impl<'a, M: Metric> BuildGraph<'a, M> {
         self.vectors[s] = vector;
         self.items[s] = item;
         self.levels[s] = level;
-        *self.links[s]
+        let mut layers = links.into_iter();
+        self.store_links0(slot, &layers.next().unwrap_or_default());
+        *self.upper[s]
             .get_mut()
-            .unwrap_or_else(PoisonError::into_inner) = links;
+            .unwrap_or_else(PoisonError::into_inner) = layers.collect();
+    }
+
+    /// The layer-0 words of `slot`: its degree, then room for `m0` links.
+    #[inline]
+    fn words0(&self, slot: u32) -> &[AtomicU32] {
+        let start = slot as usize * (self.m0 + 1);
+        self.links0.get(start..start + self.m0 + 1).unwrap_or(&[])
+    }
+
+    /// Reads `slot`'s layer-0 links into `f` (no lock; see the module docs).
+    #[inline]
+    fn read_links0(&self, slot: u32, f: impl FnMut(u32)) {
+        let Some((degree, links)) = self.words0(slot).split_first() else {
+            return;
+        };
+        let degree = (degree.load(Ordering::Acquire) as usize).min(links.len());
+        links[..degree]
+            .iter()
+            .map(|link| link.load(Ordering::Relaxed))
+            .for_each(f);
+    }
+
+    /// Writes `slot`'s layer-0 links (at most `m0`): the caller holds the slot's lock, or
+    /// has the graph to itself.
+    fn store_links0(&self, slot: u32, list: &[u32]) {
+        let Some((degree, links)) = self.words0(slot).split_first() else {
+            return;
+        };
+        let list = &list[..list.len().min(links.len())];
+        for (word, &link) in links.iter().zip(list) {
+            word.store(link, Ordering::Relaxed);
+        }
+        degree.store(list.len() as u32, Ordering::Release);
     }
 
     /// Empties `slot`.
@@ -120,16 +168,26 @@ impl<'a, M: Metric> BuildGraph<'a, M> {
 
     /// A copy of `slot`'s links on `layer`.
     pub fn links_of(&self, slot: u32, layer: u8) -> Vec<u32> {
-        read(&self.links[slot as usize])
-            .get(usize::from(layer))
-            .cloned()
+        if layer == 0 {
+            let mut links = Vec::with_capacity(self.m0);
+            self.read_links0(slot, |link| links.push(link));
+            return links;
+        }
+        self.upper
+            .get(slot as usize)
+            .and_then(|lock| read(lock).get(usize::from(layer) - 1).cloned())
             .unwrap_or_default()
     }
 
-    /// Replaces `slot`'s links on `layer`.
+    /// Replaces `slot`'s links on `layer` (a layer above its level is left alone).
     pub fn set_links(&self, slot: u32, layer: u8, links: Vec<u32>) {
-        let mut guard = write(&self.links[slot as usize]);
-        if let Some(list) = guard.get_mut(usize::from(layer)) {
+        let Some(lock) = self.upper.get(slot as usize) else {
+            return;
+        };
+        let mut guard = write(lock);
+        if layer == 0 {
+            self.store_links0(slot, &links);
+        } else if let Some(list) = guard.get_mut(usize::from(layer) - 1) {
             *list = links;
         }
         drop(guard);
@@ -226,9 +284,19 @@ impl<'a, M: Metric> BuildGraph<'a, M> {
     /// heuristic, the new link competing with the old ones.
     pub fn add_link(&self, from: u32, to: u32, layer: u8) {
         let max = self.max_links(layer);
-        let mut guard = write(&self.links[from as usize]);
-        let Some(list) = guard.get_mut(usize::from(layer)) else {
+        let Some(lock) = self.upper.get(from as usize) else {
             return;
+        };
+        let mut guard = write(lock);
+        let mut layer0 = Vec::new();
+        let list = if layer == 0 {
+            self.read_links0(from, |link| layer0.push(link));
+            &mut layer0
+        } else {
+            match guard.get_mut(usize::from(layer) - 1) {
+                Some(list) => list,
+                None => return,
+            }
         };
         if from == to || list.contains(&to) {
             return;
@@ -248,6 +316,9 @@ impl<'a, M: Metric> BuildGraph<'a, M> {
             let mut kept = Vec::with_capacity(max);
             select_neighbours(self, &candidates, max, &mut kept);
             *list = kept;
+        }
+        if layer == 0 {
+            self.store_links0(from, &layer0);
         }
         drop(guard);
         self.mark_dirty(from);
@@ -295,9 +366,9 @@ impl<'a, M: Metric> BuildGraph<'a, M> {
                 let host = found
                     .iter()
                     .find(|c| {
-                        read(&self.links[c.slot as usize])
+                        self.words0(c.slot)
                             .first()
-                            .is_some_and(|l| l.len() < self.m0)
+                            .is_some_and(|d| (d.load(Ordering::Acquire) as usize) < self.m0)
                     })
                     .unwrap_or(closest)
                     .slot;
@@ -311,8 +382,12 @@ impl<'a, M: Metric> BuildGraph<'a, M> {
 
     /// Adds `from -> to` on layer 0, replacing `from`'s farthest link when it is full.
     fn force_link(&self, from: u32, to: u32) {
-        let mut guard = write(&self.links[from as usize]);
-        if let Some(list) = guard.first_mut() {
+        let Some(lock) = self.upper.get(from as usize) else {
+            return;
+        };
+        let guard = write(lock);
+        let mut list = self.links_of(from, 0);
+        {
             if list.len() >= self.m0 {
                 let farthest = list
                     .iter()
@@ -327,6 +402,7 @@ impl<'a, M: Metric> BuildGraph<'a, M> {
                 }
             }
             list.push(to);
+            self.store_links0(from, &list);
         }
         drop(guard);
         self.mark_dirty(from);
@@ -360,16 +436,27 @@ impl<M: Metric> GraphView for BuildGraph<'_, M> {
 
     #[inline]
     fn for_each_neighbour(&self, slot: u32, layer: u8, f: impl FnMut(u32)) -> Result<()> {
-        // Called under the node's read lock: the layer-0 search only gathers and prefetches
-        // here (distances come after), so the lock is held for a few instructions.
-        let Some(lock) = self.links.get(slot as usize) else {
+        if layer == 0 {
+            self.read_links0(slot, f);
+            return Ok(());
+        }
+        // Upper layers: under the node's read lock, held while the search only gathers and
+        // prefetches (distances come after).
+        let Some(lock) = self.upper.get(slot as usize) else {
             return Ok(());
         };
         let guard = read(lock);
-        if let Some(list) = guard.get(usize::from(layer)) {
+        if let Some(list) = guard.get(usize::from(layer) - 1) {
             list.iter().copied().for_each(f);
         }
         Ok(())
+    }
+
+    #[inline]
+    fn prefetch_links(&self, slot: u32, layer: u8) {
+        if layer == 0 {
+            hannoy_metrics::prefetch(self.words0(slot));
+        }
     }
 
     fn slot_bound(&self) -> u32 {
