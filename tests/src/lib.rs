@@ -10,6 +10,7 @@
 #![allow(missing_docs)] // test functions are named for what they check
 
 pub mod backends;
+pub mod batch_suite;
 pub mod dataset_suite;
 pub mod failpoint;
 pub mod index_model;
@@ -88,6 +89,11 @@ macro_rules! conformance_suite {
                 deleting_the_top_layer_keeps_the_hierarchy,
                 one_reader_serves_many_threads,
                 single_thread_builds_are_deterministic
+            );
+            $crate::conformance_suite!(@tests $backend; batch_suite:
+                batch_add_equals_sequential_adds,
+                bad_batch_changes_nothing,
+                duplicates_in_a_batch_keep_the_last_row
             );
             $crate::conformance_suite!(@tests $backend; index_model:
                 random_updates_keep_the_graph_valid_and_exact

@@ -4,6 +4,7 @@
 //! small write each, whatever the index size); [`Builder::build`] then applies every
 //! pending change to the graph in one go.
 
+mod batch;
 mod build;
 mod graph;
 mod persist;
@@ -62,7 +63,9 @@ impl<M: Metric> Writer<M> {
     /// # Errors
     /// [`Error::DimensionMismatch`], [`Error::InvalidVector`] (NaN, infinity, zero vector
     /// under cosine, ...), [`Error::IndexDimensionMismatch`] / [`Error::MetricMismatch`] when
-    /// the index exists with other settings; store errors. Nothing is written on error.
+    /// the index exists with other settings; [`Error::InvalidParameter`] when the writer has
+    /// zero dimensions; store errors. Nothing is written on bad input.
+    /// [`add_items`](Self::add_items) adds many at once, faster.
     pub fn add_item<T: WriteTxn>(&self, txn: &mut T, id: u32, vector: &[f32]) -> Result<()> {
         if vector.len() != self.dimensions {
             return Err(Error::DimensionMismatch {
@@ -70,26 +73,7 @@ impl<M: Metric> Writer<M> {
                 found: vector.len(),
             });
         }
-        let mut encoded = Vec::with_capacity(M::encoded_len(self.dimensions));
-        M::encode(vector, &mut encoded).map_err(|source| Error::InvalidVector {
-            item: Some(id),
-            source,
-        })?;
-        let mut meta = match self.metadata(txn)? {
-            Some(meta) => meta,
-            None => self.empty_metadata(BuildParams::default()),
-        };
-        let slot = match values::pending_change(txn, self.index, id)? {
-            // Added again before a build: the slot it reserved takes the new vector.
-            Some(Pending::Upsert(slot)) => slot,
-            _ => slots::reserve(txn, self.index, &mut meta)?,
-        };
-        slots::write_vector(txn, self.index, &meta, slot, &encoded)?;
-        txn.put(
-            &key::item(self.index, key::Tag::Pending, id),
-            &Pending::Upsert(slot).encode(),
-        )?;
-        Ok(())
+        self.add_items(txn, &[id], vector)
     }
 
     /// Records the deletion of item `id`; returns whether it was there. It stops being

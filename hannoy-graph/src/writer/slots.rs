@@ -1,5 +1,5 @@
-//! Slots: reserving one for a new vector, releasing it, and reading or writing the vector
-//! in its chunk.
+//! Slots: reserving them for new vectors, releasing one, and reading or writing vectors in
+//! their chunks.
 //!
 //! A vector is written once, into its final chunk, when it is added: the build then links
 //! it in place, with no second copy (which would leave the store holding both).
@@ -10,29 +10,28 @@ use crate::error::{Error, Result};
 use crate::format::{Metadata, key, values};
 use crate::store::{ReadTxn, WriteTxn};
 
-/// Reserves a slot for a new vector: the lowest free slot, else a new one past the end.
-/// Writes the metadata (whose slot count may grow) and the free set.
-pub fn reserve<T: WriteTxn>(txn: &mut T, index: u16, meta: &mut Metadata) -> Result<u32> {
-    let mut free = values::read_free(txn, index)?;
-    let slot = match free.min() {
-        Some(slot) => {
-            free.remove(slot);
-            write_free(txn, index, &free)?;
-            slot
-        }
-        None => {
-            let slot = meta.slot_count;
-            meta.slot_count = slot
-                .checked_add(1)
-                .filter(|&count| count < u32::MAX)
-                .ok_or_else(|| {
-                    Error::invalid_parameter("the index has no free slot left (2^32 - 1 slots)")
-                })?;
-            slot
-        }
-    };
-    txn.put(&key::prefix(index, key::Tag::Metadata), &meta.encode())?;
+/// Reserves a slot for a new vector: the lowest slot of `free` (the free set), else a new
+/// one past the end (`meta`'s slot count grows). Writes nothing: the caller writes the free
+/// set and the metadata once for all the slots it takes.
+pub fn take_slot(free: &mut RoaringBitmap, meta: &mut Metadata) -> Result<u32> {
+    if let Some(slot) = free.min() {
+        free.remove(slot);
+        return Ok(slot);
+    }
+    let slot = meta.slot_count;
+    meta.slot_count = slot
+        .checked_add(1)
+        .filter(|&count| count < u32::MAX)
+        .ok_or_else(|| {
+            Error::invalid_parameter("the index has no free slot left (2^32 - 1 slots)")
+        })?;
     Ok(slot)
+}
+
+/// Writes the metadata of `index`.
+pub fn write_metadata<T: WriteTxn>(txn: &mut T, index: u16, meta: &Metadata) -> Result<()> {
+    txn.put(&key::prefix(index, key::Tag::Metadata), &meta.encode())?;
+    Ok(())
 }
 
 /// Gives back a slot reserved by an item that was deleted before being built; its vector
@@ -59,22 +58,53 @@ pub fn write_vector<T: WriteTxn>(
     slot: u32,
     encoded: &[u8],
 ) -> Result<()> {
-    let (chunk, offset) = meta.geometry.vector_place(slot);
-    let chunk_key = key::vectors(index, chunk);
-    let chunk_len = meta.geometry.vector_slots as usize * encoded.len();
-    let mut bytes = match txn.get(&chunk_key)? {
-        Some(stored) if stored.as_ref().len() == chunk_len => stored.as_ref().to_vec(),
-        Some(_) => {
+    write_vectors(txn, index, meta, encoded.len(), &mut [(slot, encoded)])
+}
+
+/// Writes each `(slot, encoded vector of len bytes)` into its place, reading and writing
+/// every touched chunk once (chunks that do not exist yet are created, zeroed). Every
+/// touched chunk's length is checked before anything is written. The slots must be
+/// distinct; `writes` is sorted by slot.
+pub fn write_vectors<T: WriteTxn>(
+    txn: &mut T,
+    index: u16,
+    meta: &Metadata,
+    len: usize,
+    writes: &mut [(u32, &[u8])],
+) -> Result<()> {
+    let geometry = meta.geometry;
+    let chunk_len = geometry.vector_slots as usize * len;
+    writes.sort_by_key(|&(slot, _)| slot);
+    let same_chunk = |a: &(u32, &[u8]), b: &(u32, &[u8])| {
+        geometry.vector_place(a.0).0 == geometry.vector_place(b.0).0
+    };
+    for group in writes.chunk_by(same_chunk) {
+        let chunk_key = key::vectors(index, geometry.vector_place(group[0].0).0);
+        if txn
+            .get(&chunk_key)?
+            .is_some_and(|stored| stored.as_ref().len() != chunk_len)
+        {
             return Err(Error::corrupted(
                 "vector chunk has a bad length",
                 &chunk_key,
             ));
         }
-        None => vec![0; chunk_len],
-    };
-    let start = offset * encoded.len();
-    bytes[start..start + encoded.len()].copy_from_slice(encoded);
-    txn.put(&chunk_key, &bytes)?;
+    }
+    for group in writes.chunk_by(same_chunk) {
+        let chunk_key = key::vectors(index, geometry.vector_place(group[0].0).0);
+        let mut bytes = match txn.get(&chunk_key)? {
+            Some(stored) => stored.as_ref().to_vec(),
+            None => vec![0; chunk_len],
+        };
+        for &(slot, encoded) in group {
+            let start = geometry.vector_place(slot).1 * len;
+            bytes
+                .get_mut(start..start + len)
+                .ok_or_else(|| Error::corrupted("vector chunk is too short", &chunk_key))?
+                .copy_from_slice(encoded);
+        }
+        txn.put(&chunk_key, &bytes)?;
+    }
     Ok(())
 }
 
@@ -105,7 +135,8 @@ pub fn read_vector<T: ReadTxn>(
         .ok_or_else(|| Error::corrupted("vector chunk is too short", &chunk_key))
 }
 
-fn write_free<T: WriteTxn>(txn: &mut T, index: u16, free: &RoaringBitmap) -> Result<()> {
+/// Writes the free set of `index` (deleting the key when the set is empty).
+pub fn write_free<T: WriteTxn>(txn: &mut T, index: u16, free: &RoaringBitmap) -> Result<()> {
     let free_key = key::prefix(index, key::Tag::FreeSlots);
     if free.is_empty() {
         txn.delete(&free_key)?;
