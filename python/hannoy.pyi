@@ -1,0 +1,226 @@
+"""hannoy: an approximate-nearest-neighbour index (HNSW) whose graph and vectors live in a
+transactional store (LMDB, redb or memory). See ``Database``."""
+
+import os
+from types import TracebackType
+from typing import Callable, Iterable, Literal, Optional, Union, final
+
+import numpy as np
+import numpy.typing as npt
+
+__version__: str
+
+MISSING_ID: int
+"""The id filling the rows of ``Reader.search_batch`` past the results found: 2**32 - 1."""
+
+DEFAULT_EF_SEARCH: int
+"""The ef_search of a query that does not set one (64)."""
+
+MetricLike = Union["Metric", str]
+"""A ``Metric`` or its string form, e.g. ``"cosine"``."""
+
+Backend = Literal["lmdb", "redb", "memory"]
+Ids = Union[npt.NDArray[np.integer], Iterable[int]]
+"""Item ids: a numpy integer array (uint32 is read in place) or any iterable of ints."""
+Vector = Union[npt.NDArray[np.floating], Iterable[float]]
+"""A 1-D vector: a float32 or float64 numpy array, or a sequence of floats."""
+Matrix = Union[npt.NDArray[np.floating], Iterable[Iterable[float]]]
+"""Vectors as rows of a 2-D float32 or float64 array (a C-contiguous float32 array is read
+in place), or a nested sequence."""
+
+@final
+class Metric:
+    """A distance metric. Every method taking a metric also takes its string form."""
+
+    EUCLIDEAN: "Metric"
+    COSINE: "Metric"
+    DOT: "Metric"
+    MANHATTAN: "Metric"
+    HAMMING: "Metric"
+    BQ_COSINE: "Metric"
+    BQ_EUCLIDEAN: "Metric"
+    BQ_MANHATTAN: "Metric"
+
+    @property
+    def value(self) -> str:
+        """The string form, e.g. ``"cosine"``."""
+
+    @staticmethod
+    def parse(name: MetricLike) -> "Metric":
+        """The metric named ``name`` (case-insensitive)."""
+
+    @staticmethod
+    def all() -> list["Metric"]:
+        """Every metric, in a fixed order."""
+
+    def __int__(self) -> int: ...
+    def __eq__(self, other: object) -> bool: ...
+    def __hash__(self) -> int: ...
+
+@final
+class Database:
+    """A database of vector indexes (numbered 0 to 65535), all of metric ``metric``.
+
+    ``backend`` is ``"lmdb"`` (``path`` is a directory), ``"redb"`` (``path`` is a file) or
+    ``"memory"`` (``path`` must be ``None``). ``map_size`` is LMDB's size limit in bytes
+    (default 64 GiB of address space). Opening a path this process has open already shares
+    the store when ``map_size`` agrees, and raises ``AlreadyOpenError`` otherwise.
+    """
+
+    def __init__(
+        self,
+        path: Union[str, os.PathLike[str], None],
+        metric: MetricLike,
+        backend: Backend = "lmdb",
+        map_size: Optional[int] = None,
+    ) -> None: ...
+    def writer(
+        self,
+        dims: int,
+        index: int = 0,
+        m: int = 16,
+        m0: Optional[int] = None,
+        ef_construction: int = 100,
+        seed: int = 42,
+    ) -> "Writer":
+        """A writer of index ``index`` for vectors of ``dims`` components."""
+
+    def reader(self, index: int = 0) -> "Reader":
+        """A reader of index ``index`` as of the last commit."""
+
+    @property
+    def metric(self) -> Metric: ...
+    @property
+    def backend(self) -> Backend: ...
+    @property
+    def path(self) -> Optional[str]: ...
+    @property
+    def map_size(self) -> Optional[int]: ...
+
+@final
+class Writer:
+    """Adds, replaces and deletes items of one index and builds its graph, in one write
+    transaction. As a context manager: builds and commits on a normal exit, aborts on an
+    exception."""
+
+    def add_item(self, id: int, vector: Vector) -> None:
+        """Records ``vector`` as item ``id`` (adds or replaces)."""
+
+    def add_items(self, ids: Ids, vectors: Matrix) -> None:
+        """Records row ``i`` of ``vectors`` as item ``ids[i]``; the last row of a repeated id
+        wins. Nothing is written if any row is refused."""
+
+    def del_item(self, id: int) -> bool:
+        """Records the deletion of item ``id``; returns whether it was there."""
+
+    def build(
+        self,
+        progress: Optional[Callable[[str, int, int], object]] = None,
+        threads: Optional[int] = None,
+    ) -> dict[str, float]:
+        """Links every pending change into the graph; ``progress(phase, done, total)`` is
+        called along the way. Ctrl-C cancels it and leaves the index unchanged."""
+
+    def commit(self) -> None:
+        """Makes every change and build visible to readers opened afterwards."""
+
+    def abort(self) -> None:
+        """Drops every change of this writer."""
+
+    @property
+    def dimensions(self) -> int: ...
+    @property
+    def index(self) -> int: ...
+    @property
+    def metric(self) -> Metric: ...
+    @property
+    def closed(self) -> bool: ...
+    def __len__(self) -> int: ...
+    def __contains__(self, id: object) -> bool: ...
+    def __enter__(self) -> "Writer": ...
+    def __exit__(
+        self,
+        exc_type: Optional[type[BaseException]],
+        exc_value: Optional[BaseException],
+        traceback: Optional[TracebackType],
+    ) -> bool: ...
+
+@final
+class Reader:
+    """Nearest-neighbour queries on one index, as of the last commit before it was opened."""
+
+    def search(
+        self,
+        vector: Vector,
+        k: int = 10,
+        ef_search: Optional[int] = None,
+        candidates: Optional[Ids] = None,
+    ) -> list[tuple[int, float]]:
+        """The ``k`` closest items as ``(id, distance)`` pairs, closest first."""
+
+    def search_batch(
+        self,
+        queries: Matrix,
+        k: int = 10,
+        ef_search: Optional[int] = None,
+        candidates: Optional[Ids] = None,
+    ) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.float32]]:
+        """One search per row, in parallel: ``(ids, distances)`` of shape ``(n, k)``, padded
+        with ``MISSING_ID`` and ``inf``."""
+
+    def search_item(
+        self,
+        id: int,
+        k: int = 10,
+        ef_search: Optional[int] = None,
+        candidates: Optional[Ids] = None,
+    ) -> list[tuple[int, float]]:
+        """The ``k`` items closest to item ``id``; ``KeyError`` if it is not in the index."""
+
+    def item_vector(self, id: int) -> npt.NDArray[np.float32]:
+        """The stored vector of item ``id``; ``KeyError`` if it is not in the index."""
+
+    def ids(self) -> npt.NDArray[np.uint32]:
+        """The ids of every item, sorted."""
+
+    @property
+    def dimensions(self) -> int: ...
+    @property
+    def index(self) -> int: ...
+    @property
+    def metric(self) -> Metric: ...
+    def __len__(self) -> int: ...
+    def __contains__(self, id: object) -> bool: ...
+
+class HannoyError(Exception):
+    """The base class of hannoy's own errors."""
+
+class MissingIndexError(HannoyError):
+    """The index was never built and committed."""
+
+class IndexMismatchError(HannoyError):
+    """The index exists with another metric or other dimensions."""
+
+class CorruptedError(HannoyError):
+    """The database holds bytes that do not decode."""
+
+class VersionMismatchError(HannoyError):
+    """The database was written in an on-disk format this build cannot read."""
+
+class StoreFullError(HannoyError):
+    """The database is full (LMDB: reopen it with a larger map_size)."""
+
+class AlreadyOpenError(HannoyError):
+    """The database is open already with other settings, or locked by another process."""
+
+class WriterBusyError(HannoyError):
+    """Another writer is open on the database, or the writer is in use by another thread."""
+
+class WriterClosedError(HannoyError):
+    """The writer is committed or aborted, or a failed write left only abort() possible."""
+
+class CancelledError(HannoyError):
+    """The build was cancelled; the index is unchanged."""
+
+class StoreError(HannoyError):
+    """The storage backend failed for a reason other than I/O."""

@@ -1,0 +1,166 @@
+//! `hannoy.Database`: a store of one backend, holding any number of indexes.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use hannoy::BuildParams;
+use pyo3::prelude::*;
+
+use crate::arrays::{count, index_number};
+use crate::errors::value_error;
+use crate::metric::Metric;
+use crate::reader::Reader;
+use crate::store::{self, Backend, Shared};
+use crate::writer::{Writer, WriterSettings};
+
+/// A database of vector indexes (numbered 0 to 65535), all of metric ``metric``.
+///
+/// ``backend`` is ``"lmdb"`` (default: ``path`` is a directory, created if missing,
+/// memory-mapped), ``"redb"`` (``path`` is a file) or ``"memory"`` (``path`` must be
+/// ``None``; nothing persists). ``map_size`` is LMDB's size limit in bytes (default 64 GiB
+/// of address space; it costs no memory or disk by itself).
+///
+/// Opening a path that this process has open already shares the open store, provided
+/// ``map_size`` agrees (or is left ``None``); otherwise ``AlreadyOpenError`` is raised. The
+/// store closes when this object and every reader and writer made from it are gone.
+///
+/// Example::
+///
+///     db = hannoy.Database("index-dir", "cosine")
+///     with db.writer(dims=384) as writer:
+///         writer.add_items(ids, vectors)      # ids: uint32[n], vectors: float32[n, 384]
+///     reader = db.reader()
+///     reader.search(query, k=10)              # [(id, distance), ...]
+#[pyclass(module = "hannoy", frozen)]
+pub struct Database {
+    shared: Arc<Shared>,
+    metric: Metric,
+    backend: Backend,
+}
+
+#[pymethods]
+impl Database {
+    #[new]
+    #[pyo3(signature = (path, metric, backend="lmdb", map_size=None))]
+    fn new(
+        path: Option<PathBuf>,
+        metric: &Bound<'_, PyAny>,
+        backend: &str,
+        map_size: Option<i64>,
+    ) -> PyResult<Database> {
+        let metric = Metric::from_py(metric)?;
+        let backend = Backend::parse(backend)?;
+        let map_size = match map_size {
+            Some(size) if size <= 0 => {
+                return Err(value_error(format!(
+                    "map_size must be positive, got {size}"
+                )));
+            }
+            Some(size) => Some(count("map_size", size)?),
+            None => None,
+        };
+        let shared = store::open(backend, path.as_deref(), map_size)?;
+        Ok(Database {
+            shared,
+            metric,
+            backend,
+        })
+    }
+
+    /// A writer of index ``index`` for vectors of ``dims`` components; see ``Writer``.
+    ///
+    /// ``m`` is the number of links per node on the upper layers, ``m0`` on layer 0
+    /// (default ``2 * m``); both are fixed once the index is built. ``ef_construction`` is
+    /// the candidate list size while inserting; ``seed`` seeds the level draws (one build
+    /// thread and one seed give the same graph every time).
+    ///
+    /// Raises ``WriterBusyError`` while another writer is open on this database,
+    /// ``IndexMismatchError`` if the index exists with other dimensions or another metric,
+    /// and ``ValueError`` for parameters out of range.
+    #[pyo3(signature = (dims, index=0, m=16, m0=None, ef_construction=100, seed=42))]
+    #[allow(clippy::too_many_arguments)] // the Python signature
+    fn writer(
+        &self,
+        py: Python<'_>,
+        dims: i64,
+        index: i64,
+        m: i64,
+        m0: Option<i64>,
+        ef_construction: i64,
+        seed: u64,
+    ) -> PyResult<Writer> {
+        let narrow = |name: &str, value: i64| {
+            u16::try_from(value)
+                .map_err(|_| value_error(format!("{name} = {value} is out of range")))
+        };
+        let m = narrow("m", m)?;
+        let m0 = match m0 {
+            Some(m0) => narrow("m0", m0)?,
+            None => m
+                .saturating_mul(2)
+                .min(hannoy::BuildParams::default().m0.max(255)),
+        };
+        let ef_construction = u32::try_from(ef_construction).map_err(|_| {
+            value_error(format!(
+                "ef_construction = {ef_construction} is out of range"
+            ))
+        })?;
+        let settings = WriterSettings {
+            metric: self.metric,
+            index: index_number(index)?,
+            dimensions: count("dims", dims)?,
+            params: BuildParams {
+                m,
+                m0,
+                ef_construction,
+            },
+            seed,
+        };
+        Writer::open(py, &self.shared, settings)
+    }
+
+    /// A reader of index ``index`` as of the last commit; see ``Reader``. Raises
+    /// ``MissingIndexError`` if the index was never built and committed.
+    #[pyo3(signature = (index=0))]
+    fn reader(&self, py: Python<'_>, index: i64) -> PyResult<Reader> {
+        let index = index_number(index)?;
+        let (shared, metric) = (&self.shared, self.metric);
+        py.detach(|| Reader::open(shared, metric, index))
+    }
+
+    /// The metric of the indexes.
+    #[getter]
+    fn metric(&self) -> Metric {
+        self.metric
+    }
+
+    /// ``"lmdb"``, ``"redb"`` or ``"memory"``.
+    #[getter]
+    fn backend(&self) -> &'static str {
+        self.backend.name()
+    }
+
+    /// The canonical path of the store (``None`` in memory).
+    #[getter]
+    fn path(&self) -> Option<PathBuf> {
+        self.shared.path.clone()
+    }
+
+    /// LMDB's map size in bytes (``None`` for other backends).
+    #[getter]
+    fn map_size(&self) -> Option<usize> {
+        self.shared.map_size
+    }
+
+    fn __repr__(&self) -> String {
+        let path = self.shared.path.as_ref().map_or_else(
+            || "None".to_owned(),
+            |p| format!("{:?}", p.display().to_string()),
+        );
+        format!(
+            "<hannoy.Database {path} backend={} metric={}>",
+            self.backend.name(),
+            self.metric.name()
+        )
+    }
+}

@@ -1,0 +1,293 @@
+//! `hannoy.Reader`: nearest-neighbour queries on one index, in one snapshot.
+
+use std::sync::Arc;
+
+use hannoy::{DEFAULT_EF_SEARCH, QueryBuilder, ReadTxn, Reader as IndexReader};
+use hannoy::{Error, RoaringBitmap};
+use numpy::{PyArray1, PyArray2, PyArrayMethods};
+use pyo3::exceptions::PyMemoryError;
+use pyo3::prelude::*;
+use rayon::prelude::*;
+
+use crate::arrays::{self, count};
+use crate::errors::{to_py, value_error};
+use crate::metric::Metric;
+use crate::snapshot::{Snapshot, with_snapshot};
+use crate::store::Shared;
+
+/// The id in the rows of ``search_batch`` past the results found: 2**32 - 1.
+pub const MISSING_ID: u32 = u32::MAX;
+
+/// A read-only view of one index as of the last commit before it was opened; later
+/// commits are not seen (open a new reader for them).
+///
+/// Made by ``Database.reader()``. Searches release the GIL. ``search_batch`` runs its
+/// queries in parallel; several threads may also search one reader at once (on LMDB, one
+/// reader serves one search at a time: use ``search_batch``, or a reader per thread, for
+/// parallel searches).
+///
+/// Distances are the metric's own (cosine: ``1 - cos``; euclidean: L2), smaller is closer.
+#[pyclass(module = "hannoy", frozen)]
+pub struct Reader {
+    snapshot: Snapshot,
+    /// Keeps the store registered while the snapshot is open.
+    _shared: Arc<Shared>,
+    metric: Metric,
+    index: u16,
+    dimensions: usize,
+    /// Rounded up from the slot count: an ef past it explores nothing more.
+    slots: usize,
+    items: RoaringBitmap,
+}
+
+/// The ids and distances of a batch search, one row per query.
+type Neighbours<'py> = (Bound<'py, PyArray2<u32>>, Bound<'py, PyArray2<f32>>);
+
+/// A query's settings, resolved.
+struct Query<'a> {
+    k: usize,
+    ef: usize,
+    candidates: Option<&'a RoaringBitmap>,
+}
+
+impl<'a> Query<'a> {
+    /// The query builder for `reader`. `k` and ef are bounded by what the index holds, so a
+    /// huge `k` allocates nothing huge.
+    fn on<'r, 't, M: hannoy::Metric, T: ReadTxn + 't>(
+        &self,
+        reader: &'r IndexReader<'t, M, T>,
+    ) -> QueryBuilder<'r, 't, M, T>
+    where
+        'a: 'r,
+    {
+        let len = usize::try_from(reader.len()).unwrap_or(usize::MAX);
+        let builder = reader.nns(self.k.min(len)).ef_search(self.ef);
+        match self.candidates {
+            Some(candidates) => builder.candidates(candidates),
+            None => builder,
+        }
+    }
+}
+
+impl Reader {
+    /// Opens a snapshot of `shared` and the reader of index `index` in it.
+    pub fn open(shared: &Arc<Shared>, metric: Metric, index: u16) -> PyResult<Reader> {
+        let snapshot = Snapshot::open(&shared.store, metric, index).map_err(to_py)?;
+        let (dimensions, slots, items) = with_snapshot!(&snapshot, |_txn, reader| (
+            reader.dimensions(),
+            reader.metadata().slot_count as usize,
+            reader.item_ids().clone()
+        ));
+        Ok(Reader {
+            snapshot,
+            _shared: Arc::clone(shared),
+            metric,
+            index,
+            dimensions,
+            slots,
+            items,
+        })
+    }
+
+    fn query<'a>(
+        &self,
+        k: i64,
+        ef_search: Option<i64>,
+        candidates: Option<&'a RoaringBitmap>,
+    ) -> PyResult<Query<'a>> {
+        let ef = match ef_search {
+            Some(ef) => count("ef_search", ef)?,
+            None => DEFAULT_EF_SEARCH,
+        };
+        Ok(Query {
+            k: count("k", k)?,
+            ef: ef.min(self.slots.max(1)),
+            candidates,
+        })
+    }
+
+    fn check_length(&self, length: usize) -> PyResult<()> {
+        if length != self.dimensions {
+            return Err(value_error(format!(
+                "query has {length} dimensions, the index has {}",
+                self.dimensions
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Candidate ids as a bitmap.
+fn candidate_set(candidates: Option<&Bound<'_, PyAny>>) -> PyResult<Option<RoaringBitmap>> {
+    candidates
+        .map(|candidates| Ok(arrays::item_ids(candidates)?.into_iter().collect()))
+        .transpose()
+}
+
+#[pymethods]
+impl Reader {
+    /// The ``k`` items closest to ``vector`` (1-D, float32 or float64), as a list of
+    /// ``(id, distance)`` pairs, closest first; fewer when the index holds fewer.
+    ///
+    /// ``ef_search`` is the size of the candidate list (default 64; larger finds more of
+    /// the true neighbours, slower). ``candidates`` (any iterable of ids, fastest as a
+    /// numpy uint32 array) restricts the results to those ids.
+    #[pyo3(signature = (vector, k=10, ef_search=None, candidates=None))]
+    fn search(
+        &self,
+        py: Python<'_>,
+        vector: &Bound<'_, PyAny>,
+        k: i64,
+        ef_search: Option<i64>,
+        candidates: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Vec<(u32, f32)>> {
+        let allowed = candidate_set(candidates)?;
+        let query = self.query(k, ef_search, allowed.as_ref())?;
+        arrays::with_vector(vector, |vector| {
+            self.check_length(vector.len())?;
+            py.detach(|| {
+                with_snapshot!(&self.snapshot, |_txn, reader| query
+                    .on(reader)
+                    .by_vector(vector))
+            })
+            .map_err(to_py)
+        })
+    }
+
+    /// One search per row of ``queries`` (2-D, float32 or float64), run in parallel.
+    ///
+    /// Returns ``(ids, distances)``: a ``uint32`` and a ``float32`` array of shape
+    /// ``(len(queries), k)``, each row closest first. Where a row has fewer than ``k``
+    /// results the rest of it holds ``MISSING_ID`` (``2**32 - 1``) and ``inf``.
+    #[pyo3(signature = (queries, k=10, ef_search=None, candidates=None))]
+    fn search_batch<'py>(
+        &self,
+        py: Python<'py>,
+        queries: &Bound<'py, PyAny>,
+        k: i64,
+        ef_search: Option<i64>,
+        candidates: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Neighbours<'py>> {
+        let allowed = candidate_set(candidates)?;
+        let query = self.query(k, ef_search, allowed.as_ref())?;
+        let k = query.k;
+        let (ids, distances, rows) = arrays::with_matrix(queries, |queries, rows, cols| {
+            self.check_length(cols)?;
+            let cells = rows
+                .checked_mul(k)
+                .ok_or_else(|| PyMemoryError::new_err("rows × k overflows"))?;
+            let mut ids: Vec<u32> = Vec::new();
+            let mut distances: Vec<f32> = Vec::new();
+            ids.try_reserve_exact(cells)
+                .and_then(|()| distances.try_reserve_exact(cells))
+                .map_err(|e| PyMemoryError::new_err(e.to_string()))?;
+            let found = py.detach(|| {
+                with_snapshot!(&self.snapshot, |_txn, reader| {
+                    let builder = query.on(reader);
+                    queries
+                        .par_chunks(self.dimensions)
+                        .enumerate()
+                        .map(|(row, vector)| builder.by_vector(vector).map_err(|e| (row, e)))
+                        .collect::<Result<Vec<_>, (usize, Error)>>()
+                })
+            });
+            let found = found.map_err(|(row, e)| {
+                let e = to_py(e);
+                let message = format!("row {row}: {}", e.value(py));
+                PyErr::from_type(e.get_type(py), message)
+            })?;
+            for row in &found {
+                ids.extend(row.iter().map(|&(id, _)| id));
+                distances.extend(row.iter().map(|&(_, distance)| distance));
+                let missing = k.saturating_sub(row.len());
+                ids.extend(std::iter::repeat_n(MISSING_ID, missing));
+                distances.extend(std::iter::repeat_n(f32::INFINITY, missing));
+            }
+            Ok((ids, distances, rows))
+        })?;
+        Ok((
+            PyArray1::from_vec(py, ids).reshape([rows, k])?,
+            PyArray1::from_vec(py, distances).reshape([rows, k])?,
+        ))
+    }
+
+    /// The ``k`` items closest to item ``id`` (itself first, at distance 0), as
+    /// ``search``. Raises ``KeyError`` if the reader does not see ``id``.
+    #[pyo3(signature = (id, k=10, ef_search=None, candidates=None))]
+    fn search_item(
+        &self,
+        py: Python<'_>,
+        id: &Bound<'_, PyAny>,
+        k: i64,
+        ef_search: Option<i64>,
+        candidates: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Vec<(u32, f32)>> {
+        let id = arrays::item_id(id)?;
+        let allowed = candidate_set(candidates)?;
+        let query = self.query(k, ef_search, allowed.as_ref())?;
+        py.detach(|| {
+            with_snapshot!(&self.snapshot, |txn, reader| query
+                .on(reader)
+                .by_item(txn, id))
+        })
+        .map_err(to_py)
+    }
+
+    /// The stored vector of item ``id`` as a float32 array (binary-quantized metrics give
+    /// their reconstruction, ±1). Raises ``KeyError`` if the reader does not see ``id``.
+    fn item_vector<'py>(
+        &self,
+        py: Python<'py>,
+        id: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyArray1<f32>>> {
+        let id = arrays::item_id(id)?;
+        let vector = py
+            .detach(|| with_snapshot!(&self.snapshot, |txn, reader| reader.item_vector(txn, id)))
+            .map_err(to_py)?
+            .ok_or_else(|| to_py(Error::ItemNotFound(id)))?;
+        Ok(PyArray1::from_vec(py, vector))
+    }
+
+    /// The ids of every item, sorted, as a uint32 array.
+    fn ids<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<u32>> {
+        PyArray1::from_vec(py, self.items.iter().collect())
+    }
+
+    /// Components per vector.
+    #[getter]
+    fn dimensions(&self) -> usize {
+        self.dimensions
+    }
+
+    /// The index number.
+    #[getter]
+    fn index(&self) -> u16 {
+        self.index
+    }
+
+    /// The metric.
+    #[getter]
+    fn metric(&self) -> Metric {
+        self.metric
+    }
+
+    /// The number of items a search can return.
+    fn __len__(&self) -> usize {
+        usize::try_from(self.items.len()).unwrap_or(usize::MAX)
+    }
+
+    /// Whether a search can return item ``id``.
+    fn __contains__(&self, id: &Bound<'_, PyAny>) -> bool {
+        arrays::item_id(id).is_ok_and(|id| self.items.contains(id))
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "<hannoy.Reader index={} dims={} metric={} items={}>",
+            self.index,
+            self.dimensions,
+            self.metric.name(),
+            self.items.len()
+        )
+    }
+}
