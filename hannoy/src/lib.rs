@@ -39,8 +39,8 @@ mod database;
 pub use database::Database;
 pub use hannoy_graph::store::{KvStore, ReadTxn, StoreError, WriteTxn};
 pub use hannoy_graph::{
-    BuildParams, BuildStats, Builder, CheckReport, DEFAULT_EF_SEARCH, Error, FilterStrategy, Phase,
-    Progress, QueryBuilder, Reader, Result, Writer,
+    BuildParams, BuildStats, Builder, CheckReport, DEFAULT_EF_SEARCH, Error, FilterStrategy,
+    MAX_M0, Phase, Progress, QueryBuilder, Reader, Result, Writer,
 };
 pub use hannoy_metrics::{
     BinaryQuantizedCosine, BinaryQuantizedEuclidean, BinaryQuantizedManhattan, Cosine, DotProduct,

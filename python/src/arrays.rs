@@ -53,7 +53,10 @@ pub fn with_matrix<R>(
     let (rows, cols) = (array.shape()[0], array.shape()[1]);
     if let Ok(array) = array.cast::<PyArray2<f32>>() {
         let view = array.try_readonly()?;
-        if let Ok(slice) = view.as_slice() {
+        // `as_slice` also accepts a Fortran-ordered array, whose slice is column-major.
+        if array.is_c_contiguous()
+            && let Ok(slice) = view.as_slice()
+        {
             return f(slice, rows, cols);
         }
         // ndarray iterates in logical (row-major) order, whatever the strides.

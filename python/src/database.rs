@@ -87,7 +87,7 @@ impl Database {
         m: i64,
         m0: Option<i64>,
         ef_construction: i64,
-        seed: u64,
+        seed: i64,
     ) -> PyResult<Writer> {
         let narrow = |name: &str, value: i64| {
             u16::try_from(value)
@@ -114,7 +114,7 @@ impl Database {
                 m0,
                 ef_construction,
             },
-            seed,
+            seed: count("seed", seed)? as u64,
         };
         Writer::open(py, &self.shared, settings)
     }

@@ -1,7 +1,7 @@
 //! `hannoy.Writer`: item changes and builds of one index, in one write transaction.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use hannoy::{BuildParams, Error};
 use pyo3::prelude::*;
@@ -48,7 +48,8 @@ macro_rules! with_writer {
 pub struct Writer {
     // Dropped first: aborts a transaction still open, then frees the writer slot.
     session: Session,
-    _claim: WriterClaim,
+    /// Held until the transaction is committed or aborted.
+    claim: Mutex<Option<WriterClaim>>,
     metric: Metric,
     index: u16,
     dimensions: usize,
@@ -93,7 +94,7 @@ impl Writer {
         let session = Session::open(py, Arc::clone(shared), settings.seed)?;
         let writer = Writer {
             session,
-            _claim: claim,
+            claim: Mutex::new(Some(claim)),
             metric: settings.metric,
             index: settings.index,
             dimensions: settings.dimensions,
@@ -157,7 +158,13 @@ impl Writer {
     fn finish(&self, py: Python<'_>, commit: bool) -> PyResult<()> {
         let _in_use = self.enter(!commit)?;
         self.state.store(CLOSED, Ordering::Release);
-        self.session.finish(py, commit)
+        let finished = self.session.finish(py, commit);
+        // The transaction is gone, committed or not: another writer may open.
+        self.claim
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        finished
     }
 }
 

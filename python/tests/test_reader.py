@@ -1,0 +1,219 @@
+"""Readers: searches by vector, batch and item on every backend and metric, filters,
+padding, input validation, snapshots and concurrent searches."""
+
+import threading
+
+import numpy as np
+import pytest
+
+import hannoy
+from conftest import METRICS, build_index, reference_distances, vectors_for
+
+
+@pytest.mark.parametrize("metric", METRICS)
+def test_exact_results_at_full_ef_for_every_metric(make_db, metric):
+    db = make_db(metric)
+    items = vectors_for(metric, 400, 24, seed=1)
+    queries = vectors_for(metric, 20, 24, seed=2)
+    reader = build_index(db, items)
+    assert reader.metric == hannoy.Metric.parse(metric)
+    for query in queries:
+        found = reader.search(query, k=10, ef_search=len(items))
+        ids = np.array([i for i, _ in found])
+        distances = np.array([d for _, d in found])
+        expected = np.sort(reference_distances(metric, query, items))[:10]
+        # The distances are the metric's, for the ids returned, and the best there are
+        # (ties make the ids themselves ambiguous for the binary metrics).
+        np.testing.assert_allclose(
+            distances, reference_distances(metric, query, items[ids]), rtol=1e-4, atol=1e-4
+        )
+        np.testing.assert_allclose(distances, expected, rtol=1e-4, atol=1e-4)
+        assert np.all(np.diff(distances) >= 0)
+
+
+@pytest.mark.parametrize("metric", ["cosine", "euclidean", "dot"])
+def test_batch_search_agrees_with_single_searches(make_db, metric):
+    db = make_db(metric)
+    items = vectors_for(metric, 1000, 16, seed=3)
+    queries = vectors_for(metric, 50, 16, seed=4)
+    reader = build_index(db, items, ids=np.arange(1000, dtype=np.uint32) * 2)
+    ids, distances = reader.search_batch(queries, k=7, ef_search=40)
+    assert ids.shape == distances.shape == (50, 7)
+    assert ids.dtype == np.uint32 and distances.dtype == np.float32
+    for row, query in enumerate(queries):
+        single = reader.search(query, k=7, ef_search=40)
+        assert ids[row].tolist() == [i for i, _ in single]
+        np.testing.assert_allclose(distances[row], [d for _, d in single], rtol=1e-6)
+    # float64 and strided queries give the same answers.
+    ids64, _ = reader.search_batch(queries.astype(np.float64), k=7, ef_search=40)
+    np.testing.assert_array_equal(ids64, ids)
+    wide = np.zeros((50, 32), dtype=np.float32)
+    wide[:, ::2] = queries
+    strided, _ = reader.search_batch(wide[:, ::2], k=7, ef_search=40)
+    np.testing.assert_array_equal(strided, ids)
+
+
+def test_short_rows_are_padded(make_db):
+    db = make_db("euclidean")
+    items = vectors_for("euclidean", 5, 3)
+    reader = build_index(db, items)
+    ids, distances = reader.search_batch(items[:2], k=8)
+    assert ids.shape == (2, 8)
+    assert (ids[:, 5:] == hannoy.MISSING_ID).all() and hannoy.MISSING_ID == 2**32 - 1
+    assert np.isinf(distances[:, 5:]).all() and np.isfinite(distances[:, :5]).all()
+    assert ids[0, 0] == 0 and ids[1, 0] == 1
+    assert len(reader.search(items[0], k=8)) == 5
+    assert len(reader.search(items[0], k=10**12)) == 5  # a huge k allocates nothing huge
+    assert reader.search(items[0], k=0) == []
+    empty_ids, empty_distances = reader.search_batch(np.zeros((0, 3), np.float32), k=4)
+    assert empty_ids.shape == empty_distances.shape == (0, 4)
+    zero_ids, _ = reader.search_batch(items, k=0)
+    assert zero_ids.shape == (5, 0)
+
+
+def test_candidates_restrict_results(make_db):
+    db = make_db("cosine")
+    items = vectors_for("cosine", 500, 8, seed=5)
+    reader = build_index(db, items)
+    query = items[0]
+    allowed = [3, 77, 150, 499, 10_000]
+    for candidates in (
+        allowed,
+        set(allowed),
+        np.array(allowed, dtype=np.uint32),
+        np.array(allowed, dtype=np.int64),
+        (i for i in allowed),
+    ):
+        found = reader.search(query, k=10, candidates=candidates)
+        assert sorted(i for i, _ in found) == [3, 77, 150, 499]
+    assert reader.search(query, candidates=[]) == []
+    assert [i for i, _ in reader.search(query, k=3, candidates=range(100, 200))] == [
+        i for i, _ in reader.search(query, k=3, ef_search=500, candidates=range(100, 200))
+    ]
+    ids, _ = reader.search_batch(items[:3], k=4, candidates=np.array(allowed, np.uint32))
+    assert set(ids.ravel()) <= set(allowed[:4]) | {hannoy.MISSING_ID}
+    found = reader.search_item(3, k=2, candidates=[3, 77])
+    assert [i for i, _ in found] == [3, 77]
+    with pytest.raises(ValueError, match="out of range"):
+        reader.search(query, candidates=[-1])
+    with pytest.raises(ValueError, match="integers"):
+        reader.search(query, candidates=np.array([1.5]))
+    with pytest.raises(TypeError):
+        reader.search(query, candidates=["a"])
+
+
+def test_search_item_item_vector_and_ids(make_db):
+    db = make_db("euclidean")
+    items = vectors_for("euclidean", 200, 6)
+    ids = np.arange(200, dtype=np.uint32) * 5 + 1
+    reader = build_index(db, items, ids=ids)
+    assert reader.dimensions == 6 and len(reader) == 200
+    np.testing.assert_array_equal(reader.ids(), ids)
+    assert reader.ids().dtype == np.uint32
+    assert 6 in reader and 7 not in reader and -1 not in reader and "x" not in reader
+    found = reader.search_item(6, k=4)
+    assert found[0] == (6, 0.0) and len(found) == 4
+    np.testing.assert_array_equal(reader.item_vector(6), items[1])
+    for missing in (7, 2**32 - 1):
+        with pytest.raises(KeyError):
+            reader.search_item(missing)
+        with pytest.raises(KeyError):
+            reader.item_vector(missing)
+    with pytest.raises(ValueError, match="out of range"):
+        reader.item_vector(-4)
+
+
+def test_bad_queries_are_value_errors(make_db):
+    db = make_db("cosine")
+    reader = build_index(db, vectors_for("cosine", 50, 4))
+    bad_batch = vectors_for("cosine", 6, 4)
+    bad_batch[4] = 0.0
+    cases = [
+        (lambda: reader.search([1.0, np.nan, 0.0, 0.0]), "finite"),
+        (lambda: reader.search([np.inf, 1.0, 0.0, 0.0]), "finite"),
+        (lambda: reader.search(np.zeros(4)), "zero"),
+        (lambda: reader.search(np.ones(3)), "3 dimensions"),
+        (lambda: reader.search(np.ones((2, 4))), "1-D"),
+        (lambda: reader.search(np.ones(4, dtype=np.int8)), "float32 or float64"),
+        (lambda: reader.search(np.ones(4), k=-1), "k must be"),
+        (lambda: reader.search(np.ones(4), ef_search=-5), "ef_search"),
+        (lambda: reader.search_batch(np.ones(4)), "2-D"),
+        (lambda: reader.search_batch(np.ones((3, 5))), "5 dimensions"),
+        (lambda: reader.search_batch(bad_batch), "row 4"),
+        (lambda: reader.search_item(1, k=-2), "k must be"),
+    ]
+    for call, message in cases:
+        with pytest.raises(ValueError, match=message):
+            call()
+
+
+def test_a_reader_keeps_its_snapshot(make_db):
+    db = make_db("euclidean")
+    items = vectors_for("euclidean", 100, 4)
+    old = build_index(db, items[:50])
+    with db.writer(4) as writer:
+        writer.add_items(np.arange(50, 100), items[50:])
+        writer.del_item(0)
+        # Pending changes are invisible to readers until committed.
+        assert len(db.reader()) == 50
+    assert len(old) == 50 and 0 in old
+    assert old.search(items[0], k=1)[0][0] == 0
+    new = db.reader()
+    assert len(new) == 99 and 0 not in new
+    assert new.search(items[0], k=1)[0][0] != 0
+
+
+def test_many_threads_search_one_reader(make_db):
+    db = make_db("cosine")
+    items = vectors_for("cosine", 3000, 32, seed=6)
+    queries = vectors_for("cosine", 200, 32, seed=7)
+    reader = build_index(db, items)
+    expected = [reader.search(q, k=5) for q in queries]
+    batch_ids, _ = reader.search_batch(queries, k=5)
+    results = {}
+    errors = []
+
+    def worker(t):
+        try:
+            for i in range(t, len(queries), 8):
+                results[i] = reader.search(queries[i], k=5)
+            ids, _ = reader.search_batch(queries[t::8], k=5)
+            np.testing.assert_array_equal(ids, batch_ids[t::8])
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=worker, args=(t,)) for t in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    # Same ids; distances may differ in the last bits (the kernels' summation order follows
+    # the query buffer's alignment).
+    for i, found in enumerate(expected):
+        assert [id for id, _ in results[i]] == [id for id, _ in found]
+        np.testing.assert_allclose([d for _, d in results[i]], [d for _, d in found], rtol=1e-5)
+
+
+def test_readers_and_a_writer_at_once(make_db):
+    db = make_db("euclidean")
+    items = vectors_for("euclidean", 2000, 8)
+    reader = build_index(db, items[:1000])
+    stop = threading.Event()
+    errors = []
+
+    def search():
+        try:
+            while not stop.is_set():
+                assert len(reader.search(items[0], k=3)) == 3
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    thread = threading.Thread(target=search)
+    thread.start()
+    with db.writer(8) as writer:
+        writer.add_items(np.arange(1000, 2000), items[1000:])
+    stop.set()
+    thread.join()
+    assert errors == []
+    assert len(reader) == 1000 and len(db.reader()) == 2000
