@@ -1,4 +1,4 @@
-//! `hannoy.Metric`, its string forms, and [`with_metric!`](crate::with_metric): one body
+//! `hannoy.Metric`, its string forms, and `with_metric!`: one body
 //! expanded once per metric type.
 
 use pyo3::prelude::*;
