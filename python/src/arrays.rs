@@ -3,7 +3,8 @@
 //! copied once into float32; other sequences go through `numpy.asarray`.
 
 use numpy::{
-    PyArray1, PyArray2, PyArrayDescrMethods, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods,
+    PyArray1, PyArrayDescrMethods, PyArrayDyn, PyArrayMethods, PyUntypedArray,
+    PyUntypedArrayMethods,
 };
 use pyo3::exceptions::PyOverflowError;
 use pyo3::prelude::*;
@@ -19,25 +20,7 @@ pub fn with_vector<R>(
     value: &Bound<'_, PyAny>,
     f: impl FnOnce(&[f32]) -> PyResult<R>,
 ) -> PyResult<R> {
-    let array = float_array(value, 1, "a 1-D vector")?;
-    if let Ok(array) = array.cast::<PyArray1<f32>>() {
-        let view = array.try_readonly()?;
-        if let Ok(slice) = view.as_slice() {
-            return f(slice);
-        }
-        let owned: Vec<f32> = view.as_array().iter().copied().collect();
-        return f(&owned);
-    }
-    if let Ok(array) = array.cast::<PyArray1<f64>>() {
-        let owned: Vec<f32> = array
-            .try_readonly()?
-            .as_array()
-            .iter()
-            .map(|&x| x as f32)
-            .collect();
-        return f(&owned);
-    }
-    Err(dtype_error(&array))
+    with_floats(value, 1, "a 1-D vector", |values, _| f(values))
 }
 
 /// Calls `f` with the rows of `value`, a 2-D matrix (numpy array or nested sequence), as
@@ -49,30 +32,59 @@ pub fn with_matrix<R>(
     value: &Bound<'_, PyAny>,
     f: impl FnOnce(&[f32], usize, usize) -> PyResult<R>,
 ) -> PyResult<R> {
-    let array = float_array(value, 2, "a 2-D array (one row per vector)")?;
-    let (rows, cols) = (array.shape()[0], array.shape()[1]);
-    if let Ok(array) = array.cast::<PyArray2<f32>>() {
+    with_floats(
+        value,
+        2,
+        "a 2-D array (one row per vector)",
+        |values, shape| f(values, shape[0], shape[1]),
+    )
+}
+
+/// Calls `f` with the components of `value`, an array of `ndim` dimensions, in row-major
+/// order, and its shape: in place for a C-contiguous float32 array, else copied once.
+fn with_floats<R>(
+    value: &Bound<'_, PyAny>,
+    ndim: usize,
+    what: &str,
+    f: impl FnOnce(&[f32], &[usize]) -> PyResult<R>,
+) -> PyResult<R> {
+    let array = float_array(value, ndim, what)?;
+    let shape = array.shape();
+    if let Ok(array) = array.cast::<PyArrayDyn<f32>>() {
         let view = array.try_readonly()?;
         // `as_slice` also accepts a Fortran-ordered array, whose slice is column-major.
         if array.is_c_contiguous()
             && let Ok(slice) = view.as_slice()
         {
-            return f(slice, rows, cols);
+            return f(slice, shape);
         }
         // ndarray iterates in logical (row-major) order, whatever the strides.
         let owned: Vec<f32> = view.as_array().iter().copied().collect();
-        return f(&owned, rows, cols);
+        return f(&owned, shape);
     }
-    if let Ok(array) = array.cast::<PyArray2<f64>>() {
+    if let Ok(array) = array.cast::<PyArrayDyn<f64>>() {
         let owned: Vec<f32> = array
             .try_readonly()?
             .as_array()
             .iter()
             .map(|&x| x as f32)
             .collect();
-        return f(&owned, rows, cols);
+        return f(&owned, shape);
     }
     Err(dtype_error(&array))
+}
+
+/// Checks that a vector has the index's dimensions.
+///
+/// # Errors
+/// `ValueError` naming both.
+pub fn check_dimensions(what: &str, found: usize, expected: usize) -> PyResult<()> {
+    if found != expected {
+        return Err(value_error(format!(
+            "{what} has {found} dimensions, the index has {expected}"
+        )));
+    }
+    Ok(())
 }
 
 /// `value` as a numpy array of `ndim` dimensions and a float dtype; sequences are converted

@@ -10,7 +10,7 @@ use pyo3::prelude::*;
 use rayon::prelude::*;
 
 use crate::arrays::{self, count};
-use crate::errors::{to_py, value_error};
+use crate::errors::to_py;
 use crate::metric::Metric;
 use crate::snapshot::{Snapshot, with_snapshot};
 use crate::store::Shared;
@@ -105,16 +105,6 @@ impl Reader {
             candidates,
         })
     }
-
-    fn check_length(&self, length: usize) -> PyResult<()> {
-        if length != self.dimensions {
-            return Err(value_error(format!(
-                "query has {length} dimensions, the index has {}",
-                self.dimensions
-            )));
-        }
-        Ok(())
-    }
 }
 
 /// Candidate ids as a bitmap.
@@ -144,7 +134,7 @@ impl Reader {
         let allowed = candidate_set(candidates)?;
         let query = self.query(k, ef_search, allowed.as_ref())?;
         arrays::with_vector(vector, |vector| {
-            self.check_length(vector.len())?;
+            arrays::check_dimensions("query", vector.len(), self.dimensions)?;
             py.detach(|| {
                 with_snapshot!(&self.snapshot, |_txn, reader| query
                     .on(reader)
@@ -172,7 +162,7 @@ impl Reader {
         let query = self.query(k, ef_search, allowed.as_ref())?;
         let k = query.k;
         let (ids, distances, rows) = arrays::with_matrix(queries, |queries, rows, cols| {
-            self.check_length(cols)?;
+            arrays::check_dimensions("query", cols, self.dimensions)?;
             let cells = rows
                 .checked_mul(k)
                 .ok_or_else(|| PyMemoryError::new_err("rows × k overflows"))?;

@@ -145,16 +145,6 @@ impl Writer {
         })
     }
 
-    fn check_length(&self, length: usize) -> PyResult<()> {
-        if length != self.dimensions {
-            return Err(value_error(format!(
-                "vector has {length} dimensions, the writer has {}",
-                self.dimensions
-            )));
-        }
-        Ok(())
-    }
-
     fn finish(&self, py: Python<'_>, commit: bool) -> PyResult<()> {
         let _in_use = self.enter(!commit)?;
         self.state.store(CLOSED, Ordering::Release);
@@ -182,7 +172,7 @@ impl Writer {
     ) -> PyResult<()> {
         let id = arrays::item_id(id)?;
         arrays::with_vector(vector, |vector| {
-            self.check_length(vector.len())?;
+            arrays::check_dimensions("vector", vector.len(), self.dimensions)?;
             with_writer!(self, py, |w, txn| w.add_item(txn, id, vector))
         })?;
         self.dirty.store(true, Ordering::Relaxed);
@@ -204,7 +194,7 @@ impl Writer {
             if rows != ids.len() {
                 return Err(value_error(format!("{} ids for {rows} vectors", ids.len())));
             }
-            self.check_length(cols)?;
+            arrays::check_dimensions("vector", cols, self.dimensions)?;
             let ids = &ids;
             with_writer!(self, py, |w, txn| w.add_items(txn, ids, vectors))
         })?;
