@@ -2,6 +2,7 @@
 transactional store (LMDB, redb or memory). See ``Database``."""
 
 import os
+import pathlib
 from types import TracebackType
 from typing import Callable, Iterable, Literal, Optional, Union, final
 
@@ -93,7 +94,7 @@ class Database:
     @property
     def backend(self) -> Backend: ...
     @property
-    def path(self) -> Optional[str]: ...
+    def path(self) -> Optional[pathlib.Path]: ...
     @property
     def map_size(self) -> Optional[int]: ...
 
