@@ -113,7 +113,7 @@ impl Writer {
     fn enter(&self, allow_broken: bool) -> PyResult<InUse<'_>> {
         if self.busy.swap(true, Ordering::AcqRel) {
             return Err(WriterBusyError::new_err(
-                "the writer is in use by another thread",
+                "the writer is busy with another call (from another thread, or a progress callback)",
             ));
         }
         let in_use = InUse(&self.busy);
