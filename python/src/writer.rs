@@ -162,8 +162,9 @@ impl Writer {
 impl Writer {
     /// Records ``vector`` (1-D, float32 or float64, ``dims`` long) as item ``id``, adding it
     /// or replacing its vector. Raises ``ValueError`` for a vector of other length, with NaN
-    /// or infinity, or zero under cosine; nothing is written then. ``add_items`` is faster
-    /// for many items.
+    /// or infinity, or zero under cosine; nothing is written then. Each call is a round
+    /// trip to the writer's thread (some microseconds): ``add_items`` is much faster for
+    /// many items.
     fn add_item(
         &self,
         py: Python<'_>,
