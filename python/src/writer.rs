@@ -302,6 +302,7 @@ impl Writer {
         with_writer!(self, py, |w, txn| w.contains_item(txn, id))
     }
 
+    /// Returns the writer itself.
     fn __enter__(slf: Py<Self>) -> Py<Self> {
         slf
     }
@@ -311,9 +312,10 @@ impl Writer {
         &self,
         py: Python<'_>,
         exc_type: Option<&Bound<'_, PyAny>>,
-        _exc_value: Option<&Bound<'_, PyAny>>,
-        _traceback: Option<&Bound<'_, PyAny>>,
+        exc_value: Option<&Bound<'_, PyAny>>,
+        traceback: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<bool> {
+        let _ = (exc_value, traceback);
         if self.state.load(Ordering::Acquire) == CLOSED {
             return Ok(false);
         }
