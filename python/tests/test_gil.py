@@ -31,6 +31,8 @@ def longest_pause_during(call) -> tuple[float, float]:
     return span["end"] - span["start"], max(b - a for a, b in zip(edges, edges[1:]))
 
 
+# A call holding the GIL would stall the ticking thread for all of it; released, the
+# ticks go on, with gaps of a few milliseconds at most (the GIL's switch interval is 5 ms).
 def test_build_and_batch_search_release_the_gil(tmp_path):
     import hannoy
 
@@ -40,12 +42,12 @@ def test_build_and_batch_search_release_the_gil(tmp_path):
     writer.add_items(np.arange(len(vectors)), vectors)
     duration, pause = longest_pause_during(lambda: writer.build(threads=1))
     writer.commit()
-    assert duration > 0.2, f"the build took only {duration:.3f} s: make it longer"
+    assert duration > 0.05, f"the build took only {duration:.3f} s: make it longer"
     assert pause < duration / 2, f"this thread stalled {pause:.3f} s of a {duration:.3f} s build"
 
     reader = db.reader()
-    queries = vectors[:2000]
+    queries = np.tile(vectors[:2000], (2, 1))
     duration, pause = longest_pause_during(
         lambda: reader.search_batch(queries, k=10, ef_search=200))
-    assert duration > 0.2, f"the batch took only {duration:.3f} s: make it longer"
+    assert duration > 0.05, f"the batch took only {duration:.3f} s: make it longer"
     assert pause < duration / 2, f"this thread stalled {pause:.3f} s of a {duration:.3f} s batch"
