@@ -327,11 +327,15 @@ fn build_on<M: Metric, S: KvStore>(
     };
     let started = Instant::now();
     let mut wtxn = db.write_txn().map_err(|e| e.to_string())?;
-    for id in ids {
-        writer
-            .add_item(&mut wtxn, id, data.base.row(id as usize))
-            .map_err(err)?;
-    }
+    // One batch: the rows of `ids` are contiguous in the base matrix.
+    let dim = data.base.dim;
+    let rows = data
+        .base
+        .data
+        .get(ids.start as usize * dim..ids.end as usize * dim)
+        .ok_or("item ids past the base vectors")?;
+    let ids: Vec<u32> = ids.collect();
+    writer.add_items(&mut wtxn, &ids, rows).map_err(err)?;
     for &id in deleted {
         writer.del_item(&mut wtxn, id).map_err(err)?;
     }
