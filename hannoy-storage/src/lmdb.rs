@@ -256,6 +256,17 @@ fn range<'t>(
     Ok(LmdbIter { inner: Some(inner) })
 }
 
+/// LMDB keeps a value larger than about half a page in its own run of overflow pages, with
+/// a 16-byte header; smaller values share leaf pages.
+fn lmdb_stored_len(len: usize) -> usize {
+    const PAGE: usize = 4096;
+    if len <= PAGE / 2 {
+        len
+    } else {
+        (len + 16).div_ceil(PAGE) * PAGE
+    }
+}
+
 impl ReadTxn for LmdbReadTxn<'_> {
     type Bytes<'t>
         = &'t [u8]
@@ -265,6 +276,10 @@ impl ReadTxn for LmdbReadTxn<'_> {
         = LmdbIter<'t>
     where
         Self: 't;
+
+    fn stored_len(&self, len: usize) -> usize {
+        lmdb_stored_len(len)
+    }
 
     fn get(&self, key: &[u8]) -> StoreResult<Option<&[u8]>> {
         get(self.db, &self.txn, key)
@@ -284,6 +299,10 @@ impl ReadTxn for LmdbWriteTxn<'_> {
         = LmdbIter<'t>
     where
         Self: 't;
+
+    fn stored_len(&self, len: usize) -> usize {
+        lmdb_stored_len(len)
+    }
 
     fn get(&self, key: &[u8]) -> StoreResult<Option<&[u8]>> {
         get(self.db, &self.txn, key)

@@ -171,9 +171,25 @@ impl<'t> Iterator for RedbIter<'t> {
     }
 }
 
+/// redb stores a large value in a leaf page of its own, allocated in a power-of-two number
+/// of 4 KiB pages (its buddy allocator); the page header and the entry's key and offsets take
+/// a few dozen bytes of it.
+fn redb_stored_len(len: usize) -> usize {
+    const PAGE: usize = 4096;
+    if len <= PAGE / 2 {
+        len
+    } else {
+        (len + 64).div_ceil(PAGE).next_power_of_two() * PAGE
+    }
+}
+
 impl ReadTxn for RedbReadTxn {
     type Bytes<'t> = RedbBytes<'t>;
     type Iter<'t> = RedbIter<'t>;
+
+    fn stored_len(&self, len: usize) -> usize {
+        redb_stored_len(len)
+    }
 
     fn get(&self, key: &[u8]) -> StoreResult<Option<RedbBytes<'_>>> {
         let value = self.table.get(key).map_err(|e| map_err("get", e))?;
@@ -195,6 +211,10 @@ impl ReadTxn for RedbReadTxn {
 impl ReadTxn for RedbWriteTxn {
     type Bytes<'t> = RedbBytes<'t>;
     type Iter<'t> = RedbIter<'t>;
+
+    fn stored_len(&self, len: usize) -> usize {
+        redb_stored_len(len)
+    }
 
     fn get(&self, key: &[u8]) -> StoreResult<Option<RedbBytes<'_>>> {
         let value = self

@@ -121,6 +121,10 @@ impl<T: WriteTxn> ReadTxn for FailingWriteTxn<T> {
         self.inner.get(key)
     }
 
+    fn stored_len(&self, len: usize) -> usize {
+        self.inner.stored_len(len)
+    }
+
     fn range(&self, start: Bound<&[u8]>, end: Bound<&[u8]>) -> StoreResult<T::Iter<'_>> {
         self.inner.range(start, end)
     }

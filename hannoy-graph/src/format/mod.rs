@@ -22,24 +22,23 @@ const PAGE: usize = 4096;
 /// The header of an LMDB overflow page run (a value too large for a leaf page).
 const OVERFLOW_HEADER: usize = 16;
 
-/// How many pages a vector chunk may span: the count that wastes the fewest bytes per vector
-/// is chosen (at 384-d cosine 23 pages hold 61 vectors with 4 bytes to spare per vector,
-/// where 16 pages would leave 20). Bigger chunks would make each `add_item` rewrite more.
+/// How many pages a vector chunk may span (the reader's table holds one entry per chunk; each
+/// `add_item` rewrites one chunk).
 const VECTOR_CHUNK_PAGES: std::ops::RangeInclusive<usize> = 12..=24;
 
-/// Slots per vector chunk for vectors of `encoded_len` bytes; 1 for vectors too large for
-/// several to share [`VECTOR_CHUNK_PAGES`].
-fn vector_slots(encoded_len: usize) -> u32 {
+/// Slots per vector chunk for vectors of `encoded_len` bytes: of the counts whose chunk spans
+/// [`VECTOR_CHUNK_PAGES`], the one wasting the fewest bytes per vector once the store has set
+/// aside `stored_len(chunk bytes)` (LMDB: whole pages, redb: a power of two of pages); the
+/// smallest on a tie. 1 for vectors too large to share a chunk.
+fn vector_slots(encoded_len: usize, stored_len: &dyn Fn(usize) -> usize) -> u32 {
     let len = encoded_len.max(1);
-    // (waste, slots) of the best page count so far; compared as waste / slots.
+    let least = (VECTOR_CHUNK_PAGES.start() * PAGE).div_ceil(len).max(1);
+    let most = (VECTOR_CHUNK_PAGES.end() * PAGE - 64) / len;
+    // (waste, slots) of the best count so far; compared as waste / slots.
     let mut best: Option<(usize, usize)> = None;
-    for pages in VECTOR_CHUNK_PAGES {
-        let slots = (pages * PAGE - OVERFLOW_HEADER) / len;
-        if slots == 0 {
-            continue;
-        }
-        let used = (slots * len + OVERFLOW_HEADER).div_ceil(PAGE) * PAGE;
-        let waste = used - slots * len;
+    for slots in least..=most {
+        let bytes = slots * len;
+        let waste = stored_len(bytes).saturating_sub(bytes);
         if best.is_none_or(|(w, s)| waste * s < w * slots) {
             best = Some((waste, slots));
         }
@@ -58,15 +57,21 @@ pub struct Geometry {
 }
 
 impl Geometry {
-    /// The grouping for vectors of `encoded_len` bytes and M0 links per node: chunks that
-    /// fill whole LMDB pages (4 KiB, 16-byte overflow header) with little to spare.
-    pub fn for_sizes(encoded_len: usize, m0: usize) -> Geometry {
+    /// The grouping for vectors of `encoded_len` bytes and M0 links per node, in a store
+    /// that sets aside `stored_len(n)` bytes for an `n`-byte value
+    /// ([`ReadTxn::stored_len`](crate::store::ReadTxn::stored_len)): chunks with little to
+    /// spare (link chunks fill whole LMDB pages).
+    pub fn for_sizes(
+        encoded_len: usize,
+        m0: usize,
+        stored_len: &dyn Fn(usize) -> usize,
+    ) -> Geometry {
         let record = links::record0_len(m0);
         let pages = (MAX_LINK_CHUNK_SLOTS as usize * record / PAGE).max(1);
         let link_slots = ((pages * PAGE - OVERFLOW_HEADER) / record)
             .clamp(1, MAX_LINK_CHUNK_SLOTS as usize) as u32;
         Geometry {
-            vector_slots: vector_slots(encoded_len),
+            vector_slots: vector_slots(encoded_len, stored_len),
             link_slots,
         }
     }
@@ -103,29 +108,37 @@ mod tests {
 
     #[test]
     fn chunks_fill_their_pages() {
-        // 384-d cosine: 1540-byte vectors, M0 = 32.
-        let g = Geometry::for_sizes(1540, 32);
+        // 384-d cosine (1540-byte vectors), M0 = 32, with LMDB's and redb's allocations.
+        let lmdb = |len: usize| (len + OVERFLOW_HEADER).div_ceil(PAGE) * PAGE;
+        let redb = |len: usize| (len + 64).div_ceil(PAGE).next_power_of_two() * PAGE;
+        let g = Geometry::for_sizes(1540, 32, &lmdb);
         assert_eq!(g.vector_slots, 61);
-        let bytes = g.vector_slots as usize * 1540 + OVERFLOW_HEADER;
-        assert_eq!(bytes.div_ceil(PAGE), 23);
-        assert!(23 * PAGE - bytes < 1540, "less than a vector to spare");
-        // Every allowed page count wastes at least as much per vector.
-        for pages in VECTOR_CHUNK_PAGES {
-            let slots = (pages * PAGE - OVERFLOW_HEADER) / 1540;
-            let waste = (slots * 1540 + OVERFLOW_HEADER).div_ceil(PAGE) * PAGE - slots * 1540;
+        assert_eq!(
+            lmdb(61 * 1540) - 61 * 1540,
+            268,
+            "4.4 bytes spare per vector"
+        );
+        // Every allowed count wastes at least as much per vector.
+        for slots in 32..=63 {
             assert!(
-                waste * 61 >= (23 * PAGE - 61 * 1540) * slots,
-                "{pages} pages"
+                (lmdb(slots * 1540) - slots * 1540) * 61 >= 268 * slots,
+                "{slots}"
             );
         }
-        // 128-d euclidean (512 bytes): one vector's worth spare per chunk whatever its
-        // size, so the largest chunk, 24 pages, holds 191.
-        assert_eq!(Geometry::for_sizes(512, 32).vector_slots, 191);
+        // redb rounds 23 pages up to 32: it gets 16-page chunks instead.
+        let r = Geometry::for_sizes(1540, 32, &redb);
+        assert_eq!(r.vector_slots, 42);
+        assert_eq!(redb(42 * 1540), 16 * PAGE);
+        // A store keeping values as they are: the smallest chunk of 12 pages.
+        assert_eq!(Geometry::for_sizes(1540, 32, &|len| len).vector_slots, 32);
+        // 128-d euclidean (512 bytes) on LMDB: a vector's worth spare per chunk whatever
+        // its size, so the largest chunk, 24 pages, holds 191.
+        assert_eq!(Geometry::for_sizes(512, 32, &lmdb).vector_slots, 191);
         assert_eq!(g.link_slots, 120);
         assert!(g.link_slots as usize * links::record0_len(32) <= 4 * 4096 - 16);
         // Huge vectors still get one per chunk; tiny link records cap at 128.
-        assert_eq!(Geometry::for_sizes(1 << 20, 32).vector_slots, 1);
-        assert_eq!(Geometry::for_sizes(8, 2).link_slots, 128);
+        assert_eq!(Geometry::for_sizes(1 << 20, 32, &lmdb).vector_slots, 1);
+        assert_eq!(Geometry::for_sizes(8, 2, &lmdb).link_slots, 128);
         assert_eq!(g.vector_place(123), (2, 1));
         assert_eq!(g.link_chunks(241), 3);
     }

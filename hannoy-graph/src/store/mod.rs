@@ -95,6 +95,13 @@ pub trait ReadTxn {
     /// The backend's error.
     fn get(&self, key: &[u8]) -> StoreResult<Option<Self::Bytes<'_>>>;
 
+    /// The bytes the store sets aside for one value of `len` bytes (for example whole pages
+    /// for a large value). The index sizes its chunks to waste little of it. The default,
+    /// `len`, fits stores that keep values as they are.
+    fn stored_len(&self, len: usize) -> usize {
+        len
+    }
+
     /// The entries whose keys lie between `start` and `end`, in ascending key order.
     /// The bounds are only read during the call.
     ///

@@ -55,7 +55,7 @@ impl<M: Metric> Writer<M> {
 
         let mut meta = match self.metadata(txn)? {
             Some(meta) => meta,
-            None => self.empty_metadata(BuildParams::default()),
+            None => self.empty_metadata(txn, BuildParams::default()),
         };
         let plan = self.plan_slots(txn, ids, &mut meta)?;
         let mut writes: Vec<(u32, &[u8])> = plan

@@ -201,7 +201,7 @@ impl<'a, M: Metric, R: Rng> Builder<'a, M, R> {
         let stored = writer.metadata(txn)?;
         let mut meta = stored
             .clone()
-            .unwrap_or_else(|| writer.empty_metadata(self.params));
+            .unwrap_or_else(|| writer.empty_metadata(txn, self.params));
         let encoded_len = M::encoded_len(writer.dimensions);
         let has_links = txn
             .prefix(&key::links_layer(index, 0))?
@@ -218,7 +218,10 @@ impl<'a, M: Metric, R: Rng> Builder<'a, M, R> {
             meta.m = self.params.m;
             meta.m0 = self.params.m0;
             meta.geometry.link_slots =
-                Geometry::for_sizes(encoded_len, usize::from(meta.m0)).link_slots;
+                Geometry::for_sizes(encoded_len, usize::from(meta.m0), &|len| {
+                    txn.stored_len(len)
+                })
+                .link_slots;
         }
         meta.ef_construction = self.params.ef_construction;
 

@@ -242,8 +242,12 @@ impl<M: Metric> Writer<M> {
         Ok(meta)
     }
 
-    fn empty_metadata(&self, params: BuildParams) -> Metadata {
-        let geometry = Geometry::for_sizes(M::encoded_len(self.dimensions), usize::from(params.m0));
+    fn empty_metadata<T: ReadTxn>(&self, txn: &T, params: BuildParams) -> Metadata {
+        let geometry = Geometry::for_sizes(
+            M::encoded_len(self.dimensions),
+            usize::from(params.m0),
+            &|len| txn.stored_len(len),
+        );
         Metadata {
             metric: M::NAME.to_owned(),
             dimensions: self.dimensions as u32,
