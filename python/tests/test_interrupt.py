@@ -25,11 +25,13 @@ def test_ctrl_c_cancels_a_build(make_db):
         # terminal's Ctrl-C would, while the calling thread waits for the build.
         if phase == "inserting" and "start" not in timings:
             timings["start"] = time.monotonic()
-            threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT)).start()
+            threading.Timer(0.05, os.kill, (os.getpid(), signal.SIGINT)).start()
         timings["last"] = (done, total)
 
     with pytest.raises(KeyboardInterrupt):
-        with db.writer(32) as writer:
+        # ef_construction 400 makes the build take seconds (2 threads, even on a quiet
+        # machine), far longer than the signal's delay, however loaded the machine is.
+        with db.writer(32, ef_construction=400) as writer:
             writer.add_items(np.arange(100, 40_000), vectors[100:])
             writer.build(progress=progress, threads=2)
     stopped = time.monotonic() - timings["start"]
