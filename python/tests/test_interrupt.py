@@ -13,8 +13,13 @@ from conftest import build_index, vectors_for
 
 @pytest.mark.skipif(not hasattr(signal, "SIGINT"), reason="no SIGINT on this platform")
 @pytest.mark.parametrize("backend", ["lmdb"])
-def test_ctrl_c_cancels_a_build(make_db):
+def test_ctrl_c_cancels_a_build(make_db, request):
     assert threading.current_thread() is threading.main_thread()
+    # A process started in the background by a non-interactive shell (as CI jobs can be)
+    # inherits SIGINT as ignored, and Python then installs no handler for it: install the
+    # one an interactive Python has, for this test only.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    request.addfinalizer(lambda: signal.signal(signal.SIGINT, previous))
     db = make_db("euclidean")
     vectors = vectors_for("euclidean", 40_000, 32, seed=9)
     build_index(db, vectors[:100])
