@@ -412,28 +412,56 @@ fn first_pass_on<M: Metric, S: KvStore>(
     let reader = Reader::<M, _>::open(&rtxn, 0).map_err(|e| e.to_string())?;
     let open_ms = started.elapsed().as_secs_f64() * 1e3;
     let ef = config.cold_ef;
-    let figures = cold::first_pass(data, &data.ground_truth, config.k, ef, |query| match reader
-        .nns(config.k)
-        .ef_search(ef)
-        .by_vector(query)
-    {
+    let figures = cold::first_pass(data, &data.ground_truth, config.k, ef, |query| {
+        search_ids(&reader, config, ef, None, query)
+    });
+    let mut row = our_row::<M>(store, data, config, store.size(), &figures);
+    row.open_ms = Some(open_ms);
+    Ok(row)
+}
+
+/// The ids our index returns for `query` at `ef`, restricted to `filter`'s candidates if
+/// any (nothing on error: the recall shows it).
+fn search_ids<M: Metric, T: hannoy::ReadTxn>(
+    reader: &Reader<'_, M, T>,
+    config: &RunConfig,
+    ef: usize,
+    filter: Option<&Filter>,
+    query: &[f32],
+) -> Vec<u32> {
+    let query_builder = reader.nns(config.k).ef_search(ef);
+    let query_builder = match filter {
+        Some(f) => query_builder
+            .candidates(&f.ids)
+            .filter_strategy(config.filter_strategy),
+        None => query_builder,
+    };
+    match query_builder.by_vector(query) {
         Ok(found) => found.into_iter().map(|(id, _)| id).collect(),
         Err(_) => Vec::new(),
-    });
-    let mut row = Row::new(
+    }
+}
+
+/// A row of our index's figures (build time filled in by the caller).
+fn our_row<M: Metric>(
+    store: &Store,
+    data: &Dataset,
+    config: &RunConfig,
+    size: u64,
+    figures: &SearchFigures,
+) -> Row {
+    Row::new(
         "hannoy (this repo)",
         store.name(),
         data,
         M::NAME,
         config,
         0.0,
-        store.size(),
+        size,
         stats::memory(),
-        &figures,
+        figures,
         false,
-    );
-    row.open_ms = Some(open_ms);
-    Ok(row)
+    )
 }
 
 /// Measures every (filter, ef_search) point of a built store.
@@ -478,30 +506,9 @@ fn measure_on<M: Metric, S: KvStore>(
         for &ef in &config.ef_search {
             let truth = filter.map_or(truth, |f| &f.truth);
             let figures = measure_search(data, truth, config.k, ef, config.passes, |query| {
-                let query_builder = reader.nns(config.k).ef_search(ef);
-                let query_builder = match filter {
-                    Some(f) => query_builder
-                        .candidates(&f.ids)
-                        .filter_strategy(config.filter_strategy),
-                    None => query_builder,
-                };
-                match query_builder.by_vector(query) {
-                    Ok(found) => found.into_iter().map(|(id, _)| id).collect(),
-                    Err(_) => Vec::new(),
-                }
+                search_ids(&reader, config, ef, filter, query)
             });
-            let mut row = Row::new(
-                "hannoy (this repo)",
-                store.name(),
-                data,
-                M::NAME,
-                config,
-                0.0,
-                size,
-                stats::memory(),
-                &figures,
-                false,
-            );
+            let mut row = our_row::<M>(store, data, config, size, &figures);
             row.filter_ratio = filter.map(|f| f.ratio);
             rows.push(row);
         }
