@@ -186,7 +186,8 @@ def markdown(rows, curve, command):
         out += [
             "The store is closed and opened again, then every query runs once: `reopened` with "
             "its files still in the page cache, `cold` after dropping them from it "
-            "(`posix_fadvise(DONTNEED)`; the in-memory peers load their saved index file). "
+            "(`posix_fadvise(DONTNEED)`; the in-memory peers load their saved index file; "
+            "the memory backend has no file and is not measured cold). "
             "Open is the time to open the store and the index (the peers: to load the file); "
             "the warm row is the same ef_search after warm-up.",
             "",
