@@ -288,40 +288,61 @@ impl<'a, M: Metric> BuildGraph<'a, M> {
             return;
         };
         let mut guard = write(lock);
-        let mut layer0 = Vec::new();
-        let list = if layer == 0 {
-            self.read_links0(from, |link| layer0.push(link));
-            &mut layer0
-        } else {
-            match guard.get_mut(usize::from(layer) - 1) {
-                Some(list) => list,
-                None => return,
-            }
-        };
-        if from == to || list.contains(&to) {
+        if from == to {
             return;
         }
-        if list.len() < max {
-            list.push(to);
-        } else {
-            let mut candidates: Vec<Candidate> = list
-                .iter()
-                .chain(std::iter::once(&to))
-                .map(|&slot| Candidate {
-                    dist: self.distance_between(from, slot),
-                    slot,
-                })
-                .collect();
-            candidates.sort_unstable();
-            let mut kept = Vec::with_capacity(max);
-            select_neighbours(self, &candidates, max, &mut kept);
-            *list = kept;
-        }
         if layer == 0 {
-            self.store_links0(from, &layer0);
+            // In place: a link appended to a list with room is one store and the degree.
+            let Some((degree_word, words)) = self.words0(from).split_first() else {
+                return;
+            };
+            let degree = (degree_word.load(Ordering::Relaxed) as usize).min(words.len());
+            let links = &words[..degree];
+            if links.iter().any(|link| link.load(Ordering::Relaxed) == to) {
+                return;
+            }
+            match words.get(degree) {
+                Some(free) if degree < max => {
+                    free.store(to, Ordering::Relaxed);
+                    degree_word.store(degree as u32 + 1, Ordering::Release);
+                }
+                _ => {
+                    let list: Vec<u32> = links.iter().map(|l| l.load(Ordering::Relaxed)).collect();
+                    self.store_links0(from, &self.pruned(from, &list, to, max));
+                }
+            }
+        } else {
+            let Some(list) = guard.get_mut(usize::from(layer) - 1) else {
+                return;
+            };
+            if list.contains(&to) {
+                return;
+            }
+            if list.len() < max {
+                list.push(to);
+            } else {
+                *list = self.pruned(from, list, to, max);
+            }
         }
         drop(guard);
         self.mark_dirty(from);
+    }
+
+    /// `from`'s full link list `list` with `to` competing for a place: the heuristic's
+    /// choice of at most `max` of them.
+    fn pruned(&self, from: u32, list: &[u32], to: u32, max: usize) -> Vec<u32> {
+        let mut candidates: Vec<Candidate> = list
+            .iter()
+            .chain(std::iter::once(&to))
+            .map(|&slot| Candidate {
+                dist: self.distance_between(from, slot),
+                slot,
+            })
+            .collect();
+        candidates.sort_unstable();
+        let mut kept = Vec::with_capacity(max);
+        select_neighbours(self, &candidates, max, &mut kept);
+        kept
     }
 
     /// Makes every live node reachable from the entry point on layer 0: an unreachable node
@@ -387,23 +408,21 @@ impl<'a, M: Metric> BuildGraph<'a, M> {
         };
         let guard = write(lock);
         let mut list = self.links_of(from, 0);
-        {
-            if list.len() >= self.m0 {
-                let farthest = list
-                    .iter()
-                    .enumerate()
-                    .max_by(|a, b| {
-                        self.distance_between(from, *a.1)
-                            .total_cmp(&self.distance_between(from, *b.1))
-                    })
-                    .map(|(i, _)| i);
-                if let Some(i) = farthest {
-                    list.swap_remove(i);
-                }
+        if list.len() >= self.m0 {
+            let farthest = list
+                .iter()
+                .enumerate()
+                .max_by(|a, b| {
+                    self.distance_between(from, *a.1)
+                        .total_cmp(&self.distance_between(from, *b.1))
+                })
+                .map(|(i, _)| i);
+            if let Some(i) = farthest {
+                list.swap_remove(i);
             }
-            list.push(to);
-            self.store_links0(from, &list);
         }
+        list.push(to);
+        self.store_links0(from, &list);
         drop(guard);
         self.mark_dirty(from);
     }
