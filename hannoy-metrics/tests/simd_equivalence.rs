@@ -1,8 +1,10 @@
-//! Property tests: the SIMD kernels agree with the scalar reference loops.
+//! Property tests: the SIMD kernels give exactly the bits of the fixed summation
+//! order (`kernels::order`) on every instruction set and at every offset, and
+//! that order agrees with the scalar reference loops up to rounding.
 //!
 //! Inputs cover every length `16·k + r` up to 4096 (so every tail length modulo
-//! 16 and odd lengths occur), operands starting at unaligned byte offsets
-//! (0 to 3 bytes of padding in front), and per-vector scales `10^e` with
+//! 16 and odd lengths occur), operands starting at any byte offset within a
+//! 64-byte line (0 to 63 bytes of padding in front), and per-vector scales `10^e` with
 //! `e ∈ -20..=17` (so sums stay far from overflow but span many orders of
 //! magnitude). The dispatched kernels (AVX-512 on a machine that has it) are
 //! checked, and so is the generic kernel instantiated explicitly with
@@ -11,9 +13,8 @@
 //!
 //! # Tolerance
 //!
-//! The SIMD kernels sum in a different order (lanes, four accumulators, then a
-//! horizontal sum) and with fused multiply-adds, so results differ from the
-//! reference by rounding only. Both lie within the worst-case bound of
+//! The fixed order sums in 64 lanes, then a tree, with fused multiply-adds, so
+//! its results differ from the left-to-right reference by rounding only. Both lie within the worst-case bound of
 //! recursive summation of the exact value, so we require
 //!
 //! `|simd - reference| <= 2 · n · f32::EPSILON · Σᵢ |termᵢ| + f32::MIN_POSITIVE`
@@ -22,7 +23,7 @@
 //! for L1, and `n` the number of components; the `f32::MIN_POSITIVE` term
 //! absorbs absolute errors in the subnormal range. Hamming counts are exact.
 
-use hannoy_metrics::kernels::{self, scalar, simd};
+use hannoy_metrics::kernels::{self, order, scalar, simd};
 use proptest::prelude::*;
 use pulp::{Simd, WithSimd};
 
@@ -42,6 +43,14 @@ impl Kernel {
             Kernel::Dot => scalar::dot(a, b),
             Kernel::L2Squared => scalar::l2_squared(a, b),
             Kernel::L1 => scalar::l1(a, b),
+        }
+    }
+
+    fn ordered(self, a: &[u8], b: &[u8]) -> f32 {
+        match self {
+            Kernel::Dot => order::dot(a, b),
+            Kernel::L2Squared => order::l2_squared(a, b),
+            Kernel::L1 => order::l1(a, b),
         }
     }
 
@@ -143,22 +152,30 @@ fn scaled(len: usize) -> impl Strategy<Value = Vec<f32>> {
 
 /// Two equally long vectors and the padding in front of each.
 fn operands() -> impl Strategy<Value = (Vec<f32>, Vec<f32>, usize, usize)> {
-    length().prop_flat_map(|len| (scaled(len), scaled(len), 0usize..=3, 0usize..=3))
+    length().prop_flat_map(|len| (scaled(len), scaled(len), 0usize..64, 0usize..64))
 }
 
 fn check(kernel: Kernel, a: &[f32], b: &[f32], pad_a: usize, pad_b: usize) {
     let (ba, bb) = (padded(a, pad_a), padded(b, pad_b));
     let (ba, bb) = (&ba[pad_a..], &bb[pad_b..]);
     let reference = kernel.reference(ba, bb);
+    let ordered = kernel.ordered(ba, bb);
     let tol = tolerance(kernel, a, b);
+    let error = (f64::from(ordered) - f64::from(reference)).abs();
+    assert!(
+        error <= tol,
+        "{kernel:?} n={}: ordered {ordered} vs reference {reference}, error {error:e} > \
+         tolerance {tol:e}",
+        a.len()
+    );
     let mut runs = generic_runs(kernel, ba, bb);
     runs.push(("dispatched", kernel.dispatched(ba, bb)));
     for (name, value) in runs {
-        let error = (f64::from(value) - f64::from(reference)).abs();
-        assert!(
-            error <= tol,
-            "{kernel:?} {name} n={} pads=({pad_a},{pad_b}): {value} vs reference {reference}, \
-             error {error:e} > tolerance {tol:e}",
+        assert_eq!(
+            value.to_bits(),
+            ordered.to_bits(),
+            "{kernel:?} {name} n={} pads=({pad_a},{pad_b}): {value} is not the fixed order's \
+             {ordered}",
             a.len()
         );
     }
@@ -187,6 +204,7 @@ proptest! {
         let bytes = padded(&a, pad);
         let bytes = &bytes[pad..];
         prop_assert_eq!(kernels::norm_squared(bytes), kernels::dot(bytes, bytes));
+        prop_assert_eq!(kernels::norm_squared(bytes).to_bits(), order::dot(bytes, bytes).to_bits());
         let error = (f64::from(kernels::norm_squared(bytes)) - f64::from(scalar::norm_squared(bytes))).abs();
         prop_assert!(error <= tolerance(Kernel::Dot, &a, &a));
     }

@@ -3,12 +3,19 @@
 //! The functions at this level dispatch at run time to the best instruction
 //! set of the machine, detected once and cached ([`arch`], [`simd_level`]).
 //! [`scalar`] holds the plain reference loops, [`simd`] the generic kernels
-//! that a caller can run under its own [`pulp::Arch::dispatch`].
+//! that a caller can run under its own [`pulp::Arch::dispatch`], and [`order`]
+//! the summation order they all follow: the same inputs give the same bits on
+//! every instruction set and at every memory offset.
+//!
+//! The environment variable [`SIMD_CAP_VAR`] (`HANNOY_SIMD=scalar|avx2|avx512`)
+//! caps the instruction set, read once at first use: the test suite runs under
+//! each level the machine has, and a comparison can measure one against another.
 //!
 //! Every kernel reads whole little-endian `f32` components (or raw bytes for
 //! [`hamming`]) of the common prefix of its two operands: callers check the
 //! lengths; mismatched inputs never read out of bounds and never panic.
 
+pub mod order;
 pub mod scalar;
 pub mod simd;
 
@@ -17,8 +24,33 @@ use std::sync::LazyLock;
 
 use pulp::{Arch, Simd, WithSimd};
 
-/// The instruction set detected once at first use.
-static ARCH: LazyLock<Arch> = LazyLock::new(Arch::new);
+/// The instruction set detected once at first use, capped by [`SIMD_CAP_VAR`].
+static ARCH: LazyLock<Arch> = LazyLock::new(|| {
+    let best = Arch::new();
+    match std::env::var(SIMD_CAP_VAR) {
+        Ok(cap) => capped(best, &cap),
+        Err(_) => best,
+    }
+});
+
+/// The environment variable that caps the instruction set of the dispatched kernels:
+/// `scalar`, `avx2` (AVX2 + FMA) or `avx512`; a level the machine lacks falls back to
+/// the best one below it, and any other value is ignored ([`simd_level`] tells what runs).
+/// Results are the same bits at every level; only the speed differs.
+pub const SIMD_CAP_VAR: &str = "HANNOY_SIMD";
+
+/// `best`, lowered to at most the level named by `cap`.
+fn capped(best: Arch, cap: &str) -> Arch {
+    match cap.trim().to_ascii_lowercase().as_str() {
+        "scalar" => Arch::Scalar,
+        #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+        "avx2" | "avx2+fma" => match best {
+            Arch::V4(_) => pulp::x86::V3::try_new().map_or(Arch::Scalar, Arch::V3),
+            other => other,
+        },
+        _ => best,
+    }
+}
 
 /// The instruction set the dispatched kernels run on, detected once per process.
 ///
@@ -202,7 +234,13 @@ mod tests {
         let level = simd_level();
         assert_eq!(level, simd_level());
         assert!(!level.to_string().is_empty());
-        if cfg!(all(target_arch = "x86_64", target_endian = "little"))
+        let cap = std::env::var(SIMD_CAP_VAR).unwrap_or_default();
+        if cap == "scalar" {
+            assert_eq!(level, SimdLevel::Scalar);
+        } else if cap == "avx2" && level != SimdLevel::Scalar {
+            assert_eq!(level, SimdLevel::Avx2Fma);
+        } else if cap.is_empty()
+            && cfg!(all(target_arch = "x86_64", target_endian = "little"))
             && std::is_x86_feature_detected!("avx512f")
             && std::is_x86_feature_detected!("avx512bw")
             && std::is_x86_feature_detected!("avx512vl")
@@ -249,6 +287,54 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn every_offset_gives_the_same_bits() {
+        // Random magnitudes: any change of summation order with the placement of the
+        // operands would show in the last bits.
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            ((state >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 3.0
+        };
+        let values: Vec<f32> = (0..300).map(|_| next()).collect();
+        let other: Vec<f32> = (0..300).map(|_| next()).collect();
+        let mut buffer_a = vec![0u8; 64 + 1200];
+        let mut buffer_b = vec![0u8; 64 + 1200];
+        for len in [1, 7, 16, 63, 64, 65, 100, 128, 255, 300] {
+            let (a, b) = (&values[..len], &other[..len]);
+            let (a, b): (&[u8], &[u8]) = (bytemuck::cast_slice(a), bytemuck::cast_slice(b));
+            let want = [order::dot(a, b), order::l2_squared(a, b), order::l1(a, b)];
+            for offset_a in 0..64 {
+                for offset_b in [0, 3, 4, 36, 60, offset_a] {
+                    buffer_a[offset_a..offset_a + a.len()].copy_from_slice(a);
+                    buffer_b[offset_b..offset_b + b.len()].copy_from_slice(b);
+                    let ea = &buffer_a[offset_a..offset_a + a.len()];
+                    let eb = &buffer_b[offset_b..offset_b + b.len()];
+                    let got = [dot(ea, eb), l2_squared(ea, eb), l1(ea, eb)];
+                    assert_eq!(
+                        got.map(f32::to_bits),
+                        want.map(f32::to_bits),
+                        "len {len}, offsets {offset_a}/{offset_b}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn cap_names_lower_or_keep_the_level() {
+        let best = Arch::new();
+        assert!(matches!(capped(best, "scalar"), Arch::Scalar));
+        assert!(matches!(capped(best, " Scalar "), Arch::Scalar));
+        let unknown = capped(best, "sse9");
+        assert_eq!(
+            std::mem::discriminant(&unknown),
+            std::mem::discriminant(&best)
+        );
     }
 
     #[test]

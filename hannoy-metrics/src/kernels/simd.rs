@@ -11,30 +11,29 @@
 //! Operands are little-endian byte slices with no alignment guarantee (they
 //! come straight from memory-mapped pages). Registers are filled with
 //! [`bytemuck::pod_read_unaligned`], which compiles to one unaligned vector
-//! load. A head is peeled so that one operand's loads in the main loop are
-//! aligned to the register width, and the head and the tail are summed from a
-//! full register overlapping the body with the lanes already (or not yet)
-//! counted zeroed; a vector shorter than one register is read with a masked
-//! load or copied into a zeroed register. The main
-//! loop keeps four independent accumulators and uses fused multiply-add where
-//! the instruction set has it. When the lengths differ only the common prefix
-//! of whole `f32` components is compared. On big-endian targets every function
-//! falls back to [`crate::kernels::scalar`].
-//!
-//! The results equal the scalar reference up to rounding: the sum is taken in
-//! a different order (per lane, then across lanes) and with fused operations.
+//! load. Every `f32` kernel adds its terms in the fixed order of
+//! [`super::order`]: 64 lanes held in `64 / register lanes` accumulators (four
+//! on AVX-512, eight on AVX2), each lane summed in component order with fused
+//! multiply-adds, a partial register for the tail whose missing lanes are left
+//! untouched, then a pairwise tree over the 64 lanes. So a distance is the same
+//! bits on every instruction set and at every memory offset, and the graph a
+//! build links and the results a search returns do not depend on the machine
+//! or on where a backend placed a value. When the lengths differ only the common
+//! prefix of whole `f32` components is compared. On big-endian targets every
+//! function runs the plain form of the same order ([`super::order`]).
 
 use core::mem::size_of;
 
 use bytemuck::Zeroable;
 use pulp::Simd;
 
-use super::scalar;
+use super::order::{self, LANES};
 
 /// One reduction: how a pair of registers is folded into an accumulator.
 trait Reduction {
-    /// The scalar reference of the same reduction (used on big-endian targets).
-    fn reference(a: &[u8], b: &[u8]) -> f32;
+    /// The plain form of the same reduction in the fixed order (big-endian targets, and
+    /// register widths that do not divide [`LANES`]).
+    fn ordered(a: &[u8], b: &[u8]) -> f32;
     /// Returns `acc + term(a, b)` lane by lane.
     fn step<S: Simd>(simd: S, acc: S::f32s, a: S::f32s, b: S::f32s) -> S::f32s;
 }
@@ -47,31 +46,31 @@ struct L2Squared;
 struct L1;
 
 impl Reduction for Dot {
-    fn reference(a: &[u8], b: &[u8]) -> f32 {
-        scalar::dot(a, b)
+    fn ordered(a: &[u8], b: &[u8]) -> f32 {
+        order::dot(a, b)
     }
     #[inline(always)]
     fn step<S: Simd>(simd: S, acc: S::f32s, a: S::f32s, b: S::f32s) -> S::f32s {
-        // `mul_add_e` is a real fused multiply-add on V3/V4/NEON and a plain
-        // `a * b + c` on `Scalar` (where `mul_add` would call a slow software fma).
-        simd.mul_add_e_f32s(a, b, acc)
+        // Fused on every instruction set (`f32::mul_add` on `Scalar`), as the fixed
+        // order requires: `mul_add_e` would round the product first on `Scalar`.
+        simd.mul_add_f32s(a, b, acc)
     }
 }
 
 impl Reduction for L2Squared {
-    fn reference(a: &[u8], b: &[u8]) -> f32 {
-        scalar::l2_squared(a, b)
+    fn ordered(a: &[u8], b: &[u8]) -> f32 {
+        order::l2_squared(a, b)
     }
     #[inline(always)]
     fn step<S: Simd>(simd: S, acc: S::f32s, a: S::f32s, b: S::f32s) -> S::f32s {
         let d = simd.sub_f32s(a, b);
-        simd.mul_add_e_f32s(d, d, acc)
+        simd.mul_add_f32s(d, d, acc)
     }
 }
 
 impl Reduction for L1 {
-    fn reference(a: &[u8], b: &[u8]) -> f32 {
-        scalar::l1(a, b)
+    fn ordered(a: &[u8], b: &[u8]) -> f32 {
+        order::l1(a, b)
     }
     #[inline(always)]
     fn step<S: Simd>(simd: S, acc: S::f32s, a: S::f32s, b: S::f32s) -> S::f32s {
@@ -87,8 +86,8 @@ fn load<S: Simd>(bytes: &[u8]) -> S::f32s {
 
 /// Loads fewer than a register's worth of bytes, zero-filling the other lanes.
 ///
-/// Only used for vectors shorter than one register. When the bytes are
-/// 4-aligned this is the instruction set's masked load
+/// Only used for the last components of a vector, fewer than a register's
+/// worth. When the bytes are 4-aligned this is the instruction set's masked load
 /// ([`Simd::partial_load_f32s`]); otherwise the bytes are copied into a zeroed
 /// register.
 #[inline(always)]
@@ -118,95 +117,78 @@ fn iota<S: Simd>() -> S::u32s {
     bytemuck::pod_read_unaligned(&bytemuck::bytes_of(&IOTA)[..size_of::<S::u32s>()])
 }
 
-/// Keeps the lanes of `x` below `end`, zeroing the others.
-#[inline(always)]
-fn keep_below<S: Simd>(simd: S, x: S::f32s, end: usize) -> S::f32s {
-    let mask = simd.less_than_u32s(iota::<S>(), simd.splat_u32s(end as u32));
-    simd.select_f32s(mask, x, simd.splat_f32s(0.0))
-}
-
-/// Keeps the lanes of `x` from `start` on, zeroing the others.
-#[inline(always)]
-fn keep_from<S: Simd>(simd: S, x: S::f32s, start: usize) -> S::f32s {
-    let mask = simd.greater_than_or_equal_u32s(iota::<S>(), simd.splat_u32s(start as u32));
-    simd.select_f32s(mask, x, simd.splat_f32s(0.0))
-}
-
-/// Folds `R` over the common prefix of whole components of `a` and `b`.
+/// Folds `R` over the common prefix of whole components of `a` and `b`, in the order
+/// of [`super::order`].
 #[inline(always)]
 fn reduce<S: Simd, R: Reduction>(simd: S, a: &[u8], b: &[u8]) -> f32 {
     if cfg!(target_endian = "big") {
-        return R::reference(a, b);
+        return R::ordered(a, b);
     }
     let len = a.len().min(b.len()) / 4 * 4;
     let (a, b) = (&a[..len], &b[..len]);
+    // One accumulator register per `width` lanes of the 64.
+    match size_of::<S::f32s>() / 4 {
+        1 => fold::<S, R, 64>(simd, a, b),
+        4 => fold::<S, R, 16>(simd, a, b),
+        8 => fold::<S, R, 8>(simd, a, b),
+        16 => fold::<S, R, 4>(simd, a, b),
+        _ => R::ordered(a, b),
+    }
+}
+
+/// [`reduce`] with `REGS` registers of `LANES / REGS` lanes each; `a` and `b` hold the
+/// same number of whole components.
+#[inline(always)]
+fn fold<S: Simd, R: Reduction, const REGS: usize>(simd: S, a: &[u8], b: &[u8]) -> f32 {
     let width = size_of::<S::f32s>();
+    debug_assert_eq!(REGS * width, 4 * LANES);
     let zero = simd.splat_f32s(0.0);
+    let mut acc = [zero; REGS];
 
-    if len < width {
-        // Shorter than one register: a single partial load per operand.
-        if len == 0 {
-            return 0.0;
-        }
-        let acc = R::step(simd, zero, load_partial(simd, a), load_partial(simd, b));
-        return simd.reduce_sum_f32s(acc);
-    }
-
-    let (mut acc0, mut acc1, mut acc2, mut acc3) = (zero, zero, zero, zero);
-
-    // Peel a head so that the loads of one operand in the main loop are
-    // aligned to the register width: a wide load that straddles two cache
-    // lines costs two. When the other operand has the same misalignment (the
-    // common case for values laid out alike) both end up aligned. Only an
-    // operand whose start is 4-aligned can reach the boundary with whole
-    // components, so `b` is the anchor when `a` is not 4-aligned. The head is
-    // one full (unaligned) register whose lanes past the head are zeroed.
-    let anchor = if a.as_ptr().addr() % 4 == 0 { a } else { b };
-    let misalignment = anchor.as_ptr().addr() % width;
-    let head = if misalignment % 4 == 0 {
-        (width - misalignment) % width
-    } else {
-        0
-    };
-    if head != 0 {
-        let lanes = head / 4;
-        let x = keep_below(simd, load::<S>(&a[..width]), lanes);
-        let y = keep_below(simd, load::<S>(&b[..width]), lanes);
-        acc3 = R::step(simd, acc3, x, y);
-    }
-    let (body_a, body_b) = (&a[head..], &b[head..]);
-
-    // Main loop: four registers per operand, one independent accumulator each.
-    let mut blocks_a = body_a.chunks_exact(4 * width);
-    let mut blocks_b = body_b.chunks_exact(4 * width);
+    // Whole blocks of 64 components: register `r` takes lanes `r·w .. (r+1)·w`.
+    let mut blocks_a = a.chunks_exact(REGS * width);
+    let mut blocks_b = b.chunks_exact(REGS * width);
     for (x, y) in (&mut blocks_a).zip(&mut blocks_b) {
-        let (x0, x1) = x.split_at(2 * width);
-        let (y0, y1) = y.split_at(2 * width);
-        acc0 = R::step(simd, acc0, load::<S>(&x0[..width]), load::<S>(&y0[..width]));
-        acc1 = R::step(simd, acc1, load::<S>(&x0[width..]), load::<S>(&y0[width..]));
-        acc2 = R::step(simd, acc2, load::<S>(&x1[..width]), load::<S>(&y1[..width]));
-        acc3 = R::step(simd, acc3, load::<S>(&x1[width..]), load::<S>(&y1[width..]));
+        for (r, acc) in acc.iter_mut().enumerate() {
+            let at = r * width..(r + 1) * width;
+            *acc = R::step(simd, *acc, load::<S>(&x[at.clone()]), load::<S>(&y[at]));
+        }
     }
 
-    // Up to three remaining whole registers.
-    let mut regs_a = blocks_a.remainder().chunks_exact(width);
-    let mut regs_b = blocks_b.remainder().chunks_exact(width);
-    for (x, y) in (&mut regs_a).zip(&mut regs_b) {
-        acc0 = R::step(simd, acc0, load::<S>(x), load::<S>(y));
+    // The last, partial block: whole registers, then one partial register whose missing
+    // lanes keep their accumulator unchanged.
+    let (x, y) = (blocks_a.remainder(), blocks_b.remainder());
+    let full = x.len() / width;
+    for (r, acc) in acc.iter_mut().enumerate().take(full) {
+        let at = r * width..(r + 1) * width;
+        *acc = R::step(simd, *acc, load::<S>(&x[at.clone()]), load::<S>(&y[at]));
+    }
+    if x.len() % width != 0 {
+        let lanes = (x.len() % width) / 4;
+        let (px, py) = (&x[full * width..], &y[full * width..]);
+        let stepped = R::step(
+            simd,
+            acc[full],
+            load_partial(simd, px),
+            load_partial(simd, py),
+        );
+        let mask = simd.less_than_u32s(iota::<S>(), simd.splat_u32s(lanes as u32));
+        acc[full] = simd.select_f32s(mask, stepped, acc[full]);
     }
 
-    // The tail: the last full register of the vectors, of which only the
-    // lanes not yet summed are kept (zero lanes add nothing to any reduction).
-    let tail = regs_a.remainder().len();
-    if tail != 0 {
-        let from = (width - tail) / 4;
-        let x = keep_from(simd, load::<S>(&a[len - width..]), from);
-        let y = keep_from(simd, load::<S>(&b[len - width..]), from);
-        acc1 = R::step(simd, acc1, x, y);
+    // The tree: registers pairwise (lane j with lane j + 32, then + 16, …) down to one,
+    // then that register's lanes.
+    let mut regs = REGS;
+    while regs > 1 {
+        regs /= 2;
+        for r in 0..regs {
+            acc[r] = simd.add_f32s(acc[r], acc[r + regs]);
+        }
     }
-
-    let acc = simd.add_f32s(simd.add_f32s(acc0, acc1), simd.add_f32s(acc2, acc3));
-    simd.reduce_sum_f32s(acc)
+    let mut lanes = [0.0f32; 16];
+    let lanes = &mut lanes[..width / 4];
+    lanes.copy_from_slice(bytemuck::cast_slice(core::slice::from_ref(&acc[0])));
+    order::tree_sum(lanes)
 }
 
 /// Inner product `Σ aᵢ·bᵢ` of two little-endian `f32` vectors.
@@ -270,6 +252,7 @@ pub fn hamming<S: Simd>(simd: S, a: &[u8], b: &[u8]) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernels::scalar;
 
     fn bytes(v: &[f32]) -> Vec<u8> {
         v.iter().flat_map(|x| x.to_le_bytes()).collect()
