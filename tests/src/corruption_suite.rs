@@ -397,3 +397,57 @@ pub fn arroy_layout_is_foreign<B: Backend>() {
     wtxn.commit().unwrap();
     assert_eq!(snapshot(&store), before);
 }
+
+/// A link to a free slot is in range, so it loads; searches, the check and a build must
+/// still treat it as damage, never follow it into a panic.
+pub fn links_to_a_free_slot_are_reported_not_followed_into_a_panic<B: Backend>() {
+    let (_dir, store, writer) = built::<B>();
+    let mut wtxn = store.write_txn().unwrap();
+    assert!(writer.del_item(&mut wtxn, 17).unwrap());
+    build(&writer, &mut wtxn).unwrap();
+    wtxn.commit().unwrap();
+    let meta = metadata(&store);
+    let free_bytes = get(
+        &store.read_txn().unwrap(),
+        &key::prefix(0, key::Tag::FreeSlots),
+    )
+    .expect("a free slot");
+    let free = RoaringBitmap::deserialize_from(&free_bytes[..]).unwrap();
+    let free_slot = free.min().unwrap();
+    // Every live record of the first layer-0 chunk now links to the free slot first.
+    let chunk_key = key::links(0, 0, 0);
+    let mut bytes = get(&store.read_txn().unwrap(), &chunk_key).unwrap();
+    let record_len = links::record0_len(usize::from(meta.m0));
+    for record in bytes.chunks_exact_mut(record_len) {
+        if record[4] != links::FREE && record[5] > 0 {
+            record[8..12].copy_from_slice(&free_slot.to_le_bytes());
+        }
+    }
+    put(&store, &chunk_key, &bytes);
+
+    let rtxn = store.read_txn().unwrap();
+    let reader = Reader::<Euclidean, _>::open(&rtxn, 0).unwrap();
+    for query in random_vectors(20, DIM, 11) {
+        match reader.nns(10).by_vector(&query) {
+            Ok(found) => assert!(found.iter().all(|&(id, _)| id != 17)),
+            Err(Error::Store(StoreError::Corrupted { .. })) => {}
+            Err(other) => panic!("{other}"),
+        }
+    }
+    let report = reader.check(&rtxn).unwrap();
+    assert!(
+        report
+            .problems
+            .iter()
+            .any(|p| p.contains(&format!("dead slot {free_slot}"))),
+        "{report}"
+    );
+    drop(reader);
+    drop(rtxn);
+    let mut wtxn = store.write_txn().unwrap();
+    writer.add_item(&mut wtxn, 500, &[0.25; DIM]).unwrap();
+    match build(&writer, &mut wtxn) {
+        Ok(()) | Err(Error::Store(StoreError::Corrupted { .. })) => {}
+        Err(other) => panic!("{other}"),
+    }
+}

@@ -110,7 +110,8 @@ macro_rules! conformance_suite {
                 dimensions_past_u32_are_refused,
                 built_hannoy_0_3_store_is_foreign,
                 unbuilt_hannoy_0_3_store_is_foreign,
-                arroy_layout_is_foreign
+                arroy_layout_is_foreign,
+                links_to_a_free_slot_are_reported_not_followed_into_a_panic
             );
             $crate::conformance_suite!(@tests $backend; index_model:
                 random_updates_keep_the_graph_valid_and_exact
