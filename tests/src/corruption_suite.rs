@@ -342,7 +342,7 @@ fn refuses_published_store<B: Backend>(build: bool, expected: &str) {
 }
 
 pub fn built_hannoy_0_3_store_is_foreign<B: Backend>() {
-    refuses_published_store::<B>(true, "hannoy 0.3");
+    refuses_published_store::<B>(true, "hannoy 0.3 (v0.3.0)");
 }
 
 pub fn unbuilt_hannoy_0_3_store_is_foreign<B: Backend>() {

@@ -2,9 +2,11 @@
 //! hannoy 0.3 crate and arroy, which it descends from.
 //!
 //! Both lay an index out under 8-byte keys `[index: u16 BE][mode: u8][id: u32 BE][u8]`
-//! (hannoy 0.3: mode 0 metadata (id 0) and version (id 1), 1 updated, 2 links (the last byte
-//! is the layer), 3 items; arroy since it records updates the same modes with trees for
-//! links and a zero last byte; older arroy: 0 items, 1 trees, 2 metadata). Our keys under
+//! (hannoy 0.3, read from its source: mode 0 metadata (id 0) and version (id 1), 1 updated,
+//! 2 links (the last byte is the layer), 3 items; arroy's older layout, read from its
+//! source: 0 items, 1 trees, 2 metadata, a zero last byte; later arroy releases use hannoy
+//! 0.3's modes, as hannoy 0.3's conversion from arroy reads them with its own key codec).
+//! Our keys under
 //! the tags 0 to 3 are 3 bytes (metadata, item set) or 7 bytes (pending, slot map) long,
 //! never 8, so the first keys of those four tags tell the layouts apart without reading a
 //! value. The name in the error is refined from what is stored:
