@@ -143,3 +143,55 @@ fn run<D: Distance>(
     }
     Ok(rows)
 }
+
+/// Writes index 0 of the published crate into the unnamed database of a fresh LMDB
+/// environment in `dir` (the database our LMDB backend opens): `vectors` as items `0..`,
+/// euclidean, built with M = 16, M0 = 32 when `build`. The environment is closed on return,
+/// so the directory can be opened again in this process. The conformance suite uses it to
+/// check that a store written by hannoy 0.3 is refused as foreign.
+///
+/// # Errors
+/// Any failure of LMDB or of the peer, as text.
+pub fn write_published_index(
+    dir: &std::path::Path,
+    vectors: &[Vec<f32>],
+    build: bool,
+) -> Result<(), String> {
+    let err = |e: &dyn std::fmt::Display| e.to_string();
+    let mut options = EnvOpenOptions::new().read_txn_without_tls();
+    options.map_size(64 << 20);
+    // SAFETY: a directory the caller owns, used through LMDB alone and not open elsewhere
+    // in this process (the environment is closed before returning).
+    let env = unsafe { options.open(dir) }.map_err(|e| err(&e))?;
+    let wtxn = env.write_txn().map_err(|e| err(&e))?;
+    let created = env
+        .create_databases_and_commit(wtxn, |opener, wtxn| {
+            opener
+                .create_database(wtxn, None)
+                .map(CommitOrAbort::<_, Infallible>::Commit)
+        })
+        .map_err(|e| err(&e))?;
+    let db: hannoy_peer::Database<Euclidean> = match created {
+        CommitOrAbort::Commit(db) => db,
+        CommitOrAbort::Abort(never) => match never {},
+    };
+    let dimensions = vectors.first().map_or(1, Vec::len);
+    let writer = hannoy_peer::Writer::new(db, 0, dimensions);
+    let mut wtxn = env.write_txn().map_err(|e| err(&e))?;
+    for (id, vector) in vectors.iter().enumerate() {
+        let id = u32::try_from(id).map_err(|e| err(&e))?;
+        writer
+            .add_item(&mut wtxn, id, vector)
+            .map_err(|e| err(&e))?;
+    }
+    if build {
+        let mut rng = StdRng::seed_from_u64(0);
+        writer
+            .builder(&mut rng)
+            .build::<16, 32>(&mut wtxn)
+            .map_err(|e| err(&e))?;
+    }
+    wtxn.commit().map_err(|e| err(&e))?;
+    env.prepare_for_closing().wait();
+    Ok(())
+}

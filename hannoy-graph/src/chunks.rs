@@ -23,33 +23,51 @@ pub struct Chunks<B> {
 }
 
 impl<B: AsRef<[u8]>> Chunks<B> {
-    /// Loads and checks every chunk of `index` described by `meta`.
+    /// Loads and checks every chunk of `index` described by `meta`, whose chunk sizes were
+    /// checked against `encoded_len` ([`Metadata::validate_chunk_bytes`]).
+    ///
+    /// Every slot below the slot count had its vector chunk written when it was reserved,
+    /// so the vector chunks present must be exactly those the slot count needs: that bounds
+    /// the slot count by bytes that exist before any table (or, later, a search's visited
+    /// set and a build's graph) is sized from it.
     pub fn load<'t, T>(txn: &'t T, index: u16, meta: &Metadata, encoded_len: usize) -> Result<Self>
     where
         T: ReadTxn<Bytes<'t> = B>,
     {
         let geometry = meta.geometry;
-        let link_chunks = geometry.link_chunks(meta.slot_count);
         let m = usize::from(meta.m);
         let m0 = usize::from(meta.m0);
 
         let vector_chunk_len = geometry.vector_slots as usize * encoded_len;
         let vector_chunks = geometry.vector_chunks(meta.slot_count);
-        let vectors = load_kind(
-            txn,
-            &key::prefix(index, key::Tag::Vectors),
-            vector_chunks,
-            |_, len| len == vector_chunk_len,
-        )?;
+        let stored = scan_kind(txn, &key::prefix(index, key::Tag::Vectors), |bytes| {
+            bytes.len() == vector_chunk_len
+        })?;
+        if stored.len() < vector_chunks {
+            return Err(Error::corrupted(
+                format!(
+                    "slot count {} needs {vector_chunks} vector chunks, {} are stored",
+                    meta.slot_count,
+                    stored.len()
+                ),
+                &key::prefix(index, key::Tag::Metadata),
+            ));
+        }
+        let vectors = into_table(stored, vector_chunks, |chunk| {
+            key::vectors(index, chunk).to_vec()
+        })?;
+
+        let link_chunks = geometry.link_chunks(meta.slot_count);
         let chunk0_len = links::chunk0_len(geometry.link_slots, m0);
-        let layer0 = load_kind(txn, &key::links_layer(index, 0), link_chunks, |_, len| {
-            len == chunk0_len
+        let layer0 = load_kind(txn, &key::links_layer(index, 0), link_chunks, |bytes| {
+            bytes.len() == chunk0_len
         })?;
         let mut upper = Vec::with_capacity(usize::from(meta.max_level));
         for layer in 1..=meta.max_level {
             let prefix = key::links_layer(index, layer);
-            upper.push(load_kind(txn, &prefix, link_chunks, |bytes, len| {
-                len >= links::MASK_LEN && len == links::upper_chunk_len(links::upper_mask(bytes), m)
+            upper.push(load_kind(txn, &prefix, link_chunks, |bytes| {
+                bytes.len() >= links::MASK_LEN
+                    && bytes.len() == links::upper_chunk_len(links::upper_mask(bytes), m)
             })?);
         }
         let chunks = Chunks {
@@ -62,38 +80,54 @@ impl<B: AsRef<[u8]>> Chunks<B> {
             m0,
         };
         chunks.check_records(meta, index)?;
+        chunks.check_upper(meta, index)?;
         Ok(chunks)
     }
 
-    /// Checks every used layer-0 record: degree within m0, level within the graph, links to
-    /// existing slots. Upper-layer links are checked when read.
+    /// Checks every layer-0 record, used or free: degree within m0, links to existing
+    /// slots; and for a used one, its level within the graph and its vector present.
     fn check_records(&self, meta: &Metadata, index: u16) -> Result<()> {
         let geometry = self.geometry;
         for slot in 0..meta.slot_count {
             let Some(record) = self.record0(slot) else {
                 continue;
             };
+            let chunk_key = || key::links(index, 0, geometry.link_place(slot).0);
+            links::check_record0(record, self.m0, meta.slot_count)
+                .map_err(|what| Error::corrupted(format!("slot {slot}: {what}"), &chunk_key()))?;
             let Some(level) = record.level() else {
                 continue;
             };
-            let chunk_key = key::links(index, 0, geometry.link_place(slot).0);
-            if record.degree() > self.m0 || level > meta.max_level {
+            if level > meta.max_level {
                 return Err(Error::corrupted(
-                    format!("slot {slot} has a bad level or degree"),
-                    &chunk_key,
+                    format!("slot {slot} has level {level}, above the top layer"),
+                    &chunk_key(),
                 ));
             }
             if self.vector(slot).is_none() {
                 return Err(Error::corrupted(
                     format!("slot {slot} has links but no vector"),
-                    &chunk_key,
+                    &chunk_key(),
                 ));
             }
-            if record.links().any(|link| link >= meta.slot_count) {
-                return Err(Error::corrupted(
-                    format!("slot {slot} links past the last slot"),
-                    &chunk_key,
-                ));
+        }
+        Ok(())
+    }
+
+    /// Checks every entry of every upper-layer chunk: degree within m, links to existing
+    /// slots. Searches then read upper links without a check.
+    fn check_upper(&self, meta: &Metadata, index: u16) -> Result<()> {
+        for (layer, chunks) in (1..=meta.max_level).zip(&self.upper) {
+            for (chunk, bytes) in chunks.iter().enumerate() {
+                let Some(bytes) = bytes else {
+                    continue;
+                };
+                links::check_upper_chunk(bytes.as_ref(), self.m, meta.slot_count).map_err(
+                    |what| {
+                        let chunk_key = key::links(index, layer, chunk as u32);
+                        Error::corrupted(format!("upper-layer chunk: {what}"), &chunk_key)
+                    },
+                )?;
             }
         }
         Ok(())
@@ -132,24 +166,63 @@ fn load_kind<'t, T: ReadTxn>(
     txn: &'t T,
     prefix: &[u8],
     chunk_count: usize,
-    length_ok: impl Fn(&[u8], usize) -> bool,
+    length_ok: impl Fn(&[u8]) -> bool,
 ) -> Result<Vec<Option<T::Bytes<'t>>>> {
-    let mut table: Vec<Option<T::Bytes<'t>>> = (0..chunk_count).map(|_| None).collect();
+    let stored = scan_kind(txn, prefix, length_ok)?;
+    into_table(stored, chunk_count, |chunk| {
+        let mut chunk_key = prefix.to_vec();
+        chunk_key.extend_from_slice(&chunk.to_be_bytes());
+        chunk_key
+    })
+}
+
+/// The `(chunk number, value)` of every chunk under `prefix`, in chunk order, checking each
+/// key's shape and each value's length. Holds only what is stored: nothing is sized from
+/// the metadata yet.
+fn scan_kind<'t, T: ReadTxn>(
+    txn: &'t T,
+    prefix: &[u8],
+    length_ok: impl Fn(&[u8]) -> bool,
+) -> Result<Vec<(u32, T::Bytes<'t>)>> {
+    let mut stored = Vec::new();
     for entry in txn.prefix(prefix)? {
         let (key, value) = entry?;
         let key = key.as_ref();
         let chunk = key::trailing_u32(key, prefix.len() + 4)
             .ok_or_else(|| Error::corrupted("chunk key has a bad length", key))?;
-        let bytes = value.as_ref();
-        if !length_ok(bytes, bytes.len()) {
+        let len = value.as_ref().len();
+        if !length_ok(value.as_ref()) {
             return Err(Error::corrupted(
-                format!("chunk value has a bad length ({})", bytes.len()),
+                format!("chunk value has a bad length ({len})"),
                 key,
             ));
         }
+        stored.push((chunk, value));
+    }
+    Ok(stored)
+}
+
+/// Places the scanned chunks into a table of `chunk_count` places (`chunk_key` names a
+/// chunk past the end in the error). The scan holds at most one entry per place, in key
+/// order, so the table is never larger than the scan allows.
+fn into_table<V>(
+    stored: Vec<(u32, V)>,
+    chunk_count: usize,
+    chunk_key: impl Fn(u32) -> Vec<u8>,
+) -> Result<Vec<Option<V>>> {
+    if let Some(&(last, _)) = stored.last()
+        && last as usize >= chunk_count
+    {
+        return Err(Error::corrupted(
+            "chunk past the last slot",
+            &chunk_key(last),
+        ));
+    }
+    let mut table: Vec<Option<V>> = (0..chunk_count).map(|_| None).collect();
+    for (chunk, value) in stored {
         let place = table
             .get_mut(chunk as usize)
-            .ok_or_else(|| Error::corrupted("chunk past the last slot", key))?;
+            .ok_or_else(|| Error::corrupted("chunk past the last slot", &chunk_key(chunk)))?;
         *place = Some(value);
     }
     Ok(table)

@@ -11,6 +11,7 @@
 
 pub mod backends;
 pub mod batch_suite;
+pub mod corruption_suite;
 pub mod dataset_suite;
 pub mod failpoint;
 pub mod index_model;
@@ -94,6 +95,23 @@ macro_rules! conformance_suite {
                 batch_add_equals_sequential_adds,
                 bad_batch_changes_nothing,
                 duplicates_in_a_batch_keep_the_last_row
+            );
+            $crate::conformance_suite!(@tests $backend; corruption_suite:
+                upper_layer_degree_past_m_is_corrupted,
+                upper_layer_link_past_slot_count_is_corrupted,
+                free_slot_with_bad_degree_is_corrupted,
+                pending_slot_past_slot_count_is_corrupted,
+                free_slot_past_slot_count_is_corrupted,
+                free_slot_holding_a_live_node_is_corrupted,
+                slot_count_past_the_stored_vectors_is_corrupted,
+                chunk_sizes_that_overflow_are_corrupted,
+                item_count_disagreeing_with_the_item_set_is_corrupted,
+                huge_k_returns_every_item,
+                dimensions_past_u32_are_refused,
+                built_hannoy_0_3_store_is_foreign,
+                unbuilt_hannoy_0_3_store_is_foreign,
+                arroy_layout_is_foreign,
+                links_to_a_free_slot_are_reported_not_followed_into_a_panic
             );
             $crate::conformance_suite!(@tests $backend; index_model:
                 random_updates_keep_the_graph_valid_and_exact

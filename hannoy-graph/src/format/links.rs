@@ -92,6 +92,40 @@ impl<'a> Record0<'a> {
     }
 }
 
+/// Checks a layer-0 record, used or free, once when its chunk loads: a degree within `m0`
+/// and links below `slot_count`, so that reading it later needs no check. Returns what is
+/// wrong.
+pub fn check_record0(record: Record0<'_>, m0: usize, slot_count: u32) -> Result<(), String> {
+    if record.degree() > m0 {
+        return Err(format!("degree {} exceeds m0 = {m0}", record.degree()));
+    }
+    match record.links().find(|&link| link >= slot_count) {
+        Some(link) => Err(format!("link to slot {link} is past the last slot")),
+        None => Ok(()),
+    }
+}
+
+/// Checks every entry of an upper-layer chunk whose length matches its mask
+/// ([`upper_chunk_len`]), once when it loads: degrees within `m` and links below
+/// `slot_count`. Returns what is wrong.
+pub fn check_upper_chunk(chunk: &[u8], m: usize, slot_count: u32) -> Result<(), String> {
+    let entries = chunk.get(MASK_LEN..).unwrap_or_default();
+    for (rank, entry) in entries.chunks_exact(upper_entry_len(m)).enumerate() {
+        let degree = usize::from(entry[0]);
+        if degree > m {
+            return Err(format!(
+                "entry {rank} has degree {degree}, more than m = {m}"
+            ));
+        }
+        if let Some(link) = decode_links(&entry[4..], degree).find(|&link| link >= slot_count) {
+            return Err(format!(
+                "entry {rank} links to slot {link}, past the last slot"
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Writes a layer-0 record into `out` (exactly [`record0_len`] bytes).
 pub fn write_record0(out: &mut [u8], item: u32, level: Option<u8>, links: &[u32]) {
     out.fill(0);
@@ -174,6 +208,43 @@ mod tests {
         );
         assert_eq!(record.links().collect::<Vec<_>>(), vec![5, 6, 7]);
         assert_eq!(Record0::at(&chunk, 4, m0).level(), None);
+    }
+
+    #[test]
+    fn damaged_records_are_found_not_sliced() {
+        let m0 = 4;
+        let len = record0_len(m0);
+        let mut chunk = vec![0; chunk0_len(2, m0)];
+        write_record0(&mut chunk[..len], 7, Some(0), &[1, 2]);
+        write_record0(&mut chunk[len..], 0, None, &[]);
+        for offset in 0..2 {
+            assert_eq!(
+                check_record0(Record0::at(&chunk, offset, m0), m0, 3),
+                Ok(())
+            );
+        }
+        // A link past the slot count, then a degree past m0, on a used and a free slot.
+        assert!(check_record0(Record0::at(&chunk, 0, m0), m0, 2).is_err());
+        for offset in 0..2 {
+            let mut damaged = chunk.clone();
+            damaged[offset * len + 5] = 255;
+            let err = check_record0(Record0::at(&damaged, offset, m0), m0, 3).unwrap_err();
+            assert!(err.contains("degree 255"), "{err}");
+        }
+    }
+
+    #[test]
+    fn damaged_upper_chunks_are_found_not_sliced() {
+        let m = 3;
+        let chunk = encode_upper_chunk([(0, &[1u32, 2][..]), (5, &[9u32][..])], m);
+        assert_eq!(check_upper_chunk(&chunk, m, 10), Ok(()));
+        let err = check_upper_chunk(&chunk, m, 9).unwrap_err();
+        assert!(err.contains("entry 1 links to slot 9"), "{err}");
+        let mut damaged = chunk.clone();
+        damaged[MASK_LEN + upper_entry_len(m)] = 200;
+        let err = check_upper_chunk(&damaged, m, 10).unwrap_err();
+        assert!(err.contains("entry 1 has degree 200"), "{err}");
+        assert_eq!(check_upper_chunk(&[], m, 10), Ok(()));
     }
 
     #[test]

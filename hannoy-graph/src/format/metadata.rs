@@ -1,7 +1,7 @@
 //! The metadata value of an index.
 
 use crate::error::{Error, Result};
-use crate::format::{FORMAT_VERSION, Geometry, MAX_LINK_CHUNK_SLOTS};
+use crate::format::{FORMAT_VERSION, Geometry, MAX_LINK_CHUNK_SLOTS, MAX_VECTOR_CHUNK_BYTES};
 use crate::store::StoreError;
 
 /// The first bytes of every metadata value: tells a hannoy index from foreign bytes.
@@ -115,6 +115,30 @@ impl Metadata {
         };
         metadata.validate(key)?;
         Ok(metadata)
+    }
+
+    /// The byte length of a vector chunk of vectors `encoded_len` bytes long (what the
+    /// metric encodes [`dimensions`](Self::dimensions) into), checked once when the metadata
+    /// is read with its metric: it must be a number, and a chunk of several slots at most
+    /// [`MAX_VECTOR_CHUNK_BYTES`], so a damaged geometry can neither overflow a byte count
+    /// nor make a writer allocate a huge zeroed chunk.
+    ///
+    /// # Errors
+    /// [`StoreError::Corrupted`] naming `key`.
+    pub fn validate_chunk_bytes(&self, encoded_len: usize, key: &[u8]) -> Result<usize> {
+        let slots = self.geometry.vector_slots as usize;
+        encoded_len
+            .checked_mul(slots)
+            .filter(|&bytes| bytes <= isize::MAX as usize)
+            .filter(|&bytes| slots == 1 || bytes <= MAX_VECTOR_CHUNK_BYTES)
+            .ok_or_else(|| {
+                Error::corrupted(
+                    format!(
+                        "vector chunks of {slots} slots of {encoded_len} bytes are out of range"
+                    ),
+                    key,
+                )
+            })
     }
 
     /// Checks the invariants every decoder downstream relies on.
@@ -235,6 +259,33 @@ mod tests {
         );
         let err = Metadata::decode(b"{\"json\": true}", b"k").unwrap_err();
         assert!(err.to_string().contains("not a hannoy index"), "{err}");
+    }
+
+    #[test]
+    fn chunk_bytes_are_bounded() {
+        let meta = sample();
+        assert_eq!(meta.validate_chunk_bytes(16, b"k").unwrap(), 42 * 16);
+        assert!(meta.validate_chunk_bytes(usize::MAX / 2, b"k").is_err());
+        assert!(
+            meta.validate_chunk_bytes(MAX_VECTOR_CHUNK_BYTES, b"k")
+                .is_err()
+        );
+        let alone = Metadata {
+            geometry: Geometry {
+                vector_slots: 1,
+                link_slots: 120,
+            },
+            ..sample()
+        };
+        assert!(alone.validate_chunk_bytes(1 << 34, b"k").is_ok());
+        let huge = Metadata {
+            geometry: Geometry {
+                vector_slots: u32::MAX,
+                link_slots: 120,
+            },
+            ..sample()
+        };
+        assert!(huge.validate_chunk_bytes(1 << 34, b"k").is_err());
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! one place; every decoder checks lengths, so bad bytes give
 //! [`StoreError::Corrupted`](crate::store::StoreError::Corrupted), never a panic.
 
+pub mod foreign;
 pub mod key;
 pub mod links;
 pub mod metadata;
@@ -15,6 +16,11 @@ pub const FORMAT_VERSION: u32 = 1;
 
 /// The most slots a link chunk holds (upper-layer chunks index them with a 128-bit mask).
 pub const MAX_LINK_CHUNK_SLOTS: u32 = 128;
+
+/// The largest vector chunk of several slots a reader accepts: 16 MiB, far above the 24
+/// pages chunks are sized to now (a vector too large for that holds a chunk alone, whatever
+/// its size). Bounds what a damaged geometry can make a writer allocate.
+pub const MAX_VECTOR_CHUNK_BYTES: usize = 1 << 24;
 
 /// LMDB's page size, which chunk sizes are fitted to.
 const PAGE: usize = 4096;

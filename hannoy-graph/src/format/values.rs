@@ -25,11 +25,17 @@ impl Pending {
         }
     }
 
-    /// Decodes the value stored under `key`.
-    pub fn decode(value: &[u8], key: &[u8]) -> Result<Pending> {
+    /// Decodes the value stored under `key`; a slot must lie below `slot_count`.
+    pub fn decode(value: &[u8], key: &[u8], slot_count: u32) -> Result<Pending> {
         match value {
             [] => Ok(Pending::Delete),
-            [a, b, c, d] => Ok(Pending::Upsert(u32::from_le_bytes([*a, *b, *c, *d]))),
+            [a, b, c, d] => match u32::from_le_bytes([*a, *b, *c, *d]) {
+                slot if slot < slot_count => Ok(Pending::Upsert(slot)),
+                slot => Err(Error::corrupted(
+                    format!("pending slot {slot} is past the last slot"),
+                    key,
+                )),
+            },
             _ => Err(Error::corrupted(
                 "pending value is neither empty nor a slot",
                 key,
@@ -44,28 +50,40 @@ pub fn item_of_key(key: &[u8]) -> Result<u32> {
         .ok_or_else(|| Error::corrupted("per-item key has a bad length", key))
 }
 
-/// Every pending change of `index`, in id order.
-pub fn pending_changes<T: ReadTxn>(txn: &T, index: u16) -> Result<Vec<(u32, Pending)>> {
+/// Every pending change of `index` (whose slots lie below `slot_count`), in id order.
+pub fn pending_changes<T: ReadTxn>(
+    txn: &T,
+    index: u16,
+    slot_count: u32,
+) -> Result<Vec<(u32, Pending)>> {
     let mut changes = Vec::new();
     for entry in txn.prefix(&key::prefix(index, key::Tag::Pending))? {
         let (key, value) = entry?;
         let key = key.as_ref();
-        changes.push((item_of_key(key)?, Pending::decode(value.as_ref(), key)?));
+        changes.push((
+            item_of_key(key)?,
+            Pending::decode(value.as_ref(), key, slot_count)?,
+        ));
     }
     Ok(changes)
 }
 
-/// The pending change of item `id`, if any.
-pub fn pending_change<T: ReadTxn>(txn: &T, index: u16, id: u32) -> Result<Option<Pending>> {
+/// The pending change of item `id`, if any (its slot lies below `slot_count`).
+pub fn pending_change<T: ReadTxn>(
+    txn: &T,
+    index: u16,
+    id: u32,
+    slot_count: u32,
+) -> Result<Option<Pending>> {
     let pending_key = key::item(index, key::Tag::Pending, id);
     match txn.get(&pending_key)? {
-        Some(value) => Pending::decode(value.as_ref(), &pending_key).map(Some),
+        Some(value) => Pending::decode(value.as_ref(), &pending_key, slot_count).map(Some),
         None => Ok(None),
     }
 }
 
-/// The slot of built item `id`, from the slot map, if it has one.
-pub fn read_slot<T: ReadTxn>(txn: &T, index: u16, id: u32) -> Result<Option<u32>> {
+/// The slot of built item `id`, from the slot map, if it has one (below `slot_count`).
+pub fn read_slot<T: ReadTxn>(txn: &T, index: u16, id: u32, slot_count: u32) -> Result<Option<u32>> {
     let slot_key = key::item(index, key::Tag::Slot, id);
     let Some(value) = txn.get(&slot_key)? else {
         return Ok(None);
@@ -74,7 +92,13 @@ pub fn read_slot<T: ReadTxn>(txn: &T, index: u16, id: u32) -> Result<Option<u32>
         .as_ref()
         .try_into()
         .map_err(|_| Error::corrupted("slot value is not 4 bytes", &slot_key))?;
-    Ok(Some(u32::from_le_bytes(bytes)))
+    match u32::from_le_bytes(bytes) {
+        slot if slot < slot_count => Ok(Some(slot)),
+        slot => Err(Error::corrupted(
+            format!("slot {slot} is past the last slot"),
+            &slot_key,
+        )),
+    }
 }
 
 /// The roaring bitmap stored under `key` (empty when absent); `what` names it in errors.
@@ -95,18 +119,34 @@ pub fn encode_bitmap(bitmap: &RoaringBitmap) -> Result<Vec<u8>> {
     Ok(bytes)
 }
 
-/// The item set of `index` as of its last build.
-pub fn read_items<T: ReadTxn>(txn: &T, index: u16) -> Result<RoaringBitmap> {
-    read_bitmap(txn, &key::prefix(index, key::Tag::Items), "item set")
+/// The item set of `index` as of its last build, which must hold the `item_count` items
+/// the metadata counts.
+pub fn read_items<T: ReadTxn>(txn: &T, index: u16, item_count: u32) -> Result<RoaringBitmap> {
+    let items_key = key::prefix(index, key::Tag::Items);
+    let items = read_bitmap(txn, &items_key, "item set")?;
+    if items.len() != u64::from(item_count) {
+        return Err(Error::corrupted(
+            format!(
+                "the item set holds {} items, the metadata counts {item_count}",
+                items.len()
+            ),
+            &items_key,
+        ));
+    }
+    Ok(items)
 }
 
-/// The free slots of `index`.
-pub fn read_free<T: ReadTxn>(txn: &T, index: u16) -> Result<RoaringBitmap> {
-    read_bitmap(
-        txn,
-        &key::prefix(index, key::Tag::FreeSlots),
-        "free slot set",
-    )
+/// The free slots of `index`, which must lie below `slot_count`.
+pub fn read_free<T: ReadTxn>(txn: &T, index: u16, slot_count: u32) -> Result<RoaringBitmap> {
+    let free_key = key::prefix(index, key::Tag::FreeSlots);
+    let free = read_bitmap(txn, &free_key, "free slot set")?;
+    if let Some(slot) = free.max().filter(|&slot| slot >= slot_count) {
+        return Err(Error::corrupted(
+            format!("free slot {slot} is past the last slot"),
+            &free_key,
+        ));
+    }
+    Ok(free)
 }
 
 #[cfg(test)]
@@ -117,12 +157,22 @@ mod tests {
     fn pending_roundtrip_and_garbage() {
         for change in [
             Pending::Upsert(7),
-            Pending::Upsert(u32::MAX),
+            Pending::Upsert(u32::MAX - 1),
             Pending::Delete,
         ] {
-            assert_eq!(Pending::decode(&change.encode(), b"k").unwrap(), change);
+            assert_eq!(
+                Pending::decode(&change.encode(), b"k", u32::MAX).unwrap(),
+                change
+            );
         }
-        assert!(Pending::decode(&[1, 2], b"k").is_err());
+        assert!(Pending::decode(&[1, 2], b"k", u32::MAX).is_err());
+        // A slot at or past the slot count is refused where it is decoded.
+        assert_eq!(
+            Pending::decode(&Pending::Upsert(9).encode(), b"k", 10).unwrap(),
+            Pending::Upsert(9)
+        );
+        let err = Pending::decode(&Pending::Upsert(10).encode(), b"k", 10).unwrap_err();
+        assert!(err.to_string().contains("past the last slot"), "{err}");
         assert!(item_of_key(&[0, 0, 2, 0, 0]).is_err());
         assert_eq!(
             item_of_key(&key::item(3, key::Tag::Pending, 99)).unwrap(),

@@ -126,7 +126,7 @@ impl<'t, M: Metric, T: ReadTxn + 't> Reader<'t, M, T> {
             }
         }
 
-        if ids != values::read_items(txn, self.index)? {
+        if ids != values::read_items(txn, self.index, meta.item_count)? {
             report.problem("the item set disagrees with the nodes".into());
         }
         // No slot map entry may outlive its item (a deleted item must appear nowhere).

@@ -17,7 +17,7 @@ use roaring::RoaringBitmap;
 use crate::chunks::Chunks;
 use crate::error::{Error, Result};
 use crate::format::values::{self, Pending};
-use crate::format::{Metadata, key};
+use crate::format::{Metadata, foreign, key};
 use crate::search::GraphView;
 use crate::store::ReadTxn;
 
@@ -54,20 +54,14 @@ impl<'t, M: Metric, T: ReadTxn + 't> Reader<'t, M, T> {
     /// # Errors
     /// [`Error::MissingIndex`] if it was never built; [`Error::MetricMismatch`] if it was
     /// built with another metric; [`Error::Store`] with `VersionMismatch` or `Corrupted` for
-    /// bytes this build cannot read.
+    /// bytes this build cannot read (every stored value is checked here, once, so searches
+    /// trust them), or `ForeignFormat` for an index written by another library.
     pub fn open(txn: &'t T, index: u16) -> Result<Self> {
         let meta = read_metadata::<M, T>(txn, index)?.ok_or(Error::MissingIndex(index))?;
         let chunks = Chunks::load(txn, index, &meta, M::encoded_len(meta.dimensions as usize))?;
-        let items_key = key::prefix(index, key::Tag::Items);
-        let mut items = values::read_items(txn, index)?;
-        if items.len() != u64::from(meta.item_count) {
-            return Err(Error::corrupted(
-                "item set disagrees with the metadata",
-                &items_key,
-            ));
-        }
+        let mut items = values::read_items(txn, index, meta.item_count)?;
         let mut hides_items = false;
-        for (id, change) in values::pending_changes(txn, index)? {
+        for (id, change) in values::pending_changes(txn, index, meta.slot_count)? {
             if change == Pending::Delete {
                 hides_items |= items.remove(id);
             }
@@ -152,11 +146,8 @@ impl<'t, M: Metric, T: ReadTxn + 't> Reader<'t, M, T> {
             return Ok(None);
         }
         let slot_key = key::item(self.index, key::Tag::Slot, id);
-        let slot = values::read_slot(txn, self.index, id)?
+        let slot = values::read_slot(txn, self.index, id, self.meta.slot_count)?
             .ok_or_else(|| Error::corrupted("item has no slot", &slot_key))?;
-        if slot >= self.meta.slot_count {
-            return Err(Error::corrupted("slot past the last slot", &slot_key));
-        }
         Ok(Some(slot))
     }
 
@@ -184,6 +175,7 @@ pub(crate) fn read_metadata<M: Metric, T: ReadTxn>(
     txn: &T,
     index: u16,
 ) -> Result<Option<Metadata>> {
+    foreign::refuse_foreign(txn, index)?;
     let meta_key = key::prefix(index, key::Tag::Metadata);
     let Some(bytes) = txn.get(&meta_key)? else {
         return Ok(None);
@@ -196,6 +188,7 @@ pub(crate) fn read_metadata<M: Metric, T: ReadTxn>(
             requested: M::NAME,
         });
     }
+    meta.validate_chunk_bytes(M::encoded_len(meta.dimensions as usize), &meta_key)?;
     Ok(Some(meta))
 }
 
@@ -206,7 +199,7 @@ impl<'t, M: Metric, T: ReadTxn + 't> GraphView for Reader<'t, M, T> {
     }
 
     #[inline]
-    fn for_each_neighbour(&self, slot: u32, layer: u8, mut f: impl FnMut(u32)) -> Result<()> {
+    fn for_each_neighbour(&self, slot: u32, layer: u8, f: impl FnMut(u32)) -> Result<()> {
         if layer == 0 {
             let record = self
                 .chunks
@@ -216,18 +209,9 @@ impl<'t, M: Metric, T: ReadTxn + 't> GraphView for Reader<'t, M, T> {
             record.links().for_each(f);
             return Ok(());
         }
+        // Upper-layer degrees and links were checked when the chunks loaded too.
         if let Some(links) = self.chunks.upper_links(slot, layer) {
-            for link in links {
-                if link >= self.meta.slot_count {
-                    let chunk_key =
-                        key::links(self.index, layer, self.meta.geometry.link_place(slot).0);
-                    return Err(Error::corrupted(
-                        format!("slot {slot} links past the last slot"),
-                        &chunk_key,
-                    ));
-                }
-                f(link);
-            }
+            links.for_each(f);
         }
         Ok(())
     }

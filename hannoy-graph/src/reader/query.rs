@@ -117,18 +117,22 @@ impl<'r, 't, M: Metric, T: ReadTxn + 't> QueryBuilder<'r, 't, M, T> {
 
     fn search_encoded(&self, query: &[u8]) -> Result<Vec<(u32, f32)>> {
         let reader = self.reader;
-        if self.k == 0 || reader.items.is_empty() {
+        // No more than the visible items can come back: nothing is sized by a larger `k`.
+        let k = self
+            .k
+            .min(usize::try_from(reader.items.len()).unwrap_or(usize::MAX));
+        if k == 0 {
             return Ok(Vec::new());
         }
         let Some(candidates) = self.candidates else {
-            return self.search_graph(query, None);
+            return self.search_graph(query, k, None);
         };
         let allowed = candidates & &reader.items;
         if allowed.is_empty() {
             return Ok(Vec::new());
         }
         let index = reader.slot_index();
-        let ef = self.ef_search.max(self.k);
+        let ef = self.ef_search.max(k);
         let meta = &reader.meta;
         if self.strategy.scans(
             allowed.len(),
@@ -138,17 +142,17 @@ impl<'r, 't, M: Metric, T: ReadTxn + 't> QueryBuilder<'r, 't, M, T> {
             meta.max_level,
             meta.m,
         ) {
-            self.scan(query, &allowed)
+            self.scan(query, k, &allowed)
         } else {
-            self.search_graph(query, Some(&allowed))
+            self.search_graph(query, k, Some(&allowed))
         }
     }
 
-    /// The exact `k` nearest of `allowed`.
-    fn scan(&self, query: &[u8], allowed: &RoaringBitmap) -> Result<Vec<(u32, f32)>> {
+    /// The exact `k` nearest of `allowed` (`k` at most the item count).
+    fn scan(&self, query: &[u8], k: usize, allowed: &RoaringBitmap) -> Result<Vec<(u32, f32)>> {
         let reader = self.reader;
         let mut slots = reader.slot_index().cursor();
-        let mut best: BinaryHeap<(Candidate, u32)> = BinaryHeap::with_capacity(self.k + 1);
+        let mut best: BinaryHeap<(Candidate, u32)> = BinaryHeap::with_capacity(k + 1);
         for id in allowed {
             let slot = slots
                 .slot(id)
@@ -157,7 +161,7 @@ impl<'r, 't, M: Metric, T: ReadTxn + 't> QueryBuilder<'r, 't, M, T> {
                 dist: reader.distance(query, slot)?,
                 slot,
             };
-            if best.len() < self.k {
+            if best.len() < k {
                 best.push((candidate, id));
             } else if best.peek().is_some_and(|(worst, _)| candidate < *worst) {
                 best.pop();
@@ -173,10 +177,12 @@ impl<'r, 't, M: Metric, T: ReadTxn + 't> QueryBuilder<'r, 't, M, T> {
             .collect())
     }
 
-    /// The graph search; with `allowed`, only those ids enter the results.
+    /// The graph search for the `k` nearest (at most the item count); with `allowed`, only
+    /// those ids enter the results.
     fn search_graph(
         &self,
         query: &[u8],
+        k: usize,
         allowed: Option<&RoaringBitmap>,
     ) -> Result<Vec<(u32, f32)>> {
         let reader = self.reader;
@@ -190,7 +196,7 @@ impl<'r, 't, M: Metric, T: ReadTxn + 't> QueryBuilder<'r, 't, M, T> {
         for layer in (1..=reader.meta.max_level).rev() {
             current = search::greedy_closest(reader, query, current, layer)?;
         }
-        let ef = self.ef_search.max(self.k);
+        let ef = self.ef_search.max(k);
         let found = search::with_scratch(|scratch| match allowed {
             Some(allowed) => {
                 let keep = |slot| reader.item_of(slot).is_some_and(|id| allowed.contains(id));
@@ -207,8 +213,8 @@ impl<'r, 't, M: Metric, T: ReadTxn + 't> QueryBuilder<'r, 't, M, T> {
             None => search::search_layer(reader, query, &[current], ef, 0, scratch, |_| true),
         })?;
         let dimensions = reader.dimensions();
-        let mut results = Vec::with_capacity(self.k.min(found.len()));
-        for candidate in found.into_iter().take(self.k) {
+        let mut results = Vec::with_capacity(k.min(found.len()));
+        for candidate in found.into_iter().take(k) {
             let id = reader.item_of(candidate.slot).ok_or_else(|| {
                 Error::corrupted(format!("a link leads to free slot {}", candidate.slot), &[])
             })?;

@@ -45,6 +45,19 @@ pub enum StoreError {
         /// The version this build reads and writes.
         supported: u32,
     },
+    /// The keys of the index were written by another library (hannoy 0.3, arroy) whose
+    /// layout shares the store's key space: this build neither reads nor writes them.
+    /// Detected by [`format::foreign`](crate::format::foreign) before anything is written.
+    #[error(
+        "the index was written by {format}, a foreign format this build does not read or write{}",
+        KeyHex(key)
+    )]
+    ForeignFormat {
+        /// The library (and version, when stored) that wrote the keys.
+        format: String,
+        /// The first foreign key found.
+        key: Vec<u8>,
+    },
     /// The store is already open in this process and the backend cannot open it twice.
     #[error("the {backend} store at {path} is already open in this process")]
     AlreadyOpen {

@@ -79,12 +79,19 @@ impl<M: Metric> Writer<M> {
         Ok(())
     }
 
-    /// The writer's dimensions, refused when zero (no vector could be stored).
+    /// The writer's dimensions, refused when zero (no vector could be stored) or past
+    /// `u32::MAX` (the metadata stores them in a u32; truncating would commit another size).
     pub(super) fn checked_dimensions(&self) -> Result<usize> {
         match self.dimensions {
             0 => Err(Error::invalid_parameter(
                 "an index needs at least one dimension",
             )),
+            dimensions if u32::try_from(dimensions).is_err() => {
+                Err(Error::invalid_parameter(format!(
+                    "{dimensions} dimensions exceed the most an index stores, {}",
+                    u32::MAX
+                )))
+            }
             dimensions => Ok(dimensions),
         }
     }
@@ -109,7 +116,7 @@ impl<M: Metric> Writer<M> {
                 }
             }
         }
-        let mut free = values::read_free(txn, self.index)?;
+        let mut free = values::read_free(txn, self.index, meta.slot_count)?;
         let free_before = free.len();
         let mut plan = SlotPlan {
             placed: Vec::with_capacity(order.len()),
@@ -117,7 +124,7 @@ impl<M: Metric> Writer<M> {
             reserved: false,
         };
         for (id, row) in order {
-            let slot = match values::pending_change(txn, self.index, id)? {
+            let slot = match values::pending_change(txn, self.index, id, meta.slot_count)? {
                 // Added again before a build: the slot it reserved takes the new vector.
                 Some(Pending::Upsert(slot)) => slot,
                 _ => {

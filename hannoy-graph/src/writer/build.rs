@@ -178,9 +178,11 @@ impl<'a, M: Metric, R: Rng> Builder<'a, M, R> {
     ///
     /// # Errors
     /// [`Error::InvalidParameter`] for bad parameters (or M/M0 other than those the index was
-    /// built with); [`Error::Cancelled`]; store errors (a full store among them).
+    /// built with, or the writer's dimensions out of range); [`Error::Cancelled`]; store
+    /// errors (a full store, `Corrupted` values, a `ForeignFormat` index among them).
     pub fn build<T: WriteTxn>(mut self, txn: &mut T) -> Result<BuildStats> {
         self.params.validate()?;
+        self.writer.checked_dimensions()?;
         let started = Instant::now();
         let (plan, mut stats) = self.plan(&*txn)?;
         stats.compute_seconds = started.elapsed().as_secs_f64();
@@ -226,9 +228,10 @@ impl<'a, M: Metric, R: Rng> Builder<'a, M, R> {
         meta.ef_construction = self.params.ef_construction;
 
         let chunks = Chunks::load(txn, index, &meta, encoded_len)?;
-        let built = values::read_items(txn, index)?;
-        // A pending slot past the end or already live is refused below, where it is placed.
-        let pending = values::pending_changes(txn, index)?;
+        let built = values::read_items(txn, index, stored.as_ref().map_or(0, |m| m.item_count))?;
+        // A pending slot past the end is refused where it is decoded; one already live below,
+        // where it is placed.
+        let pending = values::pending_changes(txn, index, meta.slot_count)?;
 
         // The stored graph, in memory.
         let slot_count = meta.slot_count;
@@ -258,18 +261,12 @@ impl<'a, M: Metric, R: Rng> Builder<'a, M, R> {
                 .vector(slot)
                 .ok_or_else(|| Error::corrupted(format!("slot {slot} has no vector"), &[]))?;
             let mut links = vec![record.links().collect::<Vec<u32>>()];
+            // Degrees and links (below the slot count) were checked when the chunks loaded.
             for layer in 1..=level {
                 let upper: Vec<u32> = chunks
                     .upper_links(slot, layer)
                     .map(Iterator::collect)
                     .unwrap_or_default();
-                if upper.iter().any(|&link| link >= slot_count) {
-                    let chunk_key = key::links(index, layer, meta.geometry.link_place(slot).0);
-                    return Err(Error::corrupted(
-                        format!("slot {slot} links past the last slot"),
-                        &chunk_key,
-                    ));
-                }
                 links.push(upper);
             }
             graph.place(slot, record.item(), level, vector, links);
@@ -347,7 +344,14 @@ impl<'a, M: Metric, R: Rng> Builder<'a, M, R> {
         meta.entry_point = entry.slot;
         meta.max_level = if entry.slot.is_some() { entry.level } else { 0 };
         meta.item_count = items.len() as u32;
-        let mut free = values::read_free(txn, index)?;
+        let mut free = values::read_free(txn, index, slot_count)?;
+        // A free slot holding a live node would hand that node's vector to the next add.
+        if let Some(slot) = free.iter().find(|&slot| graph.is_live(slot)) {
+            return Err(Error::corrupted(
+                format!("free slot {slot} holds a live node"),
+                &key::prefix(index, key::Tag::FreeSlots),
+            ));
+        }
         free |= &removed;
         let changes = Changes {
             items: &items,

@@ -22,7 +22,7 @@ use roaring::RoaringBitmap;
 
 use crate::error::{Error, Result};
 use crate::format::values::{self, Pending};
-use crate::format::{Geometry, Metadata, key};
+use crate::format::{Geometry, Metadata, foreign, key};
 use crate::params::BuildParams;
 use crate::reader::read_metadata;
 use crate::store::{ReadTxn, WriteTxn};
@@ -64,7 +64,10 @@ impl<M: Metric> Writer<M> {
     /// [`Error::DimensionMismatch`], [`Error::InvalidVector`] (NaN, infinity, zero vector
     /// under cosine, ...), [`Error::IndexDimensionMismatch`] / [`Error::MetricMismatch`] when
     /// the index exists with other settings; [`Error::InvalidParameter`] when the writer has
-    /// zero dimensions; store errors. Nothing is written on bad input.
+    /// zero dimensions or more than `u32::MAX`;
+    /// [`StoreError::ForeignFormat`](crate::StoreError::ForeignFormat) when the index was
+    /// written by another library (hannoy 0.3, arroy); store errors (`Corrupted` for
+    /// damaged values). Nothing is written on bad input.
     /// [`add_items`](Self::add_items) adds many at once, faster.
     pub fn add_item<T: WriteTxn>(&self, txn: &mut T, id: u32, vector: &[f32]) -> Result<()> {
         if vector.len() != self.dimensions {
@@ -86,8 +89,8 @@ impl<M: Metric> Writer<M> {
             return Ok(false);
         };
         let pending_key = key::item(self.index, key::Tag::Pending, id);
-        let built = values::read_slot(txn, self.index, id)?.is_some();
-        match values::pending_change(txn, self.index, id)? {
+        let built = values::read_slot(txn, self.index, id, meta.slot_count)?.is_some();
+        match values::pending_change(txn, self.index, id, meta.slot_count)? {
             Some(Pending::Delete) => Ok(false),
             Some(Pending::Upsert(slot)) => {
                 slots::release(
@@ -117,14 +120,16 @@ impl<M: Metric> Writer<M> {
     /// # Errors
     /// Settings mismatches and store errors.
     pub fn contains_item<T: ReadTxn>(&self, txn: &T, id: u32) -> Result<bool> {
-        if self.metadata(txn)?.is_none() {
+        let Some(meta) = self.metadata(txn)? else {
             return Ok(false);
-        }
-        Ok(match values::pending_change(txn, self.index, id)? {
-            Some(Pending::Upsert(_)) => true,
-            Some(Pending::Delete) => false,
-            None => values::read_slot(txn, self.index, id)?.is_some(),
-        })
+        };
+        Ok(
+            match values::pending_change(txn, self.index, id, meta.slot_count)? {
+                Some(Pending::Upsert(_)) => true,
+                Some(Pending::Delete) => false,
+                None => values::read_slot(txn, self.index, id, meta.slot_count)?.is_some(),
+            },
+        )
     }
 
     /// The vector of item `id`, counting changes not built yet.
@@ -135,10 +140,10 @@ impl<M: Metric> Writer<M> {
         let Some(meta) = self.metadata(txn)? else {
             return Ok(None);
         };
-        let slot = match values::pending_change(txn, self.index, id)? {
+        let slot = match values::pending_change(txn, self.index, id, meta.slot_count)? {
             Some(Pending::Upsert(slot)) => slot,
             Some(Pending::Delete) => return Ok(None),
-            None => match values::read_slot(txn, self.index, id)? {
+            None => match values::read_slot(txn, self.index, id, meta.slot_count)? {
                 Some(slot) => slot,
                 None => return Ok(None),
             },
@@ -160,11 +165,11 @@ impl<M: Metric> Writer<M> {
     /// # Errors
     /// Settings mismatches and store errors.
     pub fn item_ids<T: ReadTxn>(&self, txn: &T) -> Result<RoaringBitmap> {
-        if self.metadata(txn)?.is_none() {
+        let Some(meta) = self.metadata(txn)? else {
             return Ok(RoaringBitmap::new());
-        }
-        let mut ids = values::read_items(txn, self.index)?;
-        for (id, change) in values::pending_changes(txn, self.index)? {
+        };
+        let mut ids = values::read_items(txn, self.index, meta.item_count)?;
+        for (id, change) in values::pending_changes(txn, self.index, meta.slot_count)? {
             match change {
                 Pending::Upsert(_) => ids.insert(id),
                 Pending::Delete => ids.remove(id),
@@ -207,8 +212,10 @@ impl<M: Metric> Writer<M> {
     /// Whether changes are waiting for a build.
     ///
     /// # Errors
-    /// Store errors.
+    /// [`StoreError::ForeignFormat`](crate::StoreError::ForeignFormat) when the index was
+    /// written by another library; store errors.
     pub fn need_build<T: ReadTxn>(&self, txn: &T) -> Result<bool> {
+        foreign::refuse_foreign(txn, self.index)?;
         let mut pending = txn.prefix(&key::prefix(self.index, key::Tag::Pending))?;
         Ok(pending.next().transpose()?.is_some())
     }
@@ -216,8 +223,10 @@ impl<M: Metric> Writer<M> {
     /// Removes the whole index: items, graph and metadata.
     ///
     /// # Errors
-    /// Store errors.
+    /// [`StoreError::ForeignFormat`](crate::StoreError::ForeignFormat) when the index was
+    /// written by another library (its keys are not ours to delete); store errors.
     pub fn clear<T: WriteTxn>(&self, txn: &mut T) -> Result<()> {
+        foreign::refuse_foreign(txn, self.index)?;
         txn.delete_prefix(&key::index_prefix(self.index))?;
         Ok(())
     }

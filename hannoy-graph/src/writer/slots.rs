@@ -44,7 +44,7 @@ pub fn release<T: WriteTxn>(
     len: usize,
 ) -> Result<()> {
     write_vector(txn, index, meta, slot, &vec![0; len])?;
-    let mut free = values::read_free(txn, index)?;
+    let mut free = values::read_free(txn, index, meta.slot_count)?;
     free.insert(slot);
     write_free(txn, index, &free)
 }
