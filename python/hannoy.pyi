@@ -148,7 +148,8 @@ class Writer:
 
 @final
 class Reader:
-    """Nearest-neighbour queries on one index, as of the last commit before it was opened."""
+    """Nearest-neighbour queries on one index, as of the last commit before it was opened
+    or refreshed. A held reader pins its snapshot: ``refresh()`` or ``close()`` it."""
 
     def search(
         self,
@@ -184,6 +185,14 @@ class Reader:
     def ids(self) -> npt.NDArray[np.uint32]:
         """The ids of every item, sorted."""
 
+    def refresh(self) -> None:
+        """Moves the reader to the latest commit (a closed reader is opened again)."""
+
+    def close(self) -> None:
+        """Releases the snapshot; searches raise ``ValueError`` until ``refresh()``."""
+
+    @property
+    def closed(self) -> bool: ...
     @property
     def dimensions(self) -> int: ...
     @property
@@ -192,6 +201,13 @@ class Reader:
     def metric(self) -> Metric: ...
     def __len__(self) -> int: ...
     def __contains__(self, id: object) -> bool: ...
+    def __enter__(self) -> "Reader": ...
+    def __exit__(
+        self,
+        exc_type: Optional[type[BaseException]],
+        exc_value: Optional[BaseException],
+        traceback: Optional[TracebackType],
+    ) -> bool: ...
 
 class HannoyError(Exception):
     """The base class of hannoy's own errors."""
@@ -225,3 +241,9 @@ class CancelledError(HannoyError):
 
 class StoreError(HannoyError):
     """The storage backend failed for a reason other than I/O."""
+
+class ForeignFormatError(HannoyError):
+    """The index number holds another library's index (hannoy 0.3, arroy)."""
+
+class InternalError(HannoyError):
+    """A bug in hannoy (a panic, with its message); a writer it happened in is aborted."""

@@ -16,7 +16,7 @@ use rand::rngs::StdRng;
 
 use crate::errors::HannoyError;
 use crate::metric::Metric;
-use crate::session::{AnyWriteTxn, Session};
+use crate::session::{AnyWriteTxn, Session, Unavailable};
 
 /// How often the waiting thread checks for signals.
 const POLL: Duration = Duration::from_millis(100);
@@ -24,11 +24,12 @@ const POLL: Duration = Duration::from_millis(100);
 /// What the build thread sends the waiting one.
 enum Event {
     Progress(Progress),
-    Done(Result<BuildStats, Error>),
+    /// The build's result, or why it did not run or finish (a panic among them).
+    Done(Result<Result<BuildStats, Error>, Unavailable>),
 }
 
 /// What to build.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 pub struct BuildJob {
     /// The metric.
     pub metric: Metric,
@@ -40,6 +41,9 @@ pub struct BuildJob {
     pub params: BuildParams,
     /// Build threads; 0 for rayon's default (the number of CPUs).
     pub threads: usize,
+    /// Test hook of the panic boundary: the build panics with this message once its
+    /// threads have started (`Writer._raise_panic`).
+    pub panic: Option<String>,
 }
 
 /// Builds on `session`'s thread, calling `progress(phase, done, total)` from this thread.
@@ -55,10 +59,13 @@ pub fn build(
     let cancel = Arc::new(AtomicBool::new(false));
     let (sender, receiver) = mpsc::channel();
     let job_cancel = Arc::clone(&cancel);
-    session.spawn(move |txn, rng| {
-        let result = run(job, txn, rng, &sender, &job_cancel);
-        let _ = sender.send(Event::Done(result));
-    });
+    let done = sender.clone();
+    session.spawn(
+        move |txn, rng| run(job, txn, rng, &sender, &job_cancel),
+        move |outcome| {
+            let _ = done.send(Event::Done(outcome));
+        },
+    );
 
     let mut receiver: Receiver<Event> = receiver;
     let mut raised: Option<PyErr> = None;
@@ -93,7 +100,8 @@ pub fn build(
     };
     match (raised, result) {
         (Some(e), _) => Err(e),
-        (None, Some(result)) => Ok(result),
+        (None, Some(Ok(result))) => Ok(result),
+        (None, Some(Err(reason))) => Err(reason.into()),
         (None, None) => Err(HannoyError::new_err(
             "the build stopped without a result (the writer is closed or its thread failed)",
         )),
@@ -113,6 +121,9 @@ fn run(
         .thread_name(|i| format!("hannoy-build-{i}"))
         .build()
         .map_err(|e| Error::InvalidParameter(format!("cannot start the build threads: {e}")))?;
+    if let Some(message) = &job.panic {
+        pool.install(|| crate::guard::inject_panic(message));
+    }
     let report = |progress: Progress| {
         let _ = sender.send(Event::Progress(progress));
     };

@@ -8,6 +8,7 @@ use pyo3::prelude::*;
 
 use crate::arrays::{count, index_number};
 use crate::errors::value_error;
+use crate::guard;
 use crate::metric::Metric;
 use crate::reader::Reader;
 use crate::store::{self, Backend, Shared};
@@ -125,7 +126,7 @@ impl Database {
     fn reader(&self, py: Python<'_>, index: i64) -> PyResult<Reader> {
         let index = index_number(index)?;
         let (shared, metric) = (&self.shared, self.metric);
-        py.detach(|| Reader::open(shared, metric, index))
+        guard::detach(py, || Reader::open(shared, metric, index))?
     }
 
     /// The metric of the indexes.

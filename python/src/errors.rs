@@ -76,6 +76,18 @@ pyo3::create_exception!(
     HannoyError,
     "The storage backend failed for a reason other than I/O."
 );
+pyo3::create_exception!(
+    hannoy,
+    ForeignFormatError,
+    HannoyError,
+    "The database holds another library's index (hannoy 0.3, arroy) under this index number; nothing was read or written. Import it, or use another index number."
+);
+pyo3::create_exception!(
+    hannoy,
+    InternalError,
+    HannoyError,
+    "A bug in hannoy: the Rust code panicked (the message says where). A writer it happened in is aborted; the database keeps its last commit."
+);
 
 /// Registers every exception class on the module.
 pub fn register(module: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -94,6 +106,8 @@ pub fn register(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add("WriterClosedError", py.get_type::<WriterClosedError>())?;
     module.add("CancelledError", py.get_type::<CancelledError>())?;
     module.add("StoreError", py.get_type::<StoreError>())?;
+    module.add("ForeignFormatError", py.get_type::<ForeignFormatError>())?;
+    module.add("InternalError", py.get_type::<InternalError>())?;
     Ok(())
 }
 
@@ -124,6 +138,7 @@ pub fn store_to_py(error: &CoreStoreError) -> PyErr {
         CoreStoreError::Corrupted { .. } => CorruptedError::new_err(message),
         CoreStoreError::VersionMismatch { .. } => VersionMismatchError::new_err(message),
         CoreStoreError::AlreadyOpen { .. } => AlreadyOpenError::new_err(message),
+        CoreStoreError::ForeignFormat { .. } => ForeignFormatError::new_err(message),
         _ => match io_source(error) {
             Some(io) => match io.raw_os_error() {
                 // OSError(errno, text) becomes the matching subclass (PermissionError, ...).

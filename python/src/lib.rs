@@ -5,7 +5,8 @@
 //!   and builds with progress and Ctrl-C ([`build`]);
 //! - `Reader` ([`reader`]) searches a snapshot ([`snapshot`]), alone or in parallel batches;
 //! - [`metric`] type-erases the metric, [`arrays`] reads numpy and Python values,
-//!   [`errors`] maps `hannoy::Error` onto Python exceptions.
+//!   [`errors`] maps `hannoy::Error` onto Python exceptions, [`guard`] turns a panic into
+//!   `hannoy.InternalError` at the boundary.
 //!
 //! The Rust facade knows nothing of Python: everything Python-specific is here.
 #![forbid(unsafe_code)]
@@ -14,6 +15,7 @@ pub mod arrays;
 pub mod build;
 pub mod database;
 pub mod errors;
+pub mod guard;
 pub mod metric;
 pub mod reader;
 pub mod session;

@@ -1,6 +1,6 @@
 //! `hannoy.Reader`: nearest-neighbour queries on one index, in one snapshot.
 
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 
 use hannoy::{DEFAULT_EF_SEARCH, QueryBuilder, ReadTxn, Reader as IndexReader};
 use hannoy::{Error, RoaringBitmap};
@@ -10,7 +10,8 @@ use pyo3::prelude::*;
 use rayon::prelude::*;
 
 use crate::arrays::{self, count};
-use crate::errors::to_py;
+use crate::errors::{to_py, value_error};
+use crate::guard;
 use crate::metric::Metric;
 use crate::snapshot::{Snapshot, with_snapshot};
 use crate::store::Shared;
@@ -18,26 +19,73 @@ use crate::store::Shared;
 /// The id in the rows of ``search_batch`` past the results found: 2**32 - 1.
 pub const MISSING_ID: u32 = u32::MAX;
 
-/// A read-only view of one index as of the last commit before it was opened; later
-/// commits are not seen (open a new reader for them).
+/// A read-only view of one index as of the last commit before it was opened (or last
+/// refreshed); later commits are not seen until ``refresh()``.
 ///
 /// Made by ``Database.reader()``. Searches release the GIL. ``search_batch`` runs its
 /// queries in parallel; several threads may also search one reader at once (on LMDB, one
 /// reader serves one search at a time: use ``search_batch``, or a reader per thread, for
 /// parallel searches).
 ///
+/// A reader holds its snapshot open: the store must keep every page that snapshot can see,
+/// so while a writer keeps committing, an LMDB file grows (pages freed by later commits
+/// cannot be reused). A long-lived reader should call ``refresh()`` now and then (for
+/// example after each commit it needs to see, or every few seconds), or ``close()`` it (or
+/// use it as a context manager) when done.
+///
 /// Distances are the metric's own (cosine: ``1 - cos``; euclidean: L2), smaller is closer.
 #[pyclass(module = "hannoy", frozen)]
 pub struct Reader {
-    snapshot: Snapshot,
-    /// Keeps the store registered while the snapshot is open.
-    _shared: Arc<Shared>,
+    /// The current snapshot; `None` once closed.
+    view: RwLock<Option<Arc<View>>>,
+    /// Keeps the store registered while a snapshot is open.
+    shared: Arc<Shared>,
     metric: Metric,
     index: u16,
+}
+
+/// One snapshot and what is read from it once.
+struct View {
+    snapshot: Snapshot,
     dimensions: usize,
     /// Rounded up from the slot count: an ef past it explores nothing more.
     slots: usize,
     items: RoaringBitmap,
+}
+
+impl View {
+    /// Opens a snapshot of `shared` and the reader of index `index` in it.
+    fn open(shared: &Shared, metric: Metric, index: u16) -> Result<View, Error> {
+        let snapshot = Snapshot::open(&shared.store, metric, index)?;
+        let (dimensions, slots, items) = with_snapshot!(&snapshot, |_txn, reader| (
+            reader.dimensions(),
+            reader.metadata().slot_count as usize,
+            reader.item_ids().clone()
+        ));
+        Ok(View {
+            snapshot,
+            dimensions,
+            slots,
+            items,
+        })
+    }
+
+    fn query<'a>(
+        &self,
+        k: i64,
+        ef_search: Option<i64>,
+        candidates: Option<&'a RoaringBitmap>,
+    ) -> PyResult<Query<'a>> {
+        let ef = match ef_search {
+            Some(ef) => count("ef_search", ef)?,
+            None => DEFAULT_EF_SEARCH,
+        };
+        Ok(Query {
+            k: count("k", k)?,
+            ef: ef.min(self.slots.max(1)),
+            candidates,
+        })
+    }
 }
 
 /// The ids and distances of a batch search, one row per query.
@@ -72,38 +120,34 @@ impl<'a> Query<'a> {
 impl Reader {
     /// Opens a snapshot of `shared` and the reader of index `index` in it.
     pub fn open(shared: &Arc<Shared>, metric: Metric, index: u16) -> PyResult<Reader> {
-        let snapshot = Snapshot::open(&shared.store, metric, index).map_err(to_py)?;
-        let (dimensions, slots, items) = with_snapshot!(&snapshot, |_txn, reader| (
-            reader.dimensions(),
-            reader.metadata().slot_count as usize,
-            reader.item_ids().clone()
-        ));
+        let view = View::open(shared, metric, index).map_err(to_py)?;
         Ok(Reader {
-            snapshot,
-            _shared: Arc::clone(shared),
+            view: RwLock::new(Some(Arc::new(view))),
+            shared: Arc::clone(shared),
             metric,
             index,
-            dimensions,
-            slots,
-            items,
         })
     }
 
-    fn query<'a>(
-        &self,
-        k: i64,
-        ef_search: Option<i64>,
-        candidates: Option<&'a RoaringBitmap>,
-    ) -> PyResult<Query<'a>> {
-        let ef = match ef_search {
-            Some(ef) => count("ef_search", ef)?,
-            None => DEFAULT_EF_SEARCH,
-        };
-        Ok(Query {
-            k: count("k", k)?,
-            ef: ef.min(self.slots.max(1)),
-            candidates,
-        })
+    /// The current snapshot; `ValueError` once closed. A search keeps the snapshot it
+    /// started with even if the reader is refreshed or closed meanwhile.
+    fn view(&self) -> PyResult<Arc<View>> {
+        self.view
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+            .ok_or_else(|| value_error("the reader is closed"))
+    }
+
+    /// Replaces the snapshot (`None`: closes it).
+    fn replace(&self, view: Option<View>) {
+        // The old view is dropped after the lock is released (its transaction's end can
+        // take a moment on LMDB).
+        let old = std::mem::replace(
+            &mut *self.view.write().unwrap_or_else(PoisonError::into_inner),
+            view.map(Arc::new),
+        );
+        drop(old);
     }
 }
 
@@ -131,15 +175,16 @@ impl Reader {
         ef_search: Option<i64>,
         candidates: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Vec<(u32, f32)>> {
+        let view = self.view()?;
         let allowed = candidate_set(candidates)?;
-        let query = self.query(k, ef_search, allowed.as_ref())?;
+        let query = view.query(k, ef_search, allowed.as_ref())?;
         arrays::with_vector(vector, |vector| {
-            arrays::check_dimensions("query", vector.len(), self.dimensions)?;
-            py.detach(|| {
-                with_snapshot!(&self.snapshot, |_txn, reader| query
+            arrays::check_dimensions("query", vector.len(), view.dimensions)?;
+            guard::detach(py, || {
+                with_snapshot!(&view.snapshot, |_txn, reader| query
                     .on(reader)
                     .by_vector(vector))
-            })
+            })?
             .map_err(to_py)
         })
     }
@@ -158,11 +203,12 @@ impl Reader {
         ef_search: Option<i64>,
         candidates: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Neighbours<'py>> {
+        let view = self.view()?;
         let allowed = candidate_set(candidates)?;
-        let query = self.query(k, ef_search, allowed.as_ref())?;
+        let query = view.query(k, ef_search, allowed.as_ref())?;
         let k = query.k;
         let (ids, distances, rows) = arrays::with_matrix(queries, |queries, rows, cols| {
-            arrays::check_dimensions("query", cols, self.dimensions)?;
+            arrays::check_dimensions("query", cols, view.dimensions)?;
             let cells = rows
                 .checked_mul(k)
                 .ok_or_else(|| PyMemoryError::new_err("rows × k overflows"))?;
@@ -171,16 +217,16 @@ impl Reader {
             ids.try_reserve_exact(cells)
                 .and_then(|()| distances.try_reserve_exact(cells))
                 .map_err(|e| PyMemoryError::new_err(e.to_string()))?;
-            let found = py.detach(|| {
-                with_snapshot!(&self.snapshot, |_txn, reader| {
+            let found = guard::detach(py, || {
+                with_snapshot!(&view.snapshot, |_txn, reader| {
                     let builder = query.on(reader);
                     queries
-                        .par_chunks(self.dimensions)
+                        .par_chunks(view.dimensions)
                         .enumerate()
                         .map(|(row, vector)| builder.by_vector(vector).map_err(|e| (row, e)))
                         .collect::<Result<Vec<_>, (usize, Error)>>()
                 })
-            });
+            })?;
             let found = found.map_err(|(row, e)| {
                 let e = to_py(e);
                 let message = format!("row {row}: {}", e.value(py));
@@ -212,14 +258,15 @@ impl Reader {
         ef_search: Option<i64>,
         candidates: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Vec<(u32, f32)>> {
+        let view = self.view()?;
         let id = arrays::item_id(id)?;
         let allowed = candidate_set(candidates)?;
-        let query = self.query(k, ef_search, allowed.as_ref())?;
-        py.detach(|| {
-            with_snapshot!(&self.snapshot, |txn, reader| query
+        let query = view.query(k, ef_search, allowed.as_ref())?;
+        guard::detach(py, || {
+            with_snapshot!(&view.snapshot, |txn, reader| query
                 .on(reader)
                 .by_item(txn, id))
-        })
+        })?
         .map_err(to_py)
     }
 
@@ -230,23 +277,79 @@ impl Reader {
         py: Python<'py>,
         id: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyArray1<f32>>> {
+        let view = self.view()?;
         let id = arrays::item_id(id)?;
-        let vector = py
-            .detach(|| with_snapshot!(&self.snapshot, |txn, reader| reader.item_vector(txn, id)))
-            .map_err(to_py)?
-            .ok_or_else(|| to_py(Error::ItemNotFound(id)))?;
+        let vector = guard::detach(py, || {
+            with_snapshot!(&view.snapshot, |txn, reader| reader.item_vector(txn, id))
+        })?
+        .map_err(to_py)?
+        .ok_or_else(|| to_py(Error::ItemNotFound(id)))?;
         Ok(PyArray1::from_vec(py, vector))
     }
 
     /// The ids of every item, sorted, as a uint32 array.
-    fn ids<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<u32>> {
-        PyArray1::from_vec(py, self.items.iter().collect())
+    fn ids<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray1<u32>>> {
+        Ok(PyArray1::from_vec(py, self.view()?.items.iter().collect()))
+    }
+
+    /// Moves the reader to the latest commit (and lets the store reuse the pages only its
+    /// old snapshot could see). Searches running meanwhile finish on the old snapshot.
+    /// Raises ``MissingIndexError`` (and keeps the old snapshot) if the index no longer
+    /// exists; a closed reader is opened again.
+    fn refresh(&self, py: Python<'_>) -> PyResult<()> {
+        let (shared, metric, index) = (&self.shared, self.metric, self.index);
+        let view = guard::detach(py, || View::open(shared, metric, index))?.map_err(to_py)?;
+        self.replace(Some(view));
+        Ok(())
+    }
+
+    /// Releases the snapshot; searches then raise ``ValueError`` until ``refresh()``.
+    /// Closing a closed reader does nothing.
+    fn close(&self) {
+        self.replace(None);
+    }
+
+    /// Whether the reader is closed.
+    #[getter]
+    fn closed(&self) -> bool {
+        self.view
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_none()
+    }
+
+    /// Returns the reader itself.
+    fn __enter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    /// Closes the reader.
+    fn __exit__(
+        &self,
+        exc_type: Option<&Bound<'_, PyAny>>,
+        exc_value: Option<&Bound<'_, PyAny>>,
+        traceback: Option<&Bound<'_, PyAny>>,
+    ) -> bool {
+        let _ = (exc_type, exc_value, traceback);
+        self.close();
+        false
+    }
+
+    /// Test hook of the panic boundary: panics with ``message`` inside a search's critical
+    /// section (the snapshot borrowed, its lock held on LMDB). Raises ``InternalError``.
+    fn _raise_panic(&self, py: Python<'_>, message: String) -> PyResult<()> {
+        let view = self.view()?;
+        guard::detach(py, || {
+            with_snapshot!(&view.snapshot, |_txn, _reader| guard::inject_panic(
+                &message
+            ))
+        })
     }
 
     /// Components per vector.
     #[getter]
-    fn dimensions(&self) -> usize {
-        self.dimensions
+    fn dimensions(&self) -> PyResult<usize> {
+        Ok(self.view()?.dimensions)
     }
 
     /// The index number.
@@ -262,22 +365,30 @@ impl Reader {
     }
 
     /// The number of items a search can return.
-    fn __len__(&self) -> usize {
-        usize::try_from(self.items.len()).unwrap_or(usize::MAX)
+    fn __len__(&self) -> PyResult<usize> {
+        Ok(usize::try_from(self.view()?.items.len()).unwrap_or(usize::MAX))
     }
 
     /// Whether a search can return item ``id``.
-    fn __contains__(&self, id: &Bound<'_, PyAny>) -> bool {
-        arrays::item_id(id).is_ok_and(|id| self.items.contains(id))
+    fn __contains__(&self, id: &Bound<'_, PyAny>) -> PyResult<bool> {
+        let view = self.view()?;
+        Ok(arrays::item_id(id).is_ok_and(|id| view.items.contains(id)))
     }
 
     fn __repr__(&self) -> String {
-        format!(
-            "<hannoy.Reader index={} dims={} metric={} items={}>",
-            self.index,
-            self.dimensions,
-            self.metric.name(),
-            self.items.len()
-        )
+        match self.view() {
+            Ok(view) => format!(
+                "<hannoy.Reader index={} dims={} metric={} items={}>",
+                self.index,
+                view.dimensions,
+                self.metric.name(),
+                view.items.len()
+            ),
+            Err(_) => format!(
+                "<hannoy.Reader index={} metric={} (closed)>",
+                self.index,
+                self.metric.name()
+            ),
+        }
     }
 }

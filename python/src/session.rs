@@ -24,6 +24,7 @@ use rand::rngs::StdRng;
 use self_cell::self_cell;
 
 use crate::errors::{HannoyError, WriterClosedError, store_to_py};
+use crate::guard::{Panic, caught};
 use crate::store::{Shared, Store};
 
 /// The write transaction of one of the backends.
@@ -91,6 +92,9 @@ pub enum Unavailable {
     Closed,
     /// Another closure of this session is running.
     Busy,
+    /// The closure panicked; the transaction was aborted with it (nothing it wrote can be
+    /// committed).
+    Panicked(Panic),
 }
 
 impl From<Unavailable> for PyErr {
@@ -98,6 +102,7 @@ impl From<Unavailable> for PyErr {
         match reason {
             Unavailable::Closed => WriterClosedError::new_err("the writer is committed or aborted"),
             Unavailable::Busy => HannoyError::new_err("the writer's transaction is in use"),
+            Unavailable::Panicked(panic) => panic.into(),
         }
     }
 }
@@ -122,7 +127,7 @@ impl Session {
             .panic_handler(|_| {})
             .build()
             .map_err(|e| HannoyError::new_err(format!("cannot start the writer thread: {e}")))?;
-        let opened = py.detach(|| {
+        let opened = crate::guard::detach(py, || {
             pool.install(move || {
                 let txn = TxnCell::try_new(shared, |shared| open_txn(&shared.store).map(Some))?;
                 ACTIVE.with(|slot| {
@@ -133,7 +138,7 @@ impl Session {
                 });
                 Ok::<(), StoreError>(())
             })
-        });
+        })?;
         opened.map_err(|e| store_to_py(&e))?;
         Ok(Session { pool })
     }
@@ -151,16 +156,14 @@ impl Session {
         py.detach(|| self.pool.install(|| with_active(f)))
     }
 
-    /// Starts `f` on the transaction's thread and returns at once. If the transaction is
-    /// closed or busy, `f` is dropped without running.
-    pub fn spawn<F>(&self, f: F)
+    /// Starts `f` on the transaction's thread and returns at once; `done` then receives its
+    /// result, or why it did not run or finish (closed, busy, panicked).
+    pub fn spawn<R, F, D>(&self, f: F, done: D)
     where
-        F: FnOnce(&mut AnyWriteTxn<'_>, &mut StdRng) + Send + 'static,
+        F: FnOnce(&mut AnyWriteTxn<'_>, &mut StdRng) -> R + Send + 'static,
+        D: FnOnce(Result<R, Unavailable>) + Send + 'static,
     {
-        self.pool.spawn(move || {
-            // On error `f` was dropped unrun: its channel tells the caller.
-            let _ = with_active(f);
-        });
+        self.pool.spawn(move || done(with_active(f)));
     }
 
     /// Commits (`commit`) or aborts the transaction; the GIL is released meanwhile.
@@ -168,10 +171,13 @@ impl Session {
     /// # Errors
     /// [`Unavailable::Closed`] when it is closed already; the commit's store error.
     pub fn finish(&self, py: Python<'_>, commit: bool) -> PyResult<()> {
-        let outcome = py.detach(|| self.pool.install(move || finish_active(commit)));
+        let outcome =
+            crate::guard::detach(py, || self.pool.install(move || finish_active(commit)))?;
         match outcome {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(store_to_py(&e)),
+            // A panic aborted it already: aborting again does nothing.
+            Err(Unavailable::Closed) if !commit => Ok(()),
             Err(reason) => Err(reason.into()),
         }
     }
@@ -192,16 +198,21 @@ fn open_txn(store: &Store) -> Result<AnyWriteTxn<'_>, StoreError> {
     })
 }
 
-/// Runs `f` with this thread's open transaction.
+/// Runs `f` with this thread's open transaction. If `f` panics, the transaction is
+/// aborted (dropped) before the panic is reported.
 fn with_active<R>(
     f: impl FnOnce(&mut AnyWriteTxn<'_>, &mut StdRng) -> R,
 ) -> Result<R, Unavailable> {
     ACTIVE.with(|slot| {
         let mut slot = slot.try_borrow_mut().map_err(|_| Unavailable::Busy)?;
         let Active { txn, rng } = slot.as_mut().ok_or(Unavailable::Closed)?;
-        txn.with_dependent_mut(|_, txn| match txn {
-            Some(txn) => Ok(f(txn, rng)),
+        let outcome = txn.with_dependent_mut(|_, txn| match txn {
+            Some(txn) => Ok(caught(|| f(txn, rng))),
             None => Err(Unavailable::Closed),
+        })?;
+        outcome.map_err(|panic| {
+            slot.take();
+            Unavailable::Panicked(panic)
         })
     })
 }

@@ -9,10 +9,16 @@ use pyo3::types::PyDict;
 
 use crate::arrays::{self, count};
 use crate::build::{self, BuildJob};
-use crate::errors::{WriterBusyError, WriterClosedError, breaks_transaction, to_py, value_error};
+use crate::errors::{
+    InternalError, WriterBusyError, WriterClosedError, breaks_transaction, to_py, value_error,
+};
 use crate::metric::Metric;
-use crate::session::{AnyWriteTxn, Session};
+use crate::session::{AnyWriteTxn, Session, Unavailable};
 use crate::store::{Shared, WriterClaim};
+
+/// The most build threads a build may ask for: each is an OS thread with its own stack,
+/// so an absurd count must be refused, not attempted.
+pub const MAX_BUILD_THREADS: usize = 1024;
 
 const OPEN: u8 = 0;
 const CLOSED: u8 = 1;
@@ -137,7 +143,14 @@ impl Writer {
         f: impl FnOnce(&mut AnyWriteTxn<'_>) -> Result<R, Error> + Send,
     ) -> PyResult<R> {
         let _in_use = self.enter(false)?;
-        self.session.run(py, |txn, _| f(txn))?.map_err(|e| {
+        let outcome = self.session.run(py, |txn, _| f(txn)).map_err(|reason| {
+            if matches!(reason, Unavailable::Panicked(_)) {
+                // The session aborted the transaction: only abort() is left.
+                self.state.store(BROKEN, Ordering::Release);
+            }
+            PyErr::from(reason)
+        })?;
+        outcome.map_err(|e| {
             if breaks_transaction(&e) {
                 self.state.store(BROKEN, Ordering::Release);
             }
@@ -216,7 +229,8 @@ impl Writer {
     /// returns the build's figures (items inserted, removed, seconds, ...).
     ///
     /// ``progress``, if given, is called as ``progress(phase, done, total)`` from this
-    /// thread. ``threads`` is the number of build threads (default: one per CPU). Ctrl-C,
+    /// thread. ``threads`` is the number of build threads (default: one per CPU; at most
+    /// 1024). Ctrl-C,
     /// or an exception raised by ``progress``, cancels the build: the exception propagates
     /// and the index is unchanged.
     #[pyo3(signature = (progress=None, threads=None))]
@@ -228,6 +242,11 @@ impl Writer {
     ) -> PyResult<Bound<'py, PyDict>> {
         let threads = match threads {
             Some(0) => return Err(value_error("threads must be at least 1")),
+            Some(threads) if threads > MAX_BUILD_THREADS as i64 => {
+                return Err(value_error(format!(
+                    "threads must be at most {MAX_BUILD_THREADS}, not {threads}"
+                )));
+            }
             Some(threads) => count("threads", threads)?,
             None => 0,
         };
@@ -238,8 +257,15 @@ impl Writer {
             dimensions: self.dimensions,
             params: self.params,
             threads,
+            panic: None,
         };
-        let stats = build::build(py, &self.session, job, progress)?.map_err(|e| {
+        let built = build::build(py, &self.session, job, progress).inspect_err(|e| {
+            if e.is_instance_of::<InternalError>(py) {
+                // The build panicked and the session aborted the transaction.
+                self.state.store(BROKEN, Ordering::Release);
+            }
+        })?;
+        let stats = built.map_err(|e| {
             if breaks_transaction(&e) {
                 self.state.store(BROKEN, Ordering::Release);
             }
@@ -262,6 +288,35 @@ impl Writer {
             return Ok(());
         }
         self.finish(py, false)
+    }
+
+    /// Test hook of the panic boundary: panics with ``message`` on the writer's thread with
+    /// the transaction borrowed, in an item operation or (``in_build``) in a build. Raises
+    /// ``InternalError``; the transaction is aborted and only ``abort()`` is left.
+    #[pyo3(signature = (message, in_build=false))]
+    fn _raise_panic(&self, py: Python<'_>, message: String, in_build: bool) -> PyResult<()> {
+        if !in_build {
+            return self.op(py, move |_txn| {
+                crate::guard::inject_panic(&message);
+                Ok(())
+            });
+        }
+        let _in_use = self.enter(false)?;
+        let job = BuildJob {
+            metric: self.metric,
+            index: self.index,
+            dimensions: self.dimensions,
+            params: self.params,
+            threads: 1,
+            panic: Some(message),
+        };
+        build::build(py, &self.session, job, None)
+            .inspect_err(|e| {
+                if e.is_instance_of::<InternalError>(py) {
+                    self.state.store(BROKEN, Ordering::Release);
+                }
+            })
+            .map(drop)
     }
 
     /// Components per vector.
