@@ -11,6 +11,7 @@
 
 pub mod backends;
 pub mod batch_suite;
+pub mod damage;
 pub mod dataset_suite;
 pub mod failpoint;
 pub mod index_model;
@@ -102,6 +103,9 @@ macro_rules! conformance_suite {
                 recall_targets_on_real_data,
                 filtered_recall_on_real_data,
                 churn_keeps_recall_of_a_fresh_build
+            );
+            $crate::conformance_suite!(@tests $backend; damage:
+                value_damage_never_panics
             );
             $( $crate::conformance_suite!(@$capability $backend); )*
         }

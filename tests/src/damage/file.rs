@@ -1,0 +1,1 @@
+//! File-level damage: see `tests/tests/file_damage.rs`.
