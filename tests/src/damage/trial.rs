@@ -258,9 +258,17 @@ impl Probe {
     }
 }
 
-/// Runs `f` under `catch_unwind`: its value, or what went wrong.
-fn guarded<T>(f: impl FnOnce() -> Result<T>) -> Result<T, Observed> {
-    match catch_unwind(AssertUnwindSafe(f)) {
+/// Runs `f` under `catch_unwind`, its panics recorded rather than printed: its value, or
+/// what went wrong.
+///
+/// # Errors
+/// The typed error `f` returned, or its panic, as an [`Observed`].
+pub fn guarded<T>(f: impl FnOnce() -> Result<T>) -> Result<T, Observed> {
+    install_panic_hook();
+    let was_quiet = QUIET.with(|quiet| quiet.replace(true));
+    let result = catch_unwind(AssertUnwindSafe(f));
+    QUIET.with(|quiet| quiet.set(was_quiet));
+    match result {
         Ok(Ok(value)) => Ok(value),
         Ok(Err(error)) => Err(Observed::Error(error.to_string())),
         Err(payload) => {
