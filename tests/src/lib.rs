@@ -18,6 +18,7 @@ pub mod index_model;
 pub mod index_suite;
 pub mod store_model;
 pub mod store_suite;
+pub mod write_failure_suite;
 
 use std::path::Path;
 
@@ -106,6 +107,11 @@ macro_rules! conformance_suite {
             );
             $crate::conformance_suite!(@tests $backend; damage:
                 value_damage_never_panics
+            );
+            $crate::conformance_suite!(@tests $backend; write_failure_suite:
+                failed_writes_of_a_fresh_build_leave_the_previous_commit,
+                failed_writes_of_an_update_leave_the_previous_commit,
+                failed_writes_of_an_entry_point_delete_leave_the_previous_commit
             );
             $( $crate::conformance_suite!(@$capability $backend); )*
         }
