@@ -256,3 +256,22 @@ fn lmdb_file_damage_is_survived() {
 fn redb_file_damage_is_survived() {
     file_damage_is_survived::<Redb>();
 }
+
+/// The campaign mode of `damage-trial` runs every trial it is asked for, in child
+/// processes, and prints the tally (a trial that ends its process is counted and the
+/// campaign goes on after it).
+#[test]
+fn value_campaign_in_children_runs_every_trial() {
+    let output = Command::new(env!("CARGO_BIN_EXE_damage-trial"))
+        .args(["campaign", "memory", &DEFAULT_SEED.to_string(), "40"])
+        .output()
+        .expect("run damage-trial campaign");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        matches!(output.status.code(), Some(0 | 1)),
+        "{}: {stdout}{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("40 trials, by worst operation"), "{stdout}");
+}

@@ -31,6 +31,15 @@
 //! example an allocation refused by [`alloc_guard`]) then names its trial.
 //! `HANNOY_DAMAGE_ONLY=<n>` runs trial `n` of the seed alone.
 //!
+//! A trial that aborts the process ends an in-process campaign. The `damage-trial`
+//! binary runs the same trials in child processes, counts such a trial and goes on after
+//! it (the test profile keeps overflow checks on, as the suite runs):
+//!
+//! ```text
+//! cargo run --profile test -p hannoy-conformance --bin damage-trial -- \
+//!     campaign <lmdb|redb|memory> <seed> <trials>
+//! ```
+//!
 //! File-level damage (LMDB and redb files, with child processes so that a signal is
 //! counted) is in [`file`] and `tests/tests/file_damage.rs`.
 
@@ -41,6 +50,8 @@ pub mod store;
 pub mod tally;
 pub mod trial;
 
+use std::ops::Range;
+
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
@@ -50,7 +61,7 @@ use crate::Backend;
 use crate::store_suite::fresh;
 use mutate::{Damage, Kind};
 use store::DamagedStore;
-use tally::{Outcome, Tally};
+use tally::{Outcome, Tally, TrialRecord};
 use trial::{Observed, Probe};
 
 /// Trials of the CI sample, per backend.
@@ -111,18 +122,19 @@ pub fn compare(damaged: &Observed, baseline: &Observed) -> Outcome {
     }
 }
 
-/// Runs `trials` value-damage trials drawn from `seed` on `store` (which holds the
-/// [`trial::build_fixture`] index) and tallies them. With `only`, runs that trial alone.
+/// Runs the value-damage trials numbered `trials` drawn from `seed` on `store` (which holds
+/// the [`trial::build_fixture`] index): `on_start` is called before each (with its name),
+/// `on_done` after, with its record.
 ///
 /// # Panics
 /// If the undamaged index does not give the same `Ok` results twice.
-pub fn campaign<S: KvStore>(
+pub fn run_trials<S: KvStore>(
     store: &S,
-    trials: u64,
     seed: u64,
-    only: Option<u64>,
-    verbose: bool,
-) -> Tally {
+    trials: Range<u64>,
+    mut on_start: impl FnMut(u64, &str),
+    mut on_done: impl FnMut(&TrialRecord),
+) {
     let pool = trial::quiet_pool();
     let probe = Probe::default();
     let baseline = probe.observe(&DamagedStore::new(store, None), &pool);
@@ -138,20 +150,18 @@ pub fn campaign<S: KvStore>(
     );
     let keys = trial::index_keys(&store.read_txn().expect("read txn"));
 
+    // Every trial's draw is made, run or not, so trial n is the same in any range.
     let mut rng = StdRng::seed_from_u64(seed);
-    let mut tally = Tally::default();
-    for number in 0..trials {
+    for number in 0..trials.end {
         let (class, damage) = draw_damage(&mut rng, &keys);
-        if only.is_some_and(|only| only != number) {
+        if number < trials.start {
             continue;
         }
         let name = format!("trial {number} of seed {seed}: {damage} [{class}]");
-        if verbose {
-            eprintln!("{name}");
-        }
+        on_start(number, &name);
         let kind = damage.kind;
         let observed = probe.observe(&DamagedStore::new(store, Some(damage)), &pool);
-        let outcomes: Vec<(&'static str, Outcome)> = observed
+        let outcomes = observed
             .iter()
             .map(|(operation, seen)| {
                 let base = &baseline
@@ -159,11 +169,34 @@ pub fn campaign<S: KvStore>(
                     .find(|(op, _)| op == operation)
                     .expect("ran")
                     .1;
-                (*operation, compare(seen, base))
+                (operation.to_string(), compare(seen, base))
             })
             .collect();
-        tally.record(&name, &format!("{kind:?} {class}"), &outcomes);
+        on_done(&TrialRecord {
+            number,
+            name,
+            class: format!("{kind:?} {class}"),
+            outcomes,
+        });
     }
+}
+
+/// Runs `trials` on a fresh store of backend `B` holding the trial index, and tallies them.
+pub fn campaign<B: Backend>(seed: u64, trials: Range<u64>, verbose: bool) -> Tally {
+    let (_dir, store) = fresh::<B>();
+    trial::build_fixture(&store, &trial::quiet_pool());
+    let mut tally = Tally::default();
+    run_trials(
+        &store,
+        seed,
+        trials,
+        |_, name| {
+            if verbose {
+                eprintln!("{name}");
+            }
+        },
+        |record| tally.record(record),
+    );
     tally
 }
 
@@ -171,16 +204,16 @@ pub fn campaign<S: KvStore>(
 /// for a long campaign): no operation may panic. Typed errors and silent differences are
 /// counted and printed, not failed: a flipped bit in a vector is not detectable.
 pub fn value_damage_never_panics<B: Backend>() {
-    let (_dir, store) = fresh::<B>();
-    trial::build_fixture(&store, &trial::quiet_pool());
     let trials = env_number("HANNOY_DAMAGE_TRIALS", DEFAULT_TRIALS);
     let seed = env_number("HANNOY_DAMAGE_SEED", DEFAULT_SEED);
-    let only = std::env::var("HANNOY_DAMAGE_ONLY")
-        .ok()
-        .map(|n| n.parse().expect("HANNOY_DAMAGE_ONLY is a trial number"));
+    let only = std::env::var("HANNOY_DAMAGE_ONLY").ok().map(|n| {
+        n.parse::<u64>()
+            .expect("HANNOY_DAMAGE_ONLY is a trial number")
+    });
+    let range = only.map_or(0..trials, |n| n..n + 1);
     let verbose = std::env::var_os("HANNOY_DAMAGE_VERBOSE").is_some();
     let started = std::time::Instant::now();
-    let tally = campaign(&store, trials, seed, only, verbose);
+    let tally = campaign::<B>(seed, range, verbose);
     println!(
         "value damage on {}, {:.1} s:\n{tally}",
         std::any::type_name::<B>(),

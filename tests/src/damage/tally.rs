@@ -58,10 +58,11 @@ impl Outcome {
 pub struct Tally {
     /// Trials run.
     pub trials: u64,
-    /// Trials by their worst outcome's label.
-    pub by_trial: BTreeMap<&'static str, u64>,
+    /// Trials by their worst outcome's label (`process abort` for a trial that ended its
+    /// process, in a campaign run in child processes).
+    pub by_trial: BTreeMap<String, u64>,
     /// `(operation, outcome label)` counts.
-    pub by_operation: BTreeMap<(&'static str, &'static str), u64>,
+    pub by_operation: BTreeMap<(String, String), u64>,
     /// Panics by `site: message` (the first message seen at the site), with one trial
     /// that shows it.
     pub panics: BTreeMap<String, (u64, String)>,
@@ -69,39 +70,128 @@ pub struct Tally {
     pub differences: BTreeMap<String, (u64, String)>,
     /// Typed errors by their message's first words, with a count.
     pub errors: BTreeMap<String, u64>,
+    /// Trials that ended their process, by why, with one example.
+    pub aborts: BTreeMap<String, (u64, String)>,
+}
+
+/// One trial's outcomes: what [`Tally::record`] takes, and what a campaign's child process
+/// prints as one line ([`TrialRecord::to_line`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrialRecord {
+    /// The trial's number in its seed.
+    pub number: u64,
+    /// The trial, in words (its damage).
+    pub name: String,
+    /// The damage kind and key class, for grouping silent differences.
+    pub class: String,
+    /// Each operation's outcome.
+    pub outcomes: Vec<(String, Outcome)>,
+}
+
+fn clean(text: &str) -> String {
+    text.replace(['\t', '\n'], " ")
+}
+
+impl TrialRecord {
+    /// One tab-separated line: `trial`, number, name, class, then `op=outcome` fields.
+    pub fn to_line(&self) -> String {
+        let mut line = format!(
+            "trial\t{}\t{}\t{}",
+            self.number,
+            clean(&self.name),
+            clean(&self.class)
+        );
+        for (op, outcome) in &self.outcomes {
+            let outcome = match outcome {
+                Outcome::Identical => "identical".to_string(),
+                Outcome::Different => "different".to_string(),
+                Outcome::Error(e) => format!("error:{}", clean(e)),
+                Outcome::Panic { site, message } => {
+                    format!("panic:{}|{}", clean(site), clean(message))
+                }
+            };
+            line.push_str(&format!("\t{op}={outcome}"));
+        }
+        line
+    }
+
+    /// Parses a line of [`to_line`](Self::to_line).
+    pub fn from_line(line: &str) -> Option<TrialRecord> {
+        let mut fields = line.split('\t');
+        if fields.next()? != "trial" {
+            return None;
+        }
+        let number = fields.next()?.parse().ok()?;
+        let name = fields.next()?.to_string();
+        let class = fields.next()?.to_string();
+        let outcomes = fields
+            .map(|field| {
+                let (op, outcome) = field.split_once('=')?;
+                let outcome = match outcome {
+                    "identical" => Outcome::Identical,
+                    "different" => Outcome::Different,
+                    _ => {
+                        if let Some(e) = outcome.strip_prefix("error:") {
+                            Outcome::Error(e.into())
+                        } else {
+                            let (site, message) =
+                                outcome.strip_prefix("panic:")?.split_once('|')?;
+                            Outcome::Panic {
+                                site: site.into(),
+                                message: message.into(),
+                            }
+                        }
+                    }
+                };
+                Some((op.to_string(), outcome))
+            })
+            .collect::<Option<Vec<_>>>()?;
+        Some(TrialRecord {
+            number,
+            name,
+            class,
+            outcomes,
+        })
+    }
 }
 
 impl Tally {
-    /// Records one trial: `trial` names it (its damage), `operations` are its outcomes.
-    pub fn record(&mut self, trial: &str, class: &str, operations: &[(&'static str, Outcome)]) {
+    /// Records one trial.
+    pub fn record(&mut self, record: &TrialRecord) {
+        let TrialRecord {
+            name: trial,
+            class,
+            outcomes: operations,
+            ..
+        } = record;
         self.trials += 1;
         let worst = operations
             .iter()
             .map(|(_, outcome)| outcome.clone())
             .fold(Outcome::Identical, Outcome::worst);
-        *self.by_trial.entry(worst.label()).or_default() += 1;
+        *self.by_trial.entry(worst.label().into()).or_default() += 1;
         for (operation, outcome) in operations {
             *self
                 .by_operation
-                .entry((operation, outcome.label()))
+                .entry((operation.clone(), outcome.label().into()))
                 .or_default() += 1;
             match outcome {
                 Outcome::Panic { site, message } => {
-                    let key = format!("{site} ({operation}): {message}");
-                    let at_site = self
+                    let at_site = format!("{site} ({operation})");
+                    let key = self
                         .panics
                         .keys()
-                        .find(|k| k.starts_with(&format!("{site} ({operation})")))
+                        .find(|k| k.starts_with(&at_site))
                         .cloned()
-                        .unwrap_or(key);
-                    let entry = self.panics.entry(at_site).or_insert((0, trial.into()));
+                        .unwrap_or_else(|| format!("{at_site}: {message}"));
+                    let entry = self.panics.entry(key).or_insert((0, trial.clone()));
                     entry.0 += 1;
                 }
                 Outcome::Different => {
                     let entry = self
                         .differences
                         .entry(format!("{operation} / {class}"))
-                        .or_insert((0, trial.into()));
+                        .or_insert((0, trial.clone()));
                     entry.0 += 1;
                 }
                 Outcome::Error(message) => {
@@ -115,6 +205,18 @@ impl Tally {
         }
     }
 
+    /// Records a trial that ended its process (a signal or an abort): `why` is the signal
+    /// or the last words on standard error.
+    pub fn record_abort(&mut self, trial: &str, why: &str) {
+        self.trials += 1;
+        *self.by_trial.entry("process abort".into()).or_default() += 1;
+        let entry = self
+            .aborts
+            .entry(error_kind(why))
+            .or_insert((0, trial.into()));
+        entry.0 += 1;
+    }
+
     /// Trials whose worst outcome was `label`.
     pub fn trials_with(&self, label: &str) -> u64 {
         self.by_trial.get(label).copied().unwrap_or(0)
@@ -124,7 +226,7 @@ impl Tally {
     pub fn panicked_operations(&self) -> u64 {
         self.by_operation
             .iter()
-            .filter(|((_, label), _)| *label == "panic")
+            .filter(|((_, label), _)| label == "panic")
             .map(|(_, n)| n)
             .sum()
     }
@@ -139,7 +241,7 @@ impl fmt::Display for Tally {
         write!(f, "by operation:")?;
         let mut operation = "";
         for ((op, label), n) in &self.by_operation {
-            if *op != operation {
+            if op != operation {
                 write!(f, "\n  {op:>10}:")?;
                 operation = op;
             }
@@ -158,6 +260,12 @@ impl fmt::Display for Tally {
                 writeln!(f, "  {n:>4} x {what}\n         e.g. {trial}")?;
             }
         }
+        if !self.aborts.is_empty() {
+            writeln!(f, "trials that ended their process:")?;
+            for (why, (n, trial)) in &self.aborts {
+                writeln!(f, "  {n:>4} x {why}\n         e.g. {trial}")?;
+            }
+        }
         if !self.errors.is_empty() {
             writeln!(f, "typed errors:")?;
             for (what, n) in &self.errors {
@@ -172,8 +280,17 @@ impl fmt::Display for Tally {
 fn error_kind(message: &str) -> String {
     let message = message.split(" (key 0x").next().unwrap_or(message);
     let mut kind = String::new();
+    let mut quoted = false;
     for c in message.chars() {
-        if c.is_ascii_digit() {
+        if c == '"' {
+            quoted = !quoted;
+            if quoted {
+                kind.push_str("\"…");
+            } else {
+                kind.push('"');
+            }
+        } else if quoted {
+        } else if c.is_ascii_digit() {
             if !kind.ends_with('#') {
                 kind.push('#');
             }
