@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use hannoy_conformance::Backend;
 use hannoy_conformance::backends::{Lmdb, Redb};
 use hannoy_conformance::damage::file::{
-    ChildReport, DEFAULT_FILE_TRIALS, FileDamage, copy_dir, trial_rng, write_future_version,
+    ChildReport, DEFAULT_FILE_TRIALS, FileDamage, copy_dir, last_words, trial_rng,
+    write_future_version,
 };
 use hannoy_conformance::damage::trial::{build_fixture, quiet_pool};
 use hannoy_conformance::damage::{DEFAULT_SEED, env_number};
@@ -104,7 +105,7 @@ fn run_child<B: FileBackend>(dir: &Path) -> Ending {
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     let report = stdout.lines().find_map(ChildReport::parse);
-    let last_stderr = stderr.lines().rev().take(3).collect::<Vec<_>>().join(" / ");
+    let last_stderr = last_words(&stderr);
     match (status.code(), status.signal(), report) {
         (Some(0), _, Some(report)) => Ending::Report(report),
         (Some(101), _, report) => Ending::Panic(match report {
@@ -164,7 +165,11 @@ fn file_damage_is_survived<B: FileBackend>() {
     let mut tally: BTreeMap<String, u64> = BTreeMap::new();
     let mut bad: Vec<String> = Vec::new();
     let mut examples: BTreeMap<String, String> = BTreeMap::new();
-    for trial in 0..trials {
+    let only = std::env::var("HANNOY_FILE_DAMAGE_ONLY").ok().map(|n| {
+        n.parse::<u64>()
+            .expect("HANNOY_FILE_DAMAGE_ONLY is a trial number")
+    });
+    for trial in only.map_or(0..trials, |n| n..n + 1) {
         let mut rng = trial_rng(seed, trial);
         let kind = FileDamage::ALL[trial as usize % FileDamage::ALL.len()];
         let copy = work.path().join(format!("trial-{trial}"));
@@ -200,19 +205,19 @@ fn file_damage_is_survived<B: FileBackend>() {
                 line.push_str(&format!("\n      kept at {}", copy.display()));
             }
             bad.push(line);
-        } else if class != "identical" {
-            if let Ending::Report(report) = &ending {
-                let differing: Vec<&str> = report
-                    .operations
-                    .iter()
-                    .zip(&baseline.operations)
-                    .filter(|(a, b)| a != b)
-                    .map(|((op, _), _)| op.as_str())
-                    .collect();
-                examples
-                    .entry(format!("{class} / {kind:?}"))
-                    .or_insert_with(|| format!("{name}: {differing:?} differ. {}", report.detail));
-            }
+        } else if class != "identical"
+            && let Ending::Report(report) = &ending
+        {
+            let differing: Vec<&str> = report
+                .operations
+                .iter()
+                .zip(&baseline.operations)
+                .filter(|(a, b)| a != b)
+                .map(|((op, _), _)| op.as_str())
+                .collect();
+            examples
+                .entry(format!("{class} / {kind:?}"))
+                .or_insert_with(|| format!("{name}: {differing:?} differ. {}", report.detail));
         }
         if !(fatal && keep) {
             std::fs::remove_dir_all(&copy).unwrap();
@@ -224,8 +229,9 @@ fn file_damage_is_survived<B: FileBackend>() {
         eprintln!("damaged copies kept in {}", kept.display());
     }
     let mut summary = format!(
-        "file damage on {}: {trials} trials of seed {seed} in {:.1} s\n",
+        "file damage on {}: {} trials of seed {seed} in {:.1} s\n",
         B::NAME,
+        tally.values().sum::<u64>(),
         started.elapsed().as_secs_f64()
     );
     for (class, n) in &tally {

@@ -20,7 +20,7 @@ use std::process::{Command, ExitCode, Stdio};
 use hannoy_conformance::Backend;
 use hannoy_conformance::backends::{Lmdb, Memory, Redb};
 use hannoy_conformance::damage::alloc_guard::CappedAlloc;
-use hannoy_conformance::damage::file::ChildReport;
+use hannoy_conformance::damage::file::{ChildReport, last_words};
 use hannoy_conformance::damage::run_trials;
 use hannoy_conformance::damage::tally::{Tally, TrialRecord};
 use hannoy_conformance::damage::trial::{self, Observed, Probe};
@@ -114,16 +114,12 @@ fn campaign(backend: &str, seed: u64, trials: u64) -> ExitCode {
             return ExitCode::from(2);
         };
         let stderr = String::from_utf8_lossy(&output.stderr);
-        let last_words = stderr
-            .lines()
-            .find(|l| !l.trim().is_empty() && !l.starts_with("start"))
-            .unwrap_or("")
-            .to_string();
-        let why = match output.status.signal() {
-            Some(signal) => format!("signal {signal}: {last_words}"),
-            None => format!("{}: {last_words}", output.status),
+        let last_words = last_words(&stderr);
+        let ending = match output.status.signal() {
+            Some(signal) => format!("signal {signal}"),
+            None => output.status.to_string(),
         };
-        tally.record_abort(&name, &why);
+        tally.record_abort(&name, &ending, &last_words);
         first = number + 1;
     }
     println!(

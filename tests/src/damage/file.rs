@@ -17,7 +17,8 @@
 //!     cargo test -p hannoy-conformance --test file_damage -- --nocapture
 //! ```
 //!
-//! A failing trial is replayed by hand with
+//! `HANNOY_FILE_DAMAGE_ONLY=<n>` runs trial `n` of the seed alone. A failing trial is
+//! replayed by hand with
 //! `target/debug/damage-trial <lmdb|redb> <copy>` on a copy the test kept
 //! (`HANNOY_FILE_DAMAGE_KEEP=1` keeps the damaged copies of bad trials and prints where).
 
@@ -222,4 +223,24 @@ impl fmt::Display for ChildReport {
 /// The trial's rng: one per `(seed, trial)`, so a trial replays alone.
 pub fn trial_rng(seed: u64, trial: u64) -> StdRng {
     StdRng::seed_from_u64(seed ^ trial.wrapping_mul(0x9e37_79b9_7f4a_7c15))
+}
+
+/// What a process that died said last on standard error: an abort's reason, a panic, a C
+/// assertion, or else its last line.
+pub fn last_words(stderr: &str) -> String {
+    stderr
+        .lines()
+        .find(|l| {
+            [
+                "memory allocation of",
+                "panicked at",
+                "Assertion",
+                "fatal runtime error",
+            ]
+            .iter()
+            .any(|words| l.contains(words))
+        })
+        .or_else(|| stderr.lines().last())
+        .unwrap_or("")
+        .to_string()
 }

@@ -41,7 +41,7 @@
 //! ```
 //!
 //! File-level damage (LMDB and redb files, with child processes so that a signal is
-//! counted) is in [`file`] and `tests/tests/file_damage.rs`.
+//! counted) is in [`mod@file`] and `tests/tests/file_damage.rs`.
 
 pub mod alloc_guard;
 pub mod file;

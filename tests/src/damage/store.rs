@@ -101,10 +101,10 @@ impl Damager {
     }
 
     fn touch(&mut self, start: Bound<&[u8]>, end: Bound<&[u8]>) {
-        if let Some(damage) = &self.damage {
-            if (start, end).contains::<[u8]>(damage.key.as_slice()) {
-                self.written = true;
-            }
+        if let Some(damage) = &self.damage
+            && (start, end).contains::<[u8]>(damage.key.as_slice())
+        {
+            self.written = true;
         }
     }
 }

@@ -205,14 +205,14 @@ impl Tally {
         }
     }
 
-    /// Records a trial that ended its process (a signal or an abort): `why` is the signal
-    /// or the last words on standard error.
-    pub fn record_abort(&mut self, trial: &str, why: &str) {
+    /// Records a trial that ended its process: `ending` is how (`signal 6`), `last_words`
+    /// what it printed last (an abort's reason).
+    pub fn record_abort(&mut self, trial: &str, ending: &str, last_words: &str) {
         self.trials += 1;
         *self.by_trial.entry("process abort".into()).or_default() += 1;
         let entry = self
             .aborts
-            .entry(error_kind(why))
+            .entry(format!("{ending}: {}", error_kind(last_words)))
             .or_insert((0, trial.into()));
         entry.0 += 1;
     }
