@@ -230,3 +230,51 @@ impl<T: WriteTxn> WriteTxn for DamagedWriteTxn<T> {
         self.inner.commit()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use hannoy_storage::memory::MemoryStore;
+
+    use super::*;
+    use crate::damage::mutate::Kind;
+    use crate::store_suite::{all, get};
+
+    #[test]
+    fn only_the_target_is_damaged_until_the_write_txn_overwrites_it() {
+        let store = MemoryStore::new();
+        let mut wtxn = store.write_txn().unwrap();
+        for key in [b"a", b"b", b"c"] {
+            wtxn.put(key, b"value").unwrap();
+        }
+        wtxn.commit().unwrap();
+        let undamaged = all(&store.read_txn().unwrap());
+        let damage = Damage {
+            key: b"b".to_vec(),
+            kind: Kind::Donor,
+            donor: Some(b"zzz".to_vec()),
+            seed: 1,
+        };
+        let damaged = DamagedStore::new(&store, Some(damage.clone()));
+
+        let rtxn = damaged.read_txn().unwrap();
+        let expected = damage.apply(b"value", None);
+        assert!(expected.is_empty(), "an absent donor gives an empty value");
+        assert_eq!(get(&rtxn, b"b"), Some(expected.clone()));
+        assert_eq!(get(&rtxn, b"a"), Some(b"value".to_vec()));
+        let mut through_range = undamaged.clone();
+        through_range[1].1 = expected.clone();
+        assert_eq!(all(&rtxn), through_range);
+
+        let mut wtxn = damaged.write_txn().unwrap();
+        assert_eq!(get(&wtxn, b"b"), Some(expected));
+        wtxn.put(b"b", b"new").unwrap();
+        assert_eq!(get(&wtxn, b"b"), Some(b"new".to_vec()));
+        drop(wtxn);
+        // The wrapped store is never changed.
+        assert_eq!(all(&store.read_txn().unwrap()), undamaged);
+        assert_eq!(
+            all(&DamagedStore::new(&store, None).read_txn().unwrap()),
+            undamaged
+        );
+    }
+}
