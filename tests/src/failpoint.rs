@@ -1,5 +1,6 @@
 //! A store wrapper that fails the Nth write operation (put, delete, delete_range or
-//! commit), to prove that a failure never leaves a half-written store or index behind.
+//! commit), or only the Nth put/delete, or only the Nth commit, to prove that a failure
+//! never leaves a half-written store or index behind.
 
 use std::ops::Bound;
 use std::sync::Arc;
@@ -13,16 +14,47 @@ pub struct FailingStore<S> {
     inner: S,
     remaining: Arc<AtomicU64>,
     steps: Arc<AtomicU64>,
+    counted: Counted,
+}
+
+/// Which operations count towards the failure (and [`FailingStore::steps`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Counted {
+    /// Every write operation: put, delete, delete_range and commit.
+    Every,
+    /// Writes only: put, delete and delete_range; commits pass.
+    Writes,
+    /// Commits only; writes pass.
+    Commits,
 }
 
 impl<S: KvStore> FailingStore<S> {
     /// Wraps `inner`; the write operation numbered `fail_at` (0-based, counted across every
     /// write transaction) fails.
     pub fn new(inner: S, fail_at: u64) -> Self {
+        Self::counting(inner, Counted::Every, fail_at)
+    }
+
+    /// Wraps `inner`; the put, delete or delete_range numbered `fail_at` (0-based, across
+    /// every write transaction) fails. Commits are not counted (but a transaction whose
+    /// write failed cannot commit).
+    pub fn failing_write(inner: S, fail_at: u64) -> Self {
+        Self::counting(inner, Counted::Writes, fail_at)
+    }
+
+    /// Wraps `inner`; the commit numbered `fail_at` (0-based) fails, its transaction's
+    /// writes being discarded.
+    pub fn failing_commit(inner: S, fail_at: u64) -> Self {
+        Self::counting(inner, Counted::Commits, fail_at)
+    }
+
+    /// Wraps `inner`; the operation of kind `counted` numbered `fail_at` (0-based) fails.
+    pub fn counting(inner: S, counted: Counted, fail_at: u64) -> Self {
         FailingStore {
             inner,
             remaining: Arc::new(AtomicU64::new(fail_at)),
             steps: Arc::new(AtomicU64::new(0)),
+            counted,
         }
     }
 
@@ -36,7 +68,7 @@ impl<S: KvStore> FailingStore<S> {
         &self.inner
     }
 
-    /// How many write operations were attempted.
+    /// How many counted operations were attempted.
     pub fn steps(&self) -> u64 {
         self.steps.load(Ordering::SeqCst)
     }
@@ -58,15 +90,24 @@ pub struct FailingWriteTxn<T> {
     inner: T,
     remaining: Arc<AtomicU64>,
     steps: Arc<AtomicU64>,
+    counted: Counted,
     poisoned: bool,
 }
 
 impl<T> FailingWriteTxn<T> {
     fn step(&mut self, operation: &'static str) -> StoreResult<()> {
-        self.steps.fetch_add(1, Ordering::SeqCst);
         if self.poisoned {
             return Err(injected(operation));
         }
+        let counts = match self.counted {
+            Counted::Every => true,
+            Counted::Writes => operation != "commit",
+            Counted::Commits => operation == "commit",
+        };
+        if !counts {
+            return Ok(());
+        }
+        self.steps.fetch_add(1, Ordering::SeqCst);
         let before = self
             .remaining
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| match n {
@@ -102,6 +143,7 @@ impl<S: KvStore> KvStore for FailingStore<S> {
             inner: self.inner.write_txn()?,
             remaining: self.remaining.clone(),
             steps: self.steps.clone(),
+            counted: self.counted,
             poisoned: false,
         })
     }

@@ -12,12 +12,14 @@
 pub mod backends;
 pub mod batch_suite;
 pub mod corruption_suite;
+pub mod damage;
 pub mod dataset_suite;
 pub mod failpoint;
 pub mod index_model;
 pub mod index_suite;
 pub mod store_model;
 pub mod store_suite;
+pub mod write_failure_suite;
 
 use std::path::Path;
 
@@ -120,6 +122,14 @@ macro_rules! conformance_suite {
                 recall_targets_on_real_data,
                 filtered_recall_on_real_data,
                 churn_keeps_recall_of_a_fresh_build
+            );
+            $crate::conformance_suite!(@tests $backend; damage:
+                value_damage_never_panics
+            );
+            $crate::conformance_suite!(@tests $backend; write_failure_suite:
+                failed_writes_of_a_fresh_build_leave_the_previous_commit,
+                failed_writes_of_an_update_leave_the_previous_commit,
+                failed_writes_of_an_entry_point_delete_leave_the_previous_commit
             );
             $( $crate::conformance_suite!(@$capability $backend); )*
         }

@@ -2,6 +2,12 @@
 
 use hannoy_conformance::backends::{Lmdb, Memory, Redb};
 use hannoy_conformance::conformance_suite;
+use hannoy_conformance::damage::alloc_guard::CappedAlloc;
+
+/// Damage trials can make a damaged count size a buffer: refuse the huge allocation (the
+/// process aborts, naming its size) rather than fill a shared machine's memory.
+#[global_allocator]
+static ALLOC: CappedAlloc = CappedAlloc;
 
 conformance_suite!(lmdb, Lmdb, persistent, bounded);
 conformance_suite!(redb, Redb, persistent, shared_read_txn);
