@@ -152,7 +152,8 @@ impl<'t, M: Metric, T: ReadTxn + 't> Reader<'t, M, T> {
                 if level != Some(meta.max_level) {
                     report.problem(format!("entry point {entry} is not on the top layer"));
                 }
-                report.reachable = self.reachable_from(entry)?;
+                // Links to dead slots are reported above; only live nodes count here.
+                report.reachable = (self.reachable_from(entry)? & &live).len();
                 if report.reachable != report.nodes {
                     report.problem(format!(
                         "{} of {} nodes are unreachable on layer 0",
@@ -168,8 +169,11 @@ impl<'t, M: Metric, T: ReadTxn + 't> Reader<'t, M, T> {
 
     fn check_slot_key(&self, txn: &T, id: u32, slot: u32, report: &mut CheckReport) -> Result<()> {
         let slot_key = key::item(self.index, key::Tag::Slot, id);
-        let stored = txn.get(&slot_key)?.map(|v| v.as_ref().to_vec());
-        if stored.as_deref() != Some(&slot.to_le_bytes()[..]) {
+        // Compared in place: a damaged store may hand back a value of any length.
+        let agrees = txn
+            .get(&slot_key)?
+            .is_some_and(|stored| stored.as_ref() == slot.to_le_bytes());
+        if !agrees {
             report.problem(format!(
                 "slot map of item {id} does not point to slot {slot}"
             ));
@@ -177,7 +181,9 @@ impl<'t, M: Metric, T: ReadTxn + 't> Reader<'t, M, T> {
         Ok(())
     }
 
-    fn reachable_from(&self, entry: u32) -> Result<u64> {
+    /// The slots reachable from `entry` on layer 0 (dead ones included when links reach
+    /// them).
+    fn reachable_from(&self, entry: u32) -> Result<RoaringBitmap> {
         let mut seen = RoaringBitmap::new();
         let mut queue = VecDeque::from([entry]);
         seen.insert(entry);
@@ -188,6 +194,6 @@ impl<'t, M: Metric, T: ReadTxn + 't> Reader<'t, M, T> {
                 }
             })?;
         }
-        Ok(seen.len())
+        Ok(seen)
     }
 }
