@@ -6,7 +6,7 @@ use std::cell::RefCell;
 use std::marker::PhantomData;
 use std::path::PathBuf;
 use std::sync::MutexGuard;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use hannoy_graph::store::{StoreError, StoreResult};
 
@@ -49,6 +49,8 @@ pub(crate) struct WriteGuard {
     backend: &'static str,
     id: StoreId,
     failure: Option<Failure>,
+    /// A read panicked inside the backend (caught there): the backend's state is unknown.
+    read_panicked: AtomicBool,
     _this_thread: PhantomData<MutexGuard<'static, ()>>,
 }
 
@@ -69,6 +71,7 @@ impl WriteGuard {
             backend,
             id: id.clone(),
             failure: None,
+            read_panicked: AtomicBool::new(false),
             _this_thread: PhantomData,
         })
     }
@@ -79,19 +82,31 @@ impl WriteGuard {
     /// [`StoreError::WriteTxnPoisoned`] after a failed write.
     #[inline]
     pub(crate) fn check(&self) -> StoreResult<()> {
-        match &self.failure {
-            None => Ok(()),
-            Some(failure) => Err(self.poisoned(failure)),
+        if self.failure.is_none() && !self.read_panicked.load(Ordering::Relaxed) {
+            return Ok(());
         }
+        Err(self.poisoned())
     }
 
     #[cold]
-    fn poisoned(&self, failure: &Failure) -> StoreError {
+    fn poisoned(&self) -> StoreError {
+        let (operation, cause) = match &self.failure {
+            Some(failure) => (failure.operation, failure.cause.clone()),
+            None => ("read", "the backend panicked".to_owned()),
+        };
         StoreError::WriteTxnPoisoned {
             backend: self.backend,
-            operation: failure.operation,
-            cause: failure.cause.clone(),
+            operation,
+            cause,
         }
+    }
+
+    /// Poisons the transaction after a panic inside the backend during a read (which takes
+    /// `&self`): a panic may have left the backend's transaction half-changed.
+    #[cfg_attr(not(feature = "redb"), allow(dead_code))]
+    #[cold]
+    pub(crate) fn poison_after_panic(&self) {
+        self.read_panicked.store(true, Ordering::Relaxed);
     }
 
     /// Runs the write `operation` unless the transaction is poisoned, and poisons it if the
