@@ -66,13 +66,13 @@ const FLAGS_AT: usize = WORD + 2;
 const LOWER_AT: usize = WORD + 4;
 const NODE_HEADER: usize = 8;
 /// `md_root` within an `MDB_db`.
-const DB_ROOT_AT: usize = 8 + 4 * WORD;
-const DB_LEN: usize = 8 + 5 * WORD;
-const DBS_AT: usize = PAGE_HEADER + 8 + 2 * WORD;
+pub(super) const DB_ROOT_AT: usize = 8 + 4 * WORD;
+pub(super) const DB_LEN: usize = 8 + 5 * WORD;
+pub(super) const DBS_AT: usize = PAGE_HEADER + 8 + 2 * WORD;
 const MAGIC_AT: usize = PAGE_HEADER;
 const VERSION_AT: usize = PAGE_HEADER + 4;
 const PAGE_SIZE_AT: usize = PAGE_HEADER + 8 + 2 * WORD;
-const LAST_PAGE_AT: usize = PAGE_HEADER + 24 + 12 * WORD;
+pub(super) const LAST_PAGE_AT: usize = PAGE_HEADER + 24 + 12 * WORD;
 const TXN_ID_AT: usize = PAGE_HEADER + 24 + 13 * WORD;
 /// The bytes LMDB reads for one meta page (`sizeof(MDB_metabuf)`).
 const META_PAGE_LEN: usize = PAGE_HEADER + 24 + 14 * WORD;
@@ -167,8 +167,9 @@ impl Walk<'_> {
             .into_iter()
             .filter(|&root| root != P_INVALID)
             .collect();
-        // A valid tree reaches each page once: more visits than pages means a cycle.
-        let mut budget = self.meta.last_page.saturating_add(1);
+        // A valid tree reaches each page once, and only pages inside the file are read:
+        // more visits than the file has pages means a cycle (a garbled file).
+        let mut budget = self.len / u64::from(page_size);
         while let Some(number) = stack.pop() {
             budget = budget
                 .checked_sub(1)
@@ -245,15 +246,18 @@ impl Walk<'_> {
                 "transaction {txn_id} reaches page {last}, past its last page {last_page}"
             )));
         }
-        let end = (last + 1) * u64::from(page_size);
-        if end > self.len {
-            return Err(WalkError::Bad(format!(
+        match last
+            .checked_add(1)
+            .and_then(|pages| pages.checked_mul(u64::from(page_size)))
+        {
+            Some(end) if end <= self.len => Ok(()),
+            end => Err(WalkError::Bad(format!(
                 "the LMDB data file is truncated: it is {} bytes long, but transaction \
-                 {txn_id} uses page {last} of {page_size} bytes ({end} bytes)",
-                self.len
-            )));
+                 {txn_id} uses page {last} of {page_size} bytes ({} bytes)",
+                self.len,
+                end.map_or("more than 2^64".to_owned(), |end| end.to_string())
+            ))),
         }
-        Ok(())
     }
 
     /// Reads page `number` whole into `self.page`, once it is known to be in the file.

@@ -6,7 +6,7 @@ use std::path::Path;
 use hannoy_graph::store::{KvStore, ReadTxn, StoreError, WriteTxn};
 
 use super::LmdbStore;
-use super::meta::{check_data_file, parse_meta};
+use super::meta::{DB_LEN, DB_ROOT_AT, DBS_AT, LAST_PAGE_AT, check_data_file, parse_meta};
 
 /// A store with small values, large ones, a named-database-free main tree of several
 /// levels, and a file shorter than `mm_last_pg` says (a value put and deleted in one
@@ -158,6 +158,16 @@ fn foreign_and_unknown_version_files_are_typed_errors() {
     let mut version = bytes.clone();
     version[20..24].copy_from_slice(&999u32.to_ne_bytes());
     check("version", &version, "LMDB data version 999");
+
+    // Page numbers at the end of the range: no overflow, no huge read, a typed error.
+    let mut huge = bytes.clone();
+    for meta in [0, page_size] {
+        let word = size_of::<usize>();
+        huge[meta + LAST_PAGE_AT..][..word].copy_from_slice(&usize::MAX.to_ne_bytes());
+        let main_root = meta + DBS_AT + DB_LEN + DB_ROOT_AT;
+        huge[main_root..][..word].copy_from_slice(&(usize::MAX - 1).to_ne_bytes());
+    }
+    check("huge", &huge, "truncated");
 
     check("short", &bytes[..100], "ends inside LMDB meta page 0");
     check(
