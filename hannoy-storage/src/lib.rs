@@ -9,13 +9,18 @@
 //! | `redb`     | `redb`           | one redb file, pure Rust                                |
 //! | [`memory`] | always           | in memory, snapshot isolation, nothing persisted        |
 //!
-//! All three pass the same conformance suite (the `tests/` crate of the workspace).
+//! All three pass the same conformance suite (the `tests/` crate of the workspace), and all
+//! three keep the write-transaction contract of `hannoy_graph::store::WriteTxn` the same
+//! way (a private module they share): a second write transaction on one thread is
+//! [`StoreError::WriteTxnBusy`](hannoy_graph::store::StoreError::WriteTxnBusy), and a
+//! transaction whose write failed is poisoned.
 
 #[cfg(feature = "lmdb")]
 pub mod lmdb;
 pub mod memory;
 #[cfg(feature = "redb")]
 pub mod redb;
+mod write_guard;
 
 #[cfg(feature = "lmdb")]
 pub use lmdb::LmdbStore;

@@ -4,6 +4,10 @@
 //! whatever is committed later. The write transaction works on its own clone, each write
 //! copying only the path it touches; `commit` swaps that clone in. Nothing is persisted.
 //!
+//! The write transaction follows the contract of [`WriteTxn`]: a second one on the same
+//! thread is refused, and once a write failed (e.g. [`StoreError::Full`]) it can only be
+//! dropped.
+//!
 //! An optional byte budget ([`MemoryStore::with_byte_budget`]) makes the store report
 //! [`StoreError::Full`] like a full LMDB map, which lets tests exercise that path cheaply.
 
@@ -14,6 +18,8 @@ use hannoy_graph::store::{KvStore, ReadTxn, StoreError, StoreResult, WriteTxn, r
 use imbl::OrdMap;
 use imbl::ordmap::RangedIter;
 use imbl::shared_ptr::DefaultSharedPtr;
+
+use crate::write_guard::{StoreId, WriteGuard};
 
 const BACKEND: &str = "memory";
 
@@ -43,11 +49,22 @@ struct State {
 /// assert_eq!(rtxn.get(b"key")?.as_deref(), Some(&b"value"[..]));
 /// # Ok::<(), hannoy_graph::StoreError>(())
 /// ```
-#[derive(Default)]
 pub struct MemoryStore {
     committed: Mutex<State>,
     writer: Mutex<()>,
     byte_budget: Option<u64>,
+    id: StoreId,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        MemoryStore {
+            committed: Mutex::default(),
+            writer: Mutex::default(),
+            byte_budget: None,
+            id: StoreId::fresh(),
+        }
+    }
 }
 
 impl MemoryStore {
@@ -92,10 +109,12 @@ impl KvStore for MemoryStore {
     }
 
     fn write_txn(&self) -> StoreResult<MemoryWriteTxn<'_>> {
-        let guard = lock(&self.writer);
+        let guard = WriteGuard::claim(BACKEND, &self.id)?;
+        let writer = lock(&self.writer);
         Ok(MemoryWriteTxn {
             store: self,
-            _writer: guard,
+            _writer: writer,
+            guard,
             state: self.snapshot(),
         })
     }
@@ -109,8 +128,25 @@ pub struct MemoryReadTxn {
 /// The write transaction of the [`MemoryStore`].
 pub struct MemoryWriteTxn<'s> {
     store: &'s MemoryStore,
+    // Released before `guard` clears this thread's claim.
     _writer: MutexGuard<'s, ()>,
+    guard: WriteGuard,
     state: State,
+}
+
+impl MemoryReadTxn {
+    /// A read transaction is always usable.
+    #[inline]
+    fn check(&self) -> StoreResult<()> {
+        Ok(())
+    }
+}
+
+impl MemoryWriteTxn<'_> {
+    #[inline]
+    fn check(&self) -> StoreResult<()> {
+        self.guard.check()
+    }
 }
 
 /// An ascending iterator over a range of a memory store.
@@ -159,10 +195,12 @@ macro_rules! impl_read_txn {
                 Self: 't;
 
             fn get(&self, key: &[u8]) -> StoreResult<Option<&[u8]>> {
+                self.check()?;
                 Ok(state_get(&self.state, key))
             }
 
             fn range(&self, start: Bound<&[u8]>, end: Bound<&[u8]>) -> StoreResult<MemoryIter<'_>> {
+                self.check()?;
                 Ok(state_range(&self.state, start, end))
             }
         }
@@ -172,42 +210,54 @@ macro_rules! impl_read_txn {
 impl_read_txn!(MemoryReadTxn);
 impl_read_txn!(MemoryWriteTxn<'_>);
 
+fn state_delete(state: &mut State, key: &[u8]) -> bool {
+    match state.map.remove(key) {
+        Some(value) => {
+            state.bytes -= (key.len() + value.len()) as u64;
+            true
+        }
+        None => false,
+    }
+}
+
 impl WriteTxn for MemoryWriteTxn<'_> {
     fn put(&mut self, key: &[u8], value: &[u8]) -> StoreResult<()> {
-        let old = state_get(&self.state, key).map_or(0, |old| key.len() + old.len());
-        let bytes = self.state.bytes - old as u64 + (key.len() + value.len()) as u64;
-        if self.store.byte_budget.is_some_and(|budget| bytes > budget) {
-            return Err(StoreError::Full {
-                backend: BACKEND,
-                source: None,
-            });
-        }
-        self.state.map.insert(Arc::from(key), Arc::from(value));
-        self.state.bytes = bytes;
-        Ok(())
+        let (state, budget) = (&mut self.state, self.store.byte_budget);
+        self.guard.write("put", || {
+            let old = state_get(state, key).map_or(0, |old| key.len() + old.len());
+            let bytes = state.bytes - old as u64 + (key.len() + value.len()) as u64;
+            if budget.is_some_and(|budget| bytes > budget) {
+                return Err(StoreError::Full {
+                    backend: BACKEND,
+                    source: None,
+                });
+            }
+            state.map.insert(Arc::from(key), Arc::from(value));
+            state.bytes = bytes;
+            Ok(())
+        })
     }
 
     fn delete(&mut self, key: &[u8]) -> StoreResult<bool> {
-        match self.state.map.remove(key) {
-            Some(value) => {
-                self.state.bytes -= (key.len() + value.len()) as u64;
-                Ok(true)
-            }
-            None => Ok(false),
-        }
+        let state = &mut self.state;
+        self.guard.write("delete", || Ok(state_delete(state, key)))
     }
 
     fn delete_range(&mut self, start: Bound<&[u8]>, end: Bound<&[u8]>) -> StoreResult<u64> {
-        let keys: Vec<Arc<[u8]>> = state_range(&self.state, start, end)
-            .map(|entry| entry.map(|(k, _)| Arc::from(k)))
-            .collect::<StoreResult<_>>()?;
-        for key in &keys {
-            self.delete(key)?;
-        }
-        Ok(keys.len() as u64)
+        let state = &mut self.state;
+        self.guard.write("delete_range", || {
+            let keys: Vec<Arc<[u8]>> = state_range(state, start, end)
+                .map(|entry| entry.map(|(k, _)| Arc::from(k)))
+                .collect::<StoreResult<_>>()?;
+            for key in &keys {
+                state_delete(state, key);
+            }
+            Ok(keys.len() as u64)
+        })
     }
 
     fn commit(self) -> StoreResult<()> {
+        self.guard.check()?;
         *lock(&self.store.committed) = self.state;
         Ok(())
     }
@@ -234,7 +284,12 @@ mod tests {
         wtxn.put(b"ab", b"cdef").unwrap(); // 6 bytes
         wtxn.put(b"ab", b"cd").unwrap(); // overwrite: 4 bytes
         wtxn.put(b"xy", b"zw").unwrap(); // 8 bytes
+        wtxn.commit().unwrap();
+        assert_eq!(store.committed_bytes(), 8);
+        let mut wtxn = store.write_txn().unwrap();
         assert!(wtxn.put(b"k", b"vv").unwrap_err().is_full()); // would be 11
+        drop(wtxn);
+        let mut wtxn = store.write_txn().unwrap();
         assert!(wtxn.delete(b"xy").unwrap()); // 4 bytes
         wtxn.put(b"k", b"vv").unwrap(); // 7 bytes
         wtxn.commit().unwrap();

@@ -89,10 +89,13 @@ impl<S: KvStore> Database<S> {
         self.store.read_txn()
     }
 
-    /// Opens the write transaction, waiting while another is open.
+    /// Opens the write transaction, waiting while another thread (or process) has it open.
+    /// A write that fails poisons the transaction: it can then only be dropped (see
+    /// [`WriteTxn`](crate::WriteTxn)).
     ///
     /// # Errors
-    /// The backend's error.
+    /// [`StoreError::WriteTxnBusy`] when this thread has the write transaction open
+    /// already (waiting would never end); the backend's error.
     pub fn write_txn(&self) -> Result<S::WriteTxn<'_>, StoreError> {
         self.store.write_txn()
     }

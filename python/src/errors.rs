@@ -139,6 +139,8 @@ pub fn store_to_py(error: &CoreStoreError) -> PyErr {
         CoreStoreError::VersionMismatch { .. } => VersionMismatchError::new_err(message),
         CoreStoreError::AlreadyOpen { .. } => AlreadyOpenError::new_err(message),
         CoreStoreError::ForeignFormat { .. } => ForeignFormatError::new_err(message),
+        CoreStoreError::WriteTxnBusy { .. } => WriterBusyError::new_err(message),
+        CoreStoreError::WriteTxnPoisoned { .. } => WriterClosedError::new_err(message),
         _ => match io_source(error) {
             Some(io) => match io.raw_os_error() {
                 // OSError(errno, text) becomes the matching subclass (PermissionError, ...).
@@ -154,7 +156,11 @@ pub fn store_to_py(error: &CoreStoreError) -> PyErr {
 pub fn breaks_transaction(error: &Error) -> bool {
     matches!(
         error,
-        Error::Store(CoreStoreError::Full { .. } | CoreStoreError::Backend { .. })
+        Error::Store(
+            CoreStoreError::Full { .. }
+                | CoreStoreError::Backend { .. }
+                | CoreStoreError::WriteTxnPoisoned { .. }
+        )
     )
 }
 

@@ -72,7 +72,8 @@ macro_rules! conformance_suite {
                 read_txn_moves_to_another_thread,
                 empty_and_large_values,
                 delete_range_and_prefix,
-                failed_write_or_commit_leaves_store_unchanged
+                failed_write_or_commit_leaves_store_unchanged,
+                second_write_txn_on_one_thread_is_refused
             );
             $crate::conformance_suite!(@tests $backend; store_model:
                 random_operations_match_btreemap_model
@@ -149,7 +150,8 @@ macro_rules! conformance_suite {
     };
     (@bounded $backend:ty) => {
         $crate::conformance_suite!(@tests $backend; store_suite:
-            full_store_reports_full_and_keeps_committed_data
+            full_store_reports_full_and_keeps_committed_data,
+            failed_write_poisons_the_write_txn
         );
     };
     (@shared_read_txn $backend:ty) => {

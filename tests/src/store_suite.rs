@@ -3,7 +3,7 @@
 use std::ops::Bound::{self, Excluded, Included, Unbounded};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use hannoy_graph::store::{KvStore, ReadTxn, WriteTxn};
+use hannoy_graph::store::{KvStore, ReadTxn, StoreError, WriteTxn};
 use tempfile::TempDir;
 
 use crate::failpoint::FailingStore;
@@ -438,6 +438,52 @@ pub fn failed_write_or_commit_leaves_store_unchanged<B: Backend>() {
     }
 }
 
+/// A second write transaction asked for on the thread that holds one is refused (waiting
+/// would be a deadlock); dropping the first lets it through; another thread just waits.
+pub fn second_write_txn_on_one_thread_is_refused<B: Backend>() {
+    let (_dir, store) = fresh::<B>();
+    let mut first = store.write_txn().unwrap();
+    first.put(b"a", b"dropped").unwrap();
+    let busy = store
+        .write_txn()
+        .err()
+        .expect("a second write txn on one thread");
+    assert!(
+        matches!(busy, StoreError::WriteTxnBusy { .. }),
+        "expected WriteTxnBusy, got {busy:?}"
+    );
+    // The refusal changes nothing for the first one.
+    first.put(b"b", b"dropped").unwrap();
+    drop(first);
+
+    let mut second = store.write_txn().expect("the first one was dropped");
+    second.put(b"a", b"1").unwrap();
+    let committed = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let other = scope.spawn(|| {
+            let mut wtxn = store
+                .write_txn()
+                .expect("another thread waits, then gets it");
+            assert!(committed.load(Ordering::SeqCst), "it waited for the commit");
+            assert_eq!(get(&wtxn, b"a").as_deref(), Some(&b"1"[..]));
+            wtxn.put(b"c", b"3").unwrap();
+            wtxn.commit().unwrap();
+        });
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        assert!(!other.is_finished(), "another thread's write_txn waits");
+        committed.store(true, Ordering::SeqCst);
+        second.commit().unwrap();
+        other.join().unwrap();
+    });
+    assert_eq!(
+        all(&store.read_txn().unwrap()),
+        vec![
+            (b"a".to_vec(), b"1".to_vec()),
+            (b"c".to_vec(), b"3".to_vec())
+        ]
+    );
+}
+
 pub fn reopen_keeps_committed_data_only<B: PersistentBackend>() {
     let dir = tempfile::tempdir().unwrap();
     {
@@ -501,4 +547,45 @@ pub fn full_store_reports_full_and_keeps_committed_data<B: BoundedBackend>() {
     wtxn.put(b"small", b"fits").unwrap();
     wtxn.commit().unwrap();
     assert_eq!(all(&store.read_txn().unwrap()).len(), 2);
+}
+
+/// A write that failed (here with `Full`) poisons its transaction: every later call, commit
+/// included, is `WriteTxnPoisoned`, and the store keeps exactly its previous commit.
+pub fn failed_write_poisons_the_write_txn<B: BoundedBackend>() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = B::create_bounded(dir.path(), 1 << 20);
+    let mut wtxn = store.write_txn().unwrap();
+    put_all(&mut wtxn, &[b"a", b"bb", b"ccc"]);
+    wtxn.commit().unwrap();
+    let before = all(&store.read_txn().unwrap());
+
+    let mut wtxn = store.write_txn().unwrap();
+    wtxn.put(b"a", b"changed").unwrap();
+    assert!(wtxn.delete(b"bb").unwrap());
+    let value = vec![1u8; 64 << 10];
+    let full = (0u32..64)
+        .find_map(|i| wtxn.put(&i.to_be_bytes(), &value).err())
+        .expect("4 MiB cannot fit in a 1 MiB store");
+    assert!(full.is_full(), "expected Full, got {full:?}");
+
+    let poisoned = |result: Result<(), StoreError>, call: &str| {
+        let error = result.expect_err(call);
+        assert!(
+            error.is_poisoned(),
+            "{call}: expected WriteTxnPoisoned, got {error:?}"
+        );
+    };
+    poisoned(wtxn.put(b"small", b"fits").map(drop), "put");
+    poisoned(wtxn.delete(b"ccc").map(drop), "delete");
+    poisoned(wtxn.delete_prefix(b"c").map(drop), "delete_range");
+    poisoned(wtxn.get(b"a").map(drop), "get");
+    poisoned(wtxn.range(Unbounded, Unbounded).map(drop), "range");
+    poisoned(wtxn.commit(), "commit");
+
+    assert_eq!(all(&store.read_txn().unwrap()), before);
+    // The next transaction starts clean.
+    let mut wtxn = store.write_txn().unwrap();
+    wtxn.put(b"small", b"fits").unwrap();
+    wtxn.commit().unwrap();
+    assert_eq!(all(&store.read_txn().unwrap()).len(), before.len() + 1);
 }

@@ -66,6 +66,31 @@ pub enum StoreError {
         /// The path that was asked for.
         path: String,
     },
+    // Misuse of a write transaction: every backend reports these two the same way (the
+    // contract is on `KvStore::write_txn` and `WriteTxn`).
+    /// This thread already has the store's write transaction open. Opening a second one on
+    /// the same thread would wait for the first forever; another thread simply waits.
+    #[error(
+        "this thread already has a write transaction open on the {backend} store: commit or drop it first"
+    )]
+    WriteTxnBusy {
+        /// Which backend refused.
+        backend: &'static str,
+    },
+    /// An earlier write of this transaction failed, so the transaction holds an unknown part
+    /// of its writes: it refuses every further operation, `commit` included, and can only be
+    /// dropped (which leaves the committed data as it was).
+    #[error(
+        "the {backend} write transaction is unusable since its {operation} failed ({cause}): drop it"
+    )]
+    WriteTxnPoisoned {
+        /// Which backend refused.
+        backend: &'static str,
+        /// The write that failed first (`"put"`, `"delete"`, `"delete_range"`).
+        operation: &'static str,
+        /// That write's error message.
+        cause: String,
+    },
     /// Any other failure of the backend.
     #[error("{backend}: {operation} failed")]
     Backend {
@@ -99,6 +124,12 @@ impl StoreError {
             operation,
             source: source.into(),
         }
+    }
+
+    /// Whether this is [`StoreError::WriteTxnPoisoned`]: the write transaction can only be
+    /// dropped.
+    pub fn is_poisoned(&self) -> bool {
+        matches!(self, StoreError::WriteTxnPoisoned { .. })
     }
 
     /// Whether this is the "store is full" case.

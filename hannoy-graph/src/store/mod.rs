@@ -3,7 +3,9 @@
 //! Three traits make a store:
 //!
 //! - [`KvStore`] opens transactions: any number of [`ReadTxn`]s, and one [`WriteTxn`] at a
-//!   time (a second `write_txn` call waits until the first is committed or dropped);
+//!   time (a `write_txn` call from another thread waits until the first is committed or
+//!   dropped; one from the thread that holds it is refused with
+//!   [`StoreError::WriteTxnBusy`] instead of waiting forever);
 //! - [`ReadTxn`] reads one consistent snapshot: [`get`](ReadTxn::get) and ordered
 //!   [`range`](ReadTxn::range) iteration, with values *borrowed* from the store for the
 //!   transaction's lifetime where the backend allows it (LMDB hands out slices of its memory
@@ -12,7 +14,8 @@
 //!   transaction's own uncommitted writes) with [`put`](WriteTxn::put),
 //!   [`delete`](WriteTxn::delete), [`delete_range`](WriteTxn::delete_range) and
 //!   [`commit`](WriteTxn::commit). `commit` consumes the transaction; dropping it without
-//!   committing aborts every write it made.
+//!   committing aborts every write it made. A write that fails poisons the transaction: it
+//!   can then only be dropped (see [`WriteTxn`]).
 //!
 //! Keys are 1 to 511 bytes long (LMDB's limit; the graph's keys are a few bytes); values
 //! may be empty and as large as the backend allows (at least 3 GiB on 64-bit targets).
@@ -68,10 +71,12 @@ pub trait KvStore: Send + Sync {
     /// The backend's error, e.g. LMDB's reader table is full.
     fn read_txn(&self) -> StoreResult<Self::ReadTxn<'_>>;
 
-    /// Opens the write transaction, waiting while another one is open.
+    /// Opens the write transaction, waiting while another thread (or process) has it open.
     ///
     /// # Errors
-    /// The backend's error.
+    /// [`StoreError::WriteTxnBusy`] when the calling thread has this store's write
+    /// transaction open already (waiting would deadlock); every backend checks this. The
+    /// backend's error otherwise.
     fn write_txn(&self) -> StoreResult<Self::WriteTxn<'_>>;
 }
 
@@ -135,31 +140,44 @@ pub trait ReadTxn {
 ///
 /// While a borrowed value from [`ReadTxn::get`] is alive, no write can happen (the borrow
 /// checker enforces it): backends may invalidate borrowed bytes on write.
+///
+/// # A failed write poisons the transaction
+///
+/// Every backend follows this contract: once [`put`](WriteTxn::put),
+/// [`delete`](WriteTxn::delete) or [`delete_range`](WriteTxn::delete_range) has returned an
+/// error (any error, [`StoreError::Full`] included), the transaction holds an unknown part
+/// of its writes, so every later call on it (reads, writes and [`commit`](WriteTxn::commit))
+/// returns [`StoreError::WriteTxnPoisoned`] and nothing of it is ever committed. Dropping it
+/// leaves the store exactly as the last successful commit left it.
+///
+/// The write transaction stays on the thread that opened it (no backend's is `Send`): the
+/// check behind [`StoreError::WriteTxnBusy`] is per thread.
 pub trait WriteTxn: ReadTxn {
     /// Stores `value` under `key`, replacing any previous value.
     ///
     /// # Errors
     /// [`StoreError::Full`] when the store has no room; the backend's error otherwise.
-    /// After an error the transaction should be dropped.
+    /// After an error the transaction is poisoned (see the [trait docs](WriteTxn)).
     fn put(&mut self, key: &[u8], value: &[u8]) -> StoreResult<()>;
 
     /// Removes `key`; returns whether it was there.
     ///
     /// # Errors
-    /// The backend's error.
+    /// The backend's error; the transaction is then poisoned.
     fn delete(&mut self, key: &[u8]) -> StoreResult<bool>;
 
     /// Removes every key between `start` and `end`; returns how many were removed.
     ///
     /// # Errors
-    /// The backend's error.
+    /// The backend's error; the transaction is then poisoned.
     fn delete_range(&mut self, start: Bound<&[u8]>, end: Bound<&[u8]>) -> StoreResult<u64>;
 
     /// Makes every write of this transaction visible to transactions opened afterwards,
     /// atomically and (for persistent backends) durably.
     ///
     /// # Errors
-    /// [`StoreError::Full`] or the backend's error; the writes are then discarded.
+    /// [`StoreError::WriteTxnPoisoned`] if a write of this transaction failed;
+    /// [`StoreError::Full`] or the backend's error. The writes are then discarded.
     fn commit(self) -> StoreResult<()>;
 
     /// Discards every write of this transaction. Dropping it does the same.

@@ -12,11 +12,27 @@
 //! [`StoreError::Full`]; the write transaction must then be dropped, committed data is
 //! untouched, and reopening the directory with a larger [`LmdbOptions::map_size`] makes room.
 //!
+//! # A damaged or truncated file
+//!
+//! LMDB reads its pages straight from the memory map and trusts the file's length: a read
+//! of a page past the end of a truncated `data.mdb` is a `SIGBUS`, which kills the process.
+//! [`LmdbOptions::open`] therefore reads LMDB's two meta pages from the file before mapping
+//! it, walks the page trees of the newest one with plain reads (branch and leaf pages, and
+//! the header of each overflow value), and refuses, with [`StoreError::Corrupted`] naming
+//! the file, a file that is not an LMDB data file, is of another LMDB data version, or
+//! lacks a page its last commit uses. What it cannot catch is a file truncated *after* it
+//! was checked (by another program, between the check and the mapping or while the store
+//! is open): LMDB has no defence against that, and it stays a `SIGBUS`. Nor does it check
+//! what pages hold (LMDB keeps no checksums): a damaged page inside a whole file reads as
+//! whatever it holds, which the graph's decoders check.
+//!
 //! # Threads
 //!
 //! The environment is opened without thread-local reader slots, so read transactions are
 //! `Send` (they can move to another thread) but not `Sync`: parallel readers open one
-//! transaction each. The write transaction stays on the thread that opened it.
+//! transaction each. The write transaction stays on the thread that opened it; a second
+//! one asked for on that thread (through any handle on the same environment) is
+//! [`StoreError::WriteTxnBusy`], where LMDB itself would deadlock.
 //!
 //! A read transaction sees every commit that returned before it was opened. Two read
 //! transactions opened one after the other while a commit is in flight may, in a narrow
@@ -30,6 +46,12 @@ use std::path::Path;
 use hannoy_graph::store::{KvStore, ReadTxn, StoreError, StoreResult, WriteTxn, range_is_empty};
 use heed::types::Bytes;
 use heed::{CommitOrAbort, Env, EnvOpenOptions, MdbError, RoTxn, RwTxn, WithoutTls};
+
+use crate::write_guard::{StoreId, WriteGuard};
+
+mod meta;
+#[cfg(test)]
+mod tests;
 
 const BACKEND: &str = "lmdb";
 
@@ -76,22 +98,27 @@ impl LmdbOptions {
     /// Opens (creating it if needed) the environment in directory `path` and uses its main
     /// database.
     ///
+    /// The directory's `data.mdb`, if there is one, is checked first (see [A damaged or
+    /// truncated file](self#a-damaged-or-truncated-file)).
+    ///
     /// # Errors
     /// [`StoreError::AlreadyOpen`] if this process has the directory open already (LMDB
     /// forbids opening one environment twice in a process: share the store instead);
-    /// [`StoreError::Backend`] for I/O and LMDB errors.
+    /// [`StoreError::Corrupted`] if `data.mdb` is not an LMDB data file, is of another LMDB
+    /// data version, or is truncated; [`StoreError::Backend`] for I/O and LMDB errors.
     pub fn open(&self, path: impl AsRef<Path>) -> StoreResult<LmdbStore> {
         let path = path.as_ref();
         std::fs::create_dir_all(path).map_err(|e| StoreError::backend(BACKEND, "open", e))?;
+        meta::check_data_file(&path.join("data.mdb"))?;
         let mut options = EnvOpenOptions::new().read_txn_without_tls();
         options
             .map_size(self.map_size)
             .max_readers(self.max_readers);
         // SAFETY: the map is only written through LMDB, which locks it against concurrent
         // writers in this and other processes; heed refuses to open the same directory twice
-        // in one process. What stays the caller's duty (no other program truncating or
-        // rewriting the file behind LMDB's back, no network file system) is stated on
-        // `LmdbStore::open`.
+        // in one process; `check_data_file` has just seen every page the file's last commit
+        // uses. What stays the caller's duty (no other program truncating or rewriting the
+        // file behind LMDB's back, no network file system) is stated on `LmdbStore::open`.
         let env = unsafe { options.open(path) }.map_err(|e| match e {
             heed::Error::EnvAlreadyOpened => StoreError::AlreadyOpen {
                 backend: BACKEND,
@@ -107,7 +134,7 @@ impl LmdbOptions {
             })
             .map_err(|e| map_err("open", e))?;
         match created {
-            CommitOrAbort::Commit(db) => Ok(LmdbStore { env, db }),
+            CommitOrAbort::Commit(db) => Ok(LmdbStore::from_database(env, db)),
             CommitOrAbort::Abort(never) => match never {},
         }
     }
@@ -133,13 +160,16 @@ impl LmdbOptions {
 pub struct LmdbStore {
     env: Env<WithoutTls>,
     db: Db,
+    /// The environment's path: every handle on one environment shares its writer lock.
+    id: StoreId,
 }
 
 impl LmdbStore {
     /// Opens (creating it if needed) a store in directory `path` with default options.
     ///
     /// The directory's `data.mdb` is memory-mapped: another program must not modify it
-    /// except through LMDB, and it must not live on a network file system.
+    /// except through LMDB (truncating it while it is open kills this process with
+    /// `SIGBUS`), and it must not live on a network file system.
     ///
     /// # Errors
     /// As [`LmdbOptions::open`].
@@ -153,9 +183,12 @@ impl LmdbStore {
     }
 
     /// A store over a database of an environment the caller opened, e.g. to keep the index
-    /// beside the application's own LMDB databases.
+    /// beside the application's own LMDB databases. The data file is not checked (see [A
+    /// damaged or truncated file](self#a-damaged-or-truncated-file)); a write transaction the
+    /// caller opens on `env` directly is not seen by the [`StoreError::WriteTxnBusy`] check.
     pub fn from_database(env: Env<WithoutTls>, db: Db) -> LmdbStore {
-        LmdbStore { env, db }
+        let id = StoreId::Path(env.path().to_path_buf());
+        LmdbStore { env, db, id }
     }
 
     /// The environment, e.g. to read its size or copy it.
@@ -185,8 +218,13 @@ impl KvStore for LmdbStore {
     }
 
     fn write_txn(&self) -> StoreResult<LmdbWriteTxn<'_>> {
+        let guard = WriteGuard::claim(BACKEND, &self.id)?;
         let txn = self.env.write_txn().map_err(|e| map_err("write_txn", e))?;
-        Ok(LmdbWriteTxn { txn, db: self.db })
+        Ok(LmdbWriteTxn {
+            txn,
+            db: self.db,
+            guard,
+        })
     }
 }
 
@@ -198,8 +236,10 @@ pub struct LmdbReadTxn<'s> {
 
 /// The write transaction of an [`LmdbStore`].
 pub struct LmdbWriteTxn<'s> {
+    // Aborted (when not committed) before `guard` clears this thread's claim.
     txn: RwTxn<'s>,
     db: Db,
+    guard: WriteGuard,
 }
 
 /// An ascending iterator over a range of an LMDB store.
@@ -305,39 +345,46 @@ impl ReadTxn for LmdbWriteTxn<'_> {
     }
 
     fn get(&self, key: &[u8]) -> StoreResult<Option<&[u8]>> {
+        self.guard.check()?;
         get(self.db, &self.txn, key)
     }
 
     fn range(&self, start: Bound<&[u8]>, end: Bound<&[u8]>) -> StoreResult<LmdbIter<'_>> {
+        self.guard.check()?;
         range(self.db, &self.txn, start, end)
     }
 }
 
 impl WriteTxn for LmdbWriteTxn<'_> {
     fn put(&mut self, key: &[u8], value: &[u8]) -> StoreResult<()> {
-        self.db
-            .put(&mut self.txn, key, value)
-            .map_err(|e| map_err("put", e))
+        let (db, txn) = (self.db, &mut self.txn);
+        self.guard.write("put", || {
+            db.put(txn, key, value).map_err(|e| map_err("put", e))
+        })
     }
 
     fn delete(&mut self, key: &[u8]) -> StoreResult<bool> {
-        self.db
-            .delete(&mut self.txn, key)
-            .map_err(|e| map_err("delete", e))
+        let (db, txn) = (self.db, &mut self.txn);
+        self.guard.write("delete", || {
+            db.delete(txn, key).map_err(|e| map_err("delete", e))
+        })
     }
 
     fn delete_range(&mut self, start: Bound<&[u8]>, end: Bound<&[u8]>) -> StoreResult<u64> {
-        let Some((start, end)) = lmdb_bounds(start, end) else {
-            return Ok(0);
-        };
-        let deleted = self
-            .db
-            .delete_range(&mut self.txn, &(start, end))
-            .map_err(|e| map_err("delete_range", e))?;
-        Ok(deleted as u64)
+        let (db, txn) = (self.db, &mut self.txn);
+        self.guard.write("delete_range", || {
+            let Some((start, end)) = lmdb_bounds(start, end) else {
+                return Ok(0);
+            };
+            let deleted = db
+                .delete_range(txn, &(start, end))
+                .map_err(|e| map_err("delete_range", e))?;
+            Ok(deleted as u64)
+        })
     }
 
     fn commit(self) -> StoreResult<()> {
+        self.guard.check()?;
         self.txn.commit().map_err(|e| map_err("commit", e))
     }
 }

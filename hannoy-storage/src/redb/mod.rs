@@ -6,7 +6,24 @@
 //!
 //! # Threads
 //!
-//! Read transactions are `Send` and `Sync`. The write transaction stays on its thread.
+//! Read transactions are `Send` and `Sync`. The write transaction stays on its thread; a
+//! second one asked for on that thread is [`StoreError::WriteTxnBusy`], where redb would
+//! wait forever.
+//!
+//! # A damaged file
+//!
+//! redb checks much of what it reads, but some damaged pages make it panic (an assertion
+//! on the allocator state, slice bounds in a B-tree page, and in debug builds its
+//! "unreachable" checks). Every call into redb therefore runs under
+//! [`std::panic::catch_unwind`], and a panic comes out as [`StoreError::Corrupted`] with
+//! redb's panic message in it; a write transaction in which one happened is poisoned like
+//! after any failed write, so it is never committed. When nothing panics this costs
+//! little: on 10,000 keys of 64-byte values, `get` ran at 370-430 ns with it and 377-411
+//! ns without, range iteration at 85-118 ns per entry with it and 72-98 ns without (a
+//! busy 2-core machine: within its noise). The process's panic hook still runs, so the
+//! message is also
+//! printed to stderr (replacing the hook is the application's choice, not a library's);
+//! and in a build with `panic = "abort"` there is nothing to catch.
 //!
 //! # Full disk
 //!
@@ -15,14 +32,21 @@
 
 use std::io;
 use std::ops::Bound;
+use std::panic::{self, AssertUnwindSafe};
 use std::path::Path;
 
 use ::redb::{
-    AccessGuard, Database, ReadOnlyTable, ReadTransaction, ReadableDatabase, ReadableTable,
-    TableDefinition, WriteTransaction,
+    Database, ReadOnlyTable, ReadTransaction, ReadableDatabase, TableDefinition, WriteTransaction,
 };
 use hannoy_graph::store::{KvStore, ReadTxn, StoreError, StoreResult, WriteTxn, range_is_empty};
 use self_cell::self_cell;
+
+mod guarded;
+
+pub use guarded::{RedbBytes, RedbIter};
+use guarded::{guarded, table_get, table_range};
+
+use crate::write_guard::{StoreId, WriteGuard};
 
 const BACKEND: &str = "redb";
 
@@ -49,6 +73,8 @@ type Table<'txn> = ::redb::Table<'txn, &'static [u8], &'static [u8]>;
 /// ```
 pub struct RedbStore {
     db: Database,
+    /// redb locks a file once per process, so each store value is its own writer.
+    id: StoreId,
 }
 
 impl RedbStore {
@@ -56,33 +82,46 @@ impl RedbStore {
     ///
     /// # Errors
     /// [`StoreError::AlreadyOpen`] if the file is open already (in this or another process);
-    /// [`StoreError::Corrupted`] if it is not a redb file or is damaged;
+    /// [`StoreError::Corrupted`] if it is not a redb file or is damaged (redb panicking on
+    /// it included, see [A damaged file](self#a-damaged-file));
     /// [`StoreError::Backend`] for other failures.
     pub fn open(path: impl AsRef<Path>) -> StoreResult<RedbStore> {
         let path = path.as_ref();
-        let db = Database::create(path).map_err(|e| match e {
-            ::redb::DatabaseError::DatabaseAlreadyOpen => StoreError::AlreadyOpen {
-                backend: BACKEND,
-                path: path.display().to_string(),
+        let db = guarded("open", || {
+            Database::create(path).map_err(|e| match e {
+                ::redb::DatabaseError::DatabaseAlreadyOpen => StoreError::AlreadyOpen {
+                    backend: BACKEND,
+                    path: path.display().to_string(),
+                },
+                other => map_err("open", other),
+            })
+        })
+        .map_err(|e| match e {
+            StoreError::Corrupted { what, key } => StoreError::Corrupted {
+                what: format!("{}: {what}", path.display()),
+                key,
             },
-            other => map_err("open", other),
+            other => other,
         })?;
-        let wtxn = db.begin_write().map_err(|e| map_err("open", e))?;
-        wtxn.open_table(TABLE).map_err(|e| map_err("open", e))?;
-        wtxn.commit().map_err(|e| map_err("open", e))?;
-        Ok(RedbStore { db })
+        Self::from_database(db)
     }
 
     /// A store over a redb database the caller opened; the table `"hannoy"` is created if
-    /// it is missing.
+    /// it is missing. A write transaction the caller opens on the database directly is not
+    /// seen by the [`StoreError::WriteTxnBusy`] check.
     ///
     /// # Errors
     /// As [`RedbStore::open`].
     pub fn from_database(db: Database) -> StoreResult<RedbStore> {
-        let wtxn = db.begin_write().map_err(|e| map_err("open", e))?;
-        wtxn.open_table(TABLE).map_err(|e| map_err("open", e))?;
-        wtxn.commit().map_err(|e| map_err("open", e))?;
-        Ok(RedbStore { db })
+        guarded("open", || {
+            let wtxn = db.begin_write().map_err(|e| map_err("open", e))?;
+            wtxn.open_table(TABLE).map_err(|e| map_err("open", e))?;
+            wtxn.commit().map_err(|e| map_err("open", e))
+        })?;
+        Ok(RedbStore {
+            db,
+            id: StoreId::fresh(),
+        })
     }
 
     /// The redb database.
@@ -111,16 +150,24 @@ impl KvStore for RedbStore {
     type WriteTxn<'s> = RedbWriteTxn;
 
     fn read_txn(&self) -> StoreResult<RedbReadTxn> {
-        let txn = self.db.begin_read().map_err(|e| map_err("read_txn", e))?;
-        let table = txn.open_table(TABLE).map_err(|e| map_err("read_txn", e))?;
-        Ok(RedbReadTxn { table, _txn: txn })
+        guarded("read_txn", || {
+            let txn = self.db.begin_read().map_err(|e| map_err("read_txn", e))?;
+            let table = txn.open_table(TABLE).map_err(|e| map_err("read_txn", e))?;
+            Ok(RedbReadTxn { table, _txn: txn })
+        })
     }
 
     fn write_txn(&self) -> StoreResult<RedbWriteTxn> {
-        let txn = self.db.begin_write().map_err(|e| map_err("write_txn", e))?;
-        let cell = WriteCell::try_new(txn, |txn| txn.open_table(TABLE))
-            .map_err(|e| map_err("write_txn", e))?;
-        Ok(RedbWriteTxn { cell })
+        let guard = WriteGuard::claim(BACKEND, &self.id)?;
+        let cell = guarded("write_txn", || {
+            let txn = self.db.begin_write().map_err(|e| map_err("write_txn", e))?;
+            WriteCell::try_new(txn, |txn| txn.open_table(TABLE))
+                .map_err(|e| map_err("write_txn", e))
+        })?;
+        Ok(RedbWriteTxn {
+            cell: Some(cell),
+            guard,
+        })
     }
 }
 
@@ -142,32 +189,32 @@ self_cell!(
 
 /// The write transaction of a [`RedbStore`].
 pub struct RedbWriteTxn {
-    cell: WriteCell,
+    /// `None` once committed (or while being dropped).
+    cell: Option<WriteCell>,
+    guard: WriteGuard,
 }
 
-/// Bytes borrowed from a redb page.
-pub struct RedbBytes<'t>(AccessGuard<'t, &'static [u8]>);
-
-impl AsRef<[u8]> for RedbBytes<'_> {
-    fn as_ref(&self) -> &[u8] {
-        self.0.value()
+impl RedbWriteTxn {
+    /// The transaction and its table, unless poisoned.
+    #[inline]
+    fn cell(&self) -> StoreResult<&WriteCell> {
+        self.guard.check()?;
+        self.cell.as_ref().ok_or_else(closed)
     }
 }
 
-/// An ascending iterator over a range of a redb store.
-pub struct RedbIter<'t> {
-    inner: Option<::redb::Range<'t, &'static [u8], &'static [u8]>>,
+#[cold]
+fn closed() -> StoreError {
+    StoreError::backend(BACKEND, "write", "the write transaction is closed")
 }
 
-impl<'t> Iterator for RedbIter<'t> {
-    type Item = StoreResult<(RedbBytes<'t>, RedbBytes<'t>)>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        let next = self.inner.as_mut()?.next()?;
-        Some(
-            next.map(|(k, v)| (RedbBytes(k), RedbBytes(v)))
-                .map_err(|e| map_err("range", e)),
-        )
+impl Drop for RedbWriteTxn {
+    fn drop(&mut self) {
+        // Dropping aborts the transaction, which a damaged page can make panic too. (A panic
+        // here while another one unwinds aborts the process, as any double panic does.)
+        if let Some(cell) = self.cell.take() {
+            let _ = panic::catch_unwind(AssertUnwindSafe(move || drop(cell)));
+        }
     }
 }
 
@@ -192,19 +239,11 @@ impl ReadTxn for RedbReadTxn {
     }
 
     fn get(&self, key: &[u8]) -> StoreResult<Option<RedbBytes<'_>>> {
-        let value = self.table.get(key).map_err(|e| map_err("get", e))?;
-        Ok(value.map(RedbBytes))
+        table_get(&self.table, key, None)
     }
 
     fn range(&self, start: Bound<&[u8]>, end: Bound<&[u8]>) -> StoreResult<RedbIter<'_>> {
-        if range_is_empty(start, end) {
-            return Ok(RedbIter { inner: None });
-        }
-        let inner = self
-            .table
-            .range::<&[u8]>((start, end))
-            .map_err(|e| map_err("range", e))?;
-        Ok(RedbIter { inner: Some(inner) })
+        table_range(&self.table, start, end, None)
     }
 }
 
@@ -217,29 +256,40 @@ impl ReadTxn for RedbWriteTxn {
     }
 
     fn get(&self, key: &[u8]) -> StoreResult<Option<RedbBytes<'_>>> {
-        let value = self
-            .cell
-            .borrow_dependent()
-            .get(key)
-            .map_err(|e| map_err("get", e))?;
-        Ok(value.map(RedbBytes))
+        table_get(self.cell()?.borrow_dependent(), key, Some(&self.guard))
     }
 
     fn range(&self, start: Bound<&[u8]>, end: Bound<&[u8]>) -> StoreResult<RedbIter<'_>> {
-        if range_is_empty(start, end) {
-            return Ok(RedbIter { inner: None });
-        }
-        let table = self.cell.borrow_dependent();
-        let inner = table
-            .range::<&[u8]>((start, end))
-            .map_err(|e| map_err("range", e))?;
-        Ok(RedbIter { inner: Some(inner) })
+        table_range(
+            self.cell()?.borrow_dependent(),
+            start,
+            end,
+            Some(&self.guard),
+        )
+    }
+}
+
+impl RedbWriteTxn {
+    /// Runs a write on the table: guarded against panics, and poisoning the transaction
+    /// when it fails.
+    fn write<T>(
+        &mut self,
+        operation: &'static str,
+        write: impl FnOnce(&mut Table<'_>) -> StoreResult<T>,
+    ) -> StoreResult<T> {
+        let cell = &mut self.cell;
+        self.guard.write(operation, || {
+            let cell = cell.as_mut().ok_or_else(closed)?;
+            guarded(operation, || {
+                cell.with_dependent_mut(|_, table| write(table))
+            })
+        })
     }
 }
 
 impl WriteTxn for RedbWriteTxn {
     fn put(&mut self, key: &[u8], value: &[u8]) -> StoreResult<()> {
-        self.cell.with_dependent_mut(|_, table| {
+        self.write("put", |table| {
             table
                 .insert(key, value)
                 .map(drop)
@@ -248,7 +298,7 @@ impl WriteTxn for RedbWriteTxn {
     }
 
     fn delete(&mut self, key: &[u8]) -> StoreResult<bool> {
-        self.cell.with_dependent_mut(|_, table| {
+        self.write("delete", |table| {
             table
                 .remove(key)
                 .map(|old| old.is_some())
@@ -258,9 +308,9 @@ impl WriteTxn for RedbWriteTxn {
 
     fn delete_range(&mut self, start: Bound<&[u8]>, end: Bound<&[u8]>) -> StoreResult<u64> {
         if range_is_empty(start, end) {
-            return Ok(0);
+            return self.write("delete_range", |_| Ok(0));
         }
-        self.cell.with_dependent_mut(|_, table| {
+        self.write("delete_range", |table| {
             let removed = table
                 .extract_from_if::<&[u8], _>((start, end), |_, _| true)
                 .map_err(|e| map_err("delete_range", e))?;
@@ -273,12 +323,19 @@ impl WriteTxn for RedbWriteTxn {
         })
     }
 
-    fn commit(self) -> StoreResult<()> {
-        // Closes the table, then commits the transaction it belonged to.
-        let txn = self.cell.into_owner();
-        txn.commit().map_err(|e| map_err("commit", e))
+    fn commit(mut self) -> StoreResult<()> {
+        self.guard.check()?;
+        let cell = self.cell.take().ok_or_else(closed)?;
+        guarded("commit", || {
+            // Closes the table, then commits the transaction it belonged to.
+            let txn = cell.into_owner();
+            txn.commit().map_err(|e| map_err("commit", e))
+        })
     }
 }
+
+#[cfg(test)]
+mod tests;
 
 // The concurrency table of `hannoy_graph::store`, checked at compile time.
 const _: () = {
