@@ -55,6 +55,7 @@ const P_LEAF: u16 = 0x02;
 const P_LEAF2: u16 = 0x20;
 const F_BIGDATA: u16 = 0x01;
 const F_SUBDATA: u16 = 0x02;
+const F_DUPDATA: u16 = 0x04;
 /// An empty tree's root.
 const P_INVALID: u64 = usize::MAX as u64;
 /// LMDB's `MAX_PAGESIZE` (`PAGEBASE` is 0 without `MDB_DEVEL`).
@@ -64,6 +65,7 @@ const WORD: usize = size_of::<usize>();
 const PAGE_HEADER: usize = WORD + 8;
 const FLAGS_AT: usize = WORD + 2;
 const LOWER_AT: usize = WORD + 4;
+const UPPER_AT: usize = WORD + 6;
 const NODE_HEADER: usize = 8;
 /// `md_root` within an `MDB_db`.
 pub(super) const DB_ROOT_AT: usize = 8 + 4 * WORD;
@@ -161,35 +163,51 @@ struct Walk<'f> {
 impl Walk<'_> {
     fn run(mut self) -> Result<(), WalkError> {
         let page_size = self.meta.page_size;
-        let mut stack: Vec<u64> = self
+        // Each page with whether it may be a `P_LEAF2` page: only in the sub-tree of a
+        // duplicate set (`F_DUPDATA | F_SUBDATA`), never in the free-page tree, the main
+        // database or a named one.
+        let mut stack: Vec<(u64, bool)> = self
             .meta
             .roots
             .into_iter()
             .filter(|&root| root != P_INVALID)
+            .map(|root| (root, false))
             .collect();
         // A valid tree reaches each page once, and only pages inside the file are read:
         // more visits than the file has pages means a cycle (a garbled file).
         let mut budget = self.len / u64::from(page_size);
-        while let Some(number) = stack.pop() {
+        while let Some((number, leaf2_allowed)) = stack.pop() {
             budget = budget
                 .checked_sub(1)
                 .ok_or_else(|| WalkError::Bad("its page tree loops".into()))?;
             self.read_page(number)?;
             let page = &self.page;
             let flags = u16_at(page, FLAGS_AT);
-            if flags & P_LEAF2 != 0 {
-                continue;
-            }
+            // As LMDB reads a page on a search (`IS_BRANCH` first, whatever the other
+            // bits): a garbled page with the branch bit and another one set is followed
+            // as a branch by LMDB, so it must be checked as one here.
             let (branch, leaf) = (flags & P_BRANCH != 0, flags & P_LEAF != 0);
+            if !branch && leaf && flags & P_LEAF2 != 0 {
+                if leaf2_allowed {
+                    continue;
+                }
+                return Err(bad_page(number, "a keys-only page outside a duplicate set"));
+            }
             if branch == leaf {
                 return Err(bad_page(number, "neither a branch nor a leaf page"));
             }
+            // LMDB's own invariant (it asserts it when it adds a node: an abort, not an
+            // error): the offsets grow up to `lower`, the nodes fill down from `upper`.
             let lower = usize::from(u16_at(page, LOWER_AT));
-            if lower < PAGE_HEADER || lower > page.len() {
+            let upper = usize::from(u16_at(page, UPPER_AT));
+            if lower < PAGE_HEADER || lower > upper || upper > page.len() {
                 return Err(bad_page(number, "its node offsets run off the page"));
             }
             for at in (PAGE_HEADER..lower - lower % 2).step_by(2) {
                 let node = usize::from(u16_at(page, at));
+                if node < upper {
+                    return Err(bad_page(number, "a node lies outside the node area"));
+                }
                 let header = page
                     .get(node..node + NODE_HEADER)
                     .ok_or_else(|| bad_page(number, "a node lies off the page"))?;
@@ -201,7 +219,7 @@ impl Walk<'_> {
                     } else {
                         0
                     };
-                    stack.push(lo | hi << 16 | high);
+                    stack.push((lo | hi << 16 | high, leaf2_allowed));
                     continue;
                 }
                 let data_at = node + NODE_HEADER + usize::from(key_len);
@@ -224,7 +242,7 @@ impl Walk<'_> {
                 } else {
                     let root = word_at(data, DB_ROOT_AT);
                     if root != P_INVALID {
-                        stack.push(root);
+                        stack.push((root, node_flags & F_DUPDATA != 0));
                     }
                 }
             }
