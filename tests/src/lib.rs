@@ -12,6 +12,7 @@
 pub mod backends;
 pub mod batch_suite;
 pub mod corruption_suite;
+pub mod crash;
 pub mod damage;
 pub mod dataset_suite;
 pub mod failpoint;
