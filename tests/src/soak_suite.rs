@@ -35,8 +35,10 @@ pub const DEFAULT_SECONDS: u64 = 3;
 const READERS: usize = 8;
 /// Readers that hold one read transaction for many queries.
 const HOLDING_READERS: usize = 2;
-const HELD_QUERIES: u64 = 50;
-const CHECK_EVERY: u64 = 64;
+/// Queries a holding reader runs on one read transaction.
+pub const HELD_QUERIES: u64 = 50;
+/// Each reader checks the graph of one snapshot in this many.
+pub const CHECK_EVERY: u64 = 64;
 const DIMENSIONS: usize = 16;
 const K: usize = 10;
 /// The writer goes on past the deadline until it has committed this many times.
