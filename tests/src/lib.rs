@@ -12,11 +12,13 @@
 pub mod backends;
 pub mod batch_suite;
 pub mod corruption_suite;
+pub mod crash;
 pub mod damage;
 pub mod dataset_suite;
 pub mod failpoint;
 pub mod index_model;
 pub mod index_suite;
+pub mod soak_suite;
 pub mod store_model;
 pub mod store_suite;
 pub mod write_failure_suite;
@@ -126,6 +128,9 @@ macro_rules! conformance_suite {
             );
             $crate::conformance_suite!(@tests $backend; damage:
                 value_damage_never_panics
+            );
+            $crate::conformance_suite!(@tests $backend; soak_suite:
+                soak_eight_readers_and_a_writer
             );
             $crate::conformance_suite!(@tests $backend; write_failure_suite:
                 failed_writes_of_a_fresh_build_leave_the_previous_commit,
