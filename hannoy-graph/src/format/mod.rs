@@ -2,6 +2,7 @@
 //! one place; every decoder checks lengths, so bad bytes give
 //! [`StoreError::Corrupted`](crate::store::StoreError::Corrupted), never a panic.
 
+pub mod checksum;
 pub mod foreign;
 pub mod key;
 pub mod links;
@@ -10,9 +11,14 @@ pub mod values;
 
 pub use metadata::Metadata;
 
-/// The on-store format version, independent of the crate version. Bump it on any change a
-/// reader of the old version would misread.
-pub const FORMAT_VERSION: u32 = 1;
+/// The on-store format version, independent of the crate version, written by new indexes.
+/// Bump it on any change a reader of the old version would misread. Version 2 added the
+/// checksum trailer ([`checksum`]) to every value; version-1 indexes stay readable and
+/// writable, without checksums ([`Metadata::checksums`]).
+pub const FORMAT_VERSION: u32 = 2;
+
+/// The first format version whose values carry a checksum trailer.
+pub const CHECKSUMS_SINCE: u32 = 2;
 
 /// The most slots a link chunk holds (upper-layer chunks index them with a 128-bit mask).
 pub const MAX_LINK_CHUNK_SLOTS: u32 = 128;
