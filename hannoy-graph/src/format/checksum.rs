@@ -143,7 +143,18 @@ mod tests {
     #[test]
     fn stable_bits() {
         // The on-disk bits: a change of hash, seed or byte order fails here, not in a store.
+        // Expected values from the C reference (libxxhash 0.8.1, XXH3_64bits_withSeed with
+        // seed XXH3_64bits(key)), computed outside this crate.
         assert_eq!(xxh3_64(b""), 0x2d06_8005_38d3_94c2);
+        assert_eq!(
+            checksum(&[0, 0, 3, 0, 0, 0, 7], &5u32.to_le_bytes()),
+            0x788a_bc56_bdd9_0b18
+        );
+        let chunk: Vec<u8> = (0..1000u32).map(|i| (i % 251) as u8).collect();
+        assert_eq!(
+            checksum(&[0, 0, 0x10, 0, 0, 0, 0], &chunk),
+            0x5dbc_ae58_e1fe_6ca3
+        );
         assert_eq!(
             checksum(b"", b""),
             xxh3_64_with_seed(b"", 0x2d06_8005_38d3_94c2)

@@ -42,7 +42,7 @@ pub struct Metadata {
 
 impl Metadata {
     /// Whether every value of the index ends with a checksum trailer
-    /// ([`checksum`](crate::format::checksum)): format version 2 and later.
+    /// ([`checksum`]): format version 2 and later.
     #[inline]
     pub fn checksums(&self) -> bool {
         self.version >= CHECKSUMS_SINCE
