@@ -4,15 +4,29 @@
 //! afterwards a node's vector and links are found by two array indexings, with no B-tree
 //! descent per visited node. The chunk values stay borrowed from the transaction (LMDB: the
 //! memory map), so nothing is copied.
+//!
+//! Checksums (format version 2): a link chunk's is checked when it loads, where its records
+//! are read whole for their structural checks anyway. A vector chunk's is checked once, on
+//! the chunk's first use ([`Chunks::checked_vector`]): checking them all here would make
+//! opening read every vector of the store. A bit per vector chunk remembers it was checked,
+//! so the search loop pays one relaxed load and a branch per vector it reads.
+
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::{Error, Result};
 use crate::format::links::{self, Record0};
-use crate::format::{Geometry, Metadata, key};
+use crate::format::{Geometry, Metadata, checksum, key};
 use crate::store::ReadTxn;
 
-/// Chunk values of one index, indexed by chunk number.
+/// Chunk values of one index, indexed by chunk number. Values are kept as stored, trailer
+/// included; the accessors return what lies before it.
 pub struct Chunks<B> {
     pub(crate) vectors: Vec<Option<B>>,
+    /// Bit `c` set once vector chunk `c`'s checksum was checked (all set when the index has
+    /// no checksums).
+    vectors_checked: Vec<AtomicU64>,
+    index: u16,
+    checksums: bool,
     pub(crate) layer0: Vec<Option<B>>,
     /// `upper[l - 1]` holds layer `l`'s chunks.
     pub(crate) upper: Vec<Vec<Option<B>>>,
@@ -38,10 +52,13 @@ impl<B: AsRef<[u8]>> Chunks<B> {
         let m = usize::from(meta.m);
         let m0 = usize::from(meta.m0);
 
-        let vector_chunk_len = geometry.vector_slots as usize * encoded_len;
+        let on = meta.checksums();
+        let vector_chunk_len =
+            checksum::stored_len(on, geometry.vector_slots as usize * encoded_len);
         let vector_chunks = geometry.vector_chunks(meta.slot_count);
-        let stored = scan_kind(txn, &key::prefix(index, key::Tag::Vectors), |bytes| {
-            bytes.len() == vector_chunk_len
+        // Lengths only: a vector chunk's checksum is checked on its first use.
+        let stored = scan_kind(txn, &key::prefix(index, key::Tag::Vectors), |_, bytes| {
+            length_ok(bytes.len() == vector_chunk_len, bytes)
         })?;
         if stored.len() < vector_chunks {
             return Err(Error::corrupted(
@@ -59,19 +76,36 @@ impl<B: AsRef<[u8]>> Chunks<B> {
 
         let link_chunks = geometry.link_chunks(meta.slot_count);
         let chunk0_len = links::chunk0_len(geometry.link_slots, m0);
-        let layer0 = load_kind(txn, &key::links_layer(index, 0), link_chunks, |bytes| {
-            bytes.len() == chunk0_len
-        })?;
+        let layer0 = load_kind(
+            txn,
+            &key::links_layer(index, 0),
+            link_chunks,
+            |key, bytes| {
+                let payload = meta.unseal(key, bytes)?;
+                length_ok(payload.len() == chunk0_len, bytes)
+            },
+        )?;
         let mut upper = Vec::with_capacity(usize::from(meta.max_level));
         for layer in 1..=meta.max_level {
             let prefix = key::links_layer(index, layer);
-            upper.push(load_kind(txn, &prefix, link_chunks, |bytes| {
-                bytes.len() >= links::MASK_LEN
-                    && bytes.len() == links::upper_chunk_len(links::upper_mask(bytes), m)
+            upper.push(load_kind(txn, &prefix, link_chunks, |key, bytes| {
+                let payload = meta.unseal(key, bytes)?;
+                length_ok(
+                    payload.len() >= links::MASK_LEN
+                        && payload.len() == links::upper_chunk_len(links::upper_mask(payload), m),
+                    bytes,
+                )
             })?);
         }
+        let fill = if on { 0 } else { u64::MAX };
+        let vectors_checked = (0..vectors.len().div_ceil(64))
+            .map(|_| AtomicU64::new(fill))
+            .collect();
         let chunks = Chunks {
             vectors,
+            vectors_checked,
+            index,
+            checksums: on,
             layer0,
             upper,
             encoded_len,
@@ -122,18 +156,78 @@ impl<B: AsRef<[u8]>> Chunks<B> {
                 let Some(bytes) = bytes else {
                     continue;
                 };
-                links::check_upper_chunk(bytes.as_ref(), self.m, meta.slot_count).map_err(
-                    |what| {
-                        let chunk_key = key::links(index, layer, chunk as u32);
-                        Error::corrupted(format!("upper-layer chunk: {what}"), &chunk_key)
-                    },
-                )?;
+                // The trailer was checked (and the length) when the chunk loaded.
+                let payload = checksum::payload(self.checksums, bytes.as_ref()).unwrap_or_default();
+                links::check_upper_chunk(payload, self.m, meta.slot_count).map_err(|what| {
+                    let chunk_key = key::links(index, layer, chunk as u32);
+                    Error::corrupted(format!("upper-layer chunk: {what}"), &chunk_key)
+                })?;
             }
         }
         Ok(())
     }
 
-    /// The encoded vector in `slot`, if its chunk exists.
+    /// The encoded vector in `slot`, after checking its chunk's checksum if this is the
+    /// chunk's first use.
+    ///
+    /// # Errors
+    /// [`StoreError::Corrupted`](crate::StoreError::Corrupted): the slot has no vector chunk,
+    /// or the chunk's checksum does not match ("checksum mismatch", naming its key; every
+    /// later read of the chunk fails the same way).
+    #[inline]
+    pub fn checked_vector(&self, slot: u32) -> Result<&[u8]> {
+        let chunk = self.geometry.vector_place(slot).0 as usize;
+        let bit = 1u64 << (chunk % 64);
+        let checked = self
+            .vectors_checked
+            .get(chunk / 64)
+            .is_some_and(|word| word.load(Ordering::Relaxed) & bit != 0);
+        if !checked {
+            self.check_vector_chunk(chunk)?;
+        }
+        self.vector(slot)
+            .ok_or_else(|| Error::corrupted(format!("slot {slot} has no vector"), &[]))
+    }
+
+    /// Checks vector chunk `chunk`'s checksum and marks it checked. Several threads may
+    /// check one chunk at once: the result is the same, and the bytes never change under a
+    /// reader, so a relaxed mark is enough.
+    #[cold]
+    #[inline(never)]
+    fn check_vector_chunk(&self, chunk: usize) -> Result<()> {
+        let Some(Some(bytes)) = self.vectors.get(chunk) else {
+            return Err(Error::corrupted(
+                format!("vector chunk {chunk} is missing"),
+                &key::vectors(self.index, chunk as u32),
+            ));
+        };
+        let chunk_key = key::vectors(self.index, chunk as u32);
+        checksum::unseal(self.checksums, &chunk_key, bytes.as_ref())?;
+        if let Some(word) = self.vectors_checked.get(chunk / 64) {
+            word.fetch_or(1u64 << (chunk % 64), Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    /// Checks the checksum of every vector chunk not checked yet ([`Reader::check`]).
+    ///
+    /// [`Reader::check`]: crate::Reader::check
+    pub fn check_all_vectors(&self) -> Result<()> {
+        for (chunk, bytes) in self.vectors.iter().enumerate() {
+            let checked = self.vectors_checked[chunk / 64].load(Ordering::Relaxed)
+                & (1u64 << (chunk % 64))
+                != 0;
+            if bytes.is_some() && !checked {
+                self.check_vector_chunk(chunk)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The encoded vector in `slot`, if its chunk exists, without checking the chunk's
+    /// checksum: for prefetch hints, and reads whose chunk [`checked_vector`] checked.
+    ///
+    /// [`checked_vector`]: Self::checked_vector
     #[inline]
     pub fn vector(&self, slot: u32) -> Option<&[u8]> {
         let (chunk, offset) = self.geometry.vector_place(slot);
@@ -166,9 +260,9 @@ fn load_kind<'t, T: ReadTxn>(
     txn: &'t T,
     prefix: &[u8],
     chunk_count: usize,
-    length_ok: impl Fn(&[u8]) -> bool,
+    check: impl Fn(&[u8], &[u8]) -> Result<()>,
 ) -> Result<Vec<Option<T::Bytes<'t>>>> {
-    let stored = scan_kind(txn, prefix, length_ok)?;
+    let stored = scan_kind(txn, prefix, check)?;
     into_table(stored, chunk_count, |chunk| {
         let mut chunk_key = prefix.to_vec();
         chunk_key.extend_from_slice(&chunk.to_be_bytes());
@@ -177,12 +271,12 @@ fn load_kind<'t, T: ReadTxn>(
 }
 
 /// The `(chunk number, value)` of every chunk under `prefix`, in chunk order, checking each
-/// key's shape and each value's length. Holds only what is stored: nothing is sized from
-/// the metadata yet.
+/// key's shape and each value with `check(key, value)` (its length, and for link chunks its
+/// checksum). Holds only what is stored: nothing is sized from the metadata yet.
 fn scan_kind<'t, T: ReadTxn>(
     txn: &'t T,
     prefix: &[u8],
-    length_ok: impl Fn(&[u8]) -> bool,
+    check: impl Fn(&[u8], &[u8]) -> Result<()>,
 ) -> Result<Vec<(u32, T::Bytes<'t>)>> {
     let mut stored = Vec::new();
     for entry in txn.prefix(prefix)? {
@@ -190,16 +284,28 @@ fn scan_kind<'t, T: ReadTxn>(
         let key = key.as_ref();
         let chunk = key::trailing_u32(key, prefix.len() + 4)
             .ok_or_else(|| Error::corrupted("chunk key has a bad length", key))?;
-        let len = value.as_ref().len();
-        if !length_ok(value.as_ref()) {
-            return Err(Error::corrupted(
-                format!("chunk value has a bad length ({len})"),
-                key,
-            ));
-        }
+        check(key, value.as_ref()).map_err(|error| match error {
+            // The length error is made without the key; name it here.
+            Error::Store(crate::StoreError::Corrupted { what, key: at }) if at.is_empty() => {
+                Error::corrupted(what, key)
+            }
+            other => other,
+        })?;
         stored.push((chunk, value));
     }
     Ok(stored)
+}
+
+/// `Ok` when `ok`, else the bad-length error of a chunk value (its key is added by
+/// [`scan_kind`]).
+fn length_ok(ok: bool, value: &[u8]) -> Result<()> {
+    match ok {
+        true => Ok(()),
+        false => Err(Error::corrupted(
+            format!("chunk value has a bad length ({})", value.len()),
+            &[],
+        )),
+    }
 }
 
 /// Places the scanned chunks into a table of `chunk_count` places (`chunk_key` names a

@@ -1,7 +1,9 @@
 //! Damaged and foreign bytes on every backend: each stored value is validated where it is
 //! decoded, so a bad byte gives a typed error naming its key, never a panic, an abort or a
 //! half-written index. Values are damaged directly with `put`, through the key builders of
-//! `hannoy_graph::format::key`.
+//! `hannoy_graph::format::key`. The damage here is sealed under a fresh checksum (as bytes
+//! damaged before they were checksummed would be), so these tests reach the structural
+//! checks behind the checksums; `checksum_suite` damages values without resealing them.
 
 use std::sync::OnceLock;
 
@@ -18,12 +20,12 @@ use crate::Backend;
 use crate::index_suite::random_vectors;
 use crate::store_suite::{Entries, all, fresh, get};
 
-const DIM: usize = 4;
-const ITEMS: u32 = 120;
+pub(crate) const DIM: usize = 4;
+pub(crate) const ITEMS: u32 = 120;
 
 /// A built index 0 of `ITEMS` euclidean vectors (ids `0..ITEMS`), with M = 4, M0 = 8 so
 /// that a quarter of the nodes reach layer 1.
-fn built<B: Backend>() -> (TempDir, B::Store, Writer<Euclidean>) {
+pub(crate) fn built<B: Backend>() -> (TempDir, B::Store, Writer<Euclidean>) {
     let (dir, store) = fresh::<B>();
     let writer = Writer::<Euclidean>::new(0, DIM);
     let mut wtxn = store.write_txn().unwrap();
@@ -35,7 +37,10 @@ fn built<B: Backend>() -> (TempDir, B::Store, Writer<Euclidean>) {
     (dir, store, writer)
 }
 
-fn build<T: WriteTxn>(writer: &Writer<Euclidean>, txn: &mut T) -> hannoy_graph::Result<()> {
+pub(crate) fn build<T: WriteTxn>(
+    writer: &Writer<Euclidean>,
+    txn: &mut T,
+) -> hannoy_graph::Result<()> {
     writer
         .builder(&mut StdRng::seed_from_u64(5))
         .m(4)
@@ -45,19 +50,32 @@ fn build<T: WriteTxn>(writer: &Writer<Euclidean>, txn: &mut T) -> hannoy_graph::
         .map(drop)
 }
 
-fn metadata<S: KvStore>(store: &S) -> Metadata {
+pub(crate) fn metadata<S: KvStore>(store: &S) -> Metadata {
     let meta_key = key::prefix(0, key::Tag::Metadata);
     let bytes = get(&store.read_txn().unwrap(), &meta_key).expect("metadata");
     Metadata::decode(&bytes, &meta_key).unwrap()
 }
 
-fn put<S: KvStore>(store: &S, key: &[u8], value: &[u8]) {
+/// Stores `payload` under `key` with a valid checksum trailer.
+fn put<S: KvStore>(store: &S, key: &[u8], payload: &[u8]) {
+    let sealed = metadata(store).seal(key, payload.to_vec());
+    put_raw(store, key, &sealed);
+}
+
+/// Stores `value` under `key` as it is (a metadata value seals itself).
+pub(crate) fn put_raw<S: KvStore>(store: &S, key: &[u8], value: &[u8]) {
     let mut wtxn = store.write_txn().unwrap();
     wtxn.put(key, value).unwrap();
     wtxn.commit().unwrap();
 }
 
-fn snapshot<S: KvStore>(store: &S) -> Entries {
+/// The payload stored under `key` (its checksum checked), if any.
+fn get_payload<S: KvStore>(store: &S, key: &[u8]) -> Option<Vec<u8>> {
+    let value = get(&store.read_txn().unwrap(), key)?;
+    Some(metadata(store).unseal(key, &value).unwrap().to_vec())
+}
+
+pub(crate) fn snapshot<S: KvStore>(store: &S) -> Entries {
     all(&store.read_txn().unwrap())
 }
 
@@ -90,7 +108,8 @@ fn first_upper_chunk<S: KvStore>(store: &S) -> (Vec<u8>, Vec<u8>) {
     let rtxn = store.read_txn().unwrap();
     let mut chunks = rtxn.prefix(&key::links_layer(0, 1)).unwrap();
     let (chunk_key, value) = chunks.next().expect("an upper chunk").unwrap();
-    (chunk_key.as_ref().to_vec(), value.as_ref().to_vec())
+    let payload = meta.unseal(chunk_key.as_ref(), value.as_ref()).unwrap();
+    (chunk_key.as_ref().to_vec(), payload.to_vec())
 }
 
 pub fn upper_layer_degree_past_m_is_corrupted<B: Backend>() {
@@ -120,16 +139,13 @@ pub fn free_slot_with_bad_degree_is_corrupted<B: Backend>() {
     build(&writer, &mut wtxn).unwrap();
     wtxn.commit().unwrap();
     let meta = metadata(&store);
-    let free_bytes = get(
-        &store.read_txn().unwrap(),
-        &key::prefix(0, key::Tag::FreeSlots),
-    )
-    .expect("a free slot");
+    let free_bytes =
+        get_payload(&store, &key::prefix(0, key::Tag::FreeSlots)).expect("a free slot");
     let free = RoaringBitmap::deserialize_from(&free_bytes[..]).unwrap();
     let slot = free.min().unwrap();
     let (chunk, offset) = meta.geometry.link_place(slot);
     let chunk_key = key::links(0, 0, chunk);
-    let mut bytes = get(&store.read_txn().unwrap(), &chunk_key).unwrap();
+    let mut bytes = get_payload(&store, &chunk_key).unwrap();
     let record = offset * links::record0_len(usize::from(meta.m0));
     assert_eq!(bytes[record + 4], links::FREE, "the slot is free");
     bytes[record + 5] = 255;
@@ -181,7 +197,7 @@ pub fn slot_count_past_the_stored_vectors_is_corrupted<B: Backend>() {
             slot_count,
             ..meta.clone()
         };
-        put(&store, &meta_key, &damaged.encode());
+        put_raw(&store, &meta_key, &damaged.encode(&meta_key));
         assert_refused_everywhere(&store, &writer, &meta_key);
     }
 }
@@ -199,7 +215,7 @@ pub fn chunk_sizes_that_overflow_are_corrupted<B: Backend>() {
         },
         ..meta.clone()
     };
-    put(&store, &meta_key, &damaged.encode());
+    put_raw(&store, &meta_key, &damaged.encode(&meta_key));
     let rtxn = store.read_txn().unwrap();
     assert_corrupted(Reader::<Euclidean, _>::open(&rtxn, 0), &meta_key);
     drop(rtxn);
@@ -219,7 +235,7 @@ pub fn item_count_disagreeing_with_the_item_set_is_corrupted<B: Backend>() {
         item_count: meta.item_count - 1,
         ..meta
     };
-    put(&store, &meta_key, &damaged.encode());
+    put_raw(&store, &meta_key, &damaged.encode(&meta_key));
     assert_refused_everywhere(&store, &writer, &key::prefix(0, key::Tag::Items));
 }
 
@@ -407,16 +423,13 @@ pub fn links_to_a_free_slot_are_reported_not_followed_into_a_panic<B: Backend>()
     build(&writer, &mut wtxn).unwrap();
     wtxn.commit().unwrap();
     let meta = metadata(&store);
-    let free_bytes = get(
-        &store.read_txn().unwrap(),
-        &key::prefix(0, key::Tag::FreeSlots),
-    )
-    .expect("a free slot");
+    let free_bytes =
+        get_payload(&store, &key::prefix(0, key::Tag::FreeSlots)).expect("a free slot");
     let free = RoaringBitmap::deserialize_from(&free_bytes[..]).unwrap();
     let free_slot = free.min().unwrap();
     // Every live record of the first layer-0 chunk now links to the free slot first.
     let chunk_key = key::links(0, 0, 0);
-    let mut bytes = get(&store.read_txn().unwrap(), &chunk_key).unwrap();
+    let mut bytes = get_payload(&store, &chunk_key).unwrap();
     let record_len = links::record0_len(usize::from(meta.m0));
     for record in bytes.chunks_exact_mut(record_len) {
         if record[4] != links::FREE && record[5] > 0 {

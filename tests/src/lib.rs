@@ -11,6 +11,7 @@
 
 pub mod backends;
 pub mod batch_suite;
+pub mod checksum_suite;
 pub mod corruption_suite;
 pub mod crash;
 pub mod damage;
@@ -117,6 +118,16 @@ macro_rules! conformance_suite {
                 unbuilt_hannoy_0_3_store_is_foreign,
                 arroy_layout_is_foreign,
                 links_to_a_free_slot_are_reported_not_followed_into_a_panic
+            );
+            $crate::conformance_suite!(@tests $backend; checksum_suite:
+                flipped_bit_in_a_vector_chunk_is_reported_not_served,
+                flipped_bit_in_a_vector_chunk_is_caught_by_check,
+                flipped_bit_in_a_link_chunk_is_reported,
+                flipped_bit_in_a_slot_map_value_is_reported,
+                flipped_bit_in_the_item_set_metadata_or_pending_is_reported,
+                flipped_bit_in_the_free_set_is_reported,
+                values_swapped_between_keys_are_reported,
+                version_1_store_stays_readable_and_writable
             );
             $crate::conformance_suite!(@tests $backend; index_model:
                 random_updates_keep_the_graph_valid_and_exact

@@ -1,7 +1,10 @@
 //! The metadata value of an index.
 
 use crate::error::{Error, Result};
-use crate::format::{FORMAT_VERSION, Geometry, MAX_LINK_CHUNK_SLOTS, MAX_VECTOR_CHUNK_BYTES};
+use crate::format::{
+    CHECKSUMS_SINCE, FORMAT_VERSION, Geometry, MAX_LINK_CHUNK_SLOTS, MAX_VECTOR_CHUNK_BYTES,
+    checksum,
+};
 use crate::store::StoreError;
 
 /// The first bytes of every metadata value: tells a hannoy index from foreign bytes.
@@ -10,6 +13,10 @@ const MAGIC: [u8; 4] = *b"hnyI";
 /// What an index stores about itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Metadata {
+    /// The format version the index is written in: [`FORMAT_VERSION`] for an index created
+    /// now; 1 for one created before values carried checksums, which every write keeps (its
+    /// values stay without checksums until the index is cleared and written again).
+    pub version: u32,
     /// The metric's stable name ([`hannoy_metrics::Metric::NAME`]).
     pub metric: String,
     /// Components per vector.
@@ -34,11 +41,34 @@ pub struct Metadata {
 }
 
 impl Metadata {
-    /// Encodes the metadata with the current format version.
-    pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(48 + self.metric.len());
+    /// Whether every value of the index ends with a checksum trailer
+    /// ([`checksum`]): format version 2 and later.
+    #[inline]
+    pub fn checksums(&self) -> bool {
+        self.version >= CHECKSUMS_SINCE
+    }
+
+    /// `payload` as stored under `key` in this index: with its checksum trailer when the
+    /// index has them.
+    pub fn seal(&self, key: &[u8], payload: Vec<u8>) -> Vec<u8> {
+        checksum::seal(self.checksums(), key, payload)
+    }
+
+    /// The payload of `value`, stored under `key` in this index, after checking its
+    /// checksum when the index has them.
+    ///
+    /// # Errors
+    /// [`StoreError::Corrupted`] naming `key` ("checksum mismatch").
+    pub fn unseal<'a>(&self, key: &[u8], value: &'a [u8]) -> Result<&'a [u8]> {
+        checksum::unseal(self.checksums(), key, value)
+    }
+
+    /// Encodes the metadata in its [`version`](Self::version), to be stored under `key`
+    /// (version 2 and later end with the checksum trailer).
+    pub fn encode(&self, key: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(56 + self.metric.len());
         out.extend_from_slice(&MAGIC);
-        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        out.extend_from_slice(&self.version.to_le_bytes());
         out.extend_from_slice(&self.geometry.vector_slots.to_le_bytes());
         out.extend_from_slice(&self.geometry.link_slots.to_le_bytes());
         let name = self.metric.as_bytes();
@@ -52,14 +82,15 @@ impl Metadata {
         out.push(self.max_level);
         out.extend_from_slice(&self.slot_count.to_le_bytes());
         out.extend_from_slice(&self.item_count.to_le_bytes());
-        out
+        self.seal(key, out)
     }
 
     /// Decodes a metadata value stored under `key`.
     ///
     /// # Errors
-    /// [`StoreError::VersionMismatch`] for another format version; [`StoreError::Corrupted`]
-    /// for foreign or truncated bytes.
+    /// [`StoreError::VersionMismatch`] for a format version other than 1 and 2;
+    /// [`StoreError::Corrupted`] for foreign or truncated bytes, or (version 2) a checksum
+    /// mismatch.
     pub fn decode(bytes: &[u8], key: &[u8]) -> Result<Metadata> {
         let mut reader = Reader { bytes, key };
         if reader.take::<4>()? != MAGIC {
@@ -69,12 +100,23 @@ impl Metadata {
             ));
         }
         let version = u32::from_le_bytes(reader.take()?);
-        if version != FORMAT_VERSION {
+        if !(1..=FORMAT_VERSION).contains(&version) {
             return Err(StoreError::VersionMismatch {
                 found: version,
                 supported: FORMAT_VERSION,
             }
             .into());
+        }
+        // The version is read before the checksum is checked: it says whether there is one.
+        // A damaged version byte gives VersionMismatch, or (1 <-> 2) a length or checksum
+        // error below.
+        let bytes = checksum::unseal(version >= CHECKSUMS_SINCE, key, bytes)?;
+        let mut reader = Reader {
+            bytes: bytes.get(8..).unwrap_or_default(),
+            key,
+        };
+        if bytes.len() < 8 {
+            return Err(Error::corrupted("metadata is truncated", key));
         }
         let vector_slots = u32::from_le_bytes(reader.take()?);
         let link_slots = u32::from_le_bytes(reader.take()?);
@@ -102,6 +144,7 @@ impl Metadata {
             return Err(Error::corrupted("metadata has trailing bytes", key));
         }
         let metadata = Metadata {
+            version,
             metric,
             dimensions,
             m,
@@ -208,6 +251,7 @@ mod tests {
 
     fn sample() -> Metadata {
         Metadata {
+            version: FORMAT_VERSION,
             metric: "cosine".into(),
             dimensions: 384,
             m: 16,
@@ -227,19 +271,19 @@ mod tests {
     #[test]
     fn roundtrip() {
         let meta = sample();
-        assert_eq!(Metadata::decode(&meta.encode(), b"k").unwrap(), meta);
+        assert_eq!(Metadata::decode(&meta.encode(b"k"), b"k").unwrap(), meta);
         let empty = Metadata {
             entry_point: None,
             item_count: 0,
             slot_count: 0,
             ..sample()
         };
-        assert_eq!(Metadata::decode(&empty.encode(), b"k").unwrap(), empty);
+        assert_eq!(Metadata::decode(&empty.encode(b"k"), b"k").unwrap(), empty);
     }
 
     #[test]
     fn every_truncation_is_corrupted_not_a_panic() {
-        let bytes = sample().encode();
+        let bytes = sample().encode(b"k");
         for len in 0..bytes.len() {
             let err = Metadata::decode(&bytes[..len], b"k").unwrap_err();
             assert!(
@@ -251,7 +295,7 @@ mod tests {
 
     #[test]
     fn other_version_and_foreign_bytes() {
-        let mut bytes = sample().encode();
+        let mut bytes = sample().encode(b"k");
         bytes[4..8].copy_from_slice(&(FORMAT_VERSION + 1).to_le_bytes());
         let err = Metadata::decode(&bytes, b"k").unwrap_err();
         assert!(
@@ -259,6 +303,36 @@ mod tests {
         );
         let err = Metadata::decode(b"{\"json\": true}", b"k").unwrap_err();
         assert!(err.to_string().contains("not a hannoy index"), "{err}");
+    }
+
+    #[test]
+    fn version_1_has_no_checksum_version_2_checks_it() {
+        let v1 = Metadata {
+            version: 1,
+            ..sample()
+        };
+        let bytes = v1.encode(b"k");
+        assert_eq!(
+            bytes.len() + checksum::TRAILER_LEN,
+            sample().encode(b"k").len()
+        );
+        let decoded = Metadata::decode(&bytes, b"k").unwrap();
+        assert_eq!(decoded, v1);
+        assert!(!decoded.checksums());
+        // Version 2: any flipped bit past the version, or another key, is a mismatch.
+        let bytes = sample().encode(b"k");
+        assert!(Metadata::decode(&bytes, b"k").unwrap().checksums());
+        for bit in 64..bytes.len() * 8 {
+            let mut damaged = bytes.clone();
+            damaged[bit / 8] ^= 1 << (bit % 8);
+            let err = Metadata::decode(&damaged, b"k").unwrap_err();
+            assert!(
+                err.to_string().contains("checksum mismatch"),
+                "{bit}: {err}"
+            );
+        }
+        let err = Metadata::decode(&bytes, b"other").unwrap_err();
+        assert!(err.to_string().contains("checksum mismatch"), "{err}");
     }
 
     #[test]
@@ -294,9 +368,9 @@ mod tests {
             entry_point: Some(10),
             ..sample()
         };
-        assert!(Metadata::decode(&bad.encode(), b"k").is_err());
+        assert!(Metadata::decode(&bad.encode(b"k"), b"k").is_err());
         let bad = Metadata { m: 40, ..sample() };
-        assert!(Metadata::decode(&bad.encode(), b"k").is_err());
+        assert!(Metadata::decode(&bad.encode(b"k"), b"k").is_err());
         let bad = Metadata {
             geometry: Geometry {
                 vector_slots: 1,
@@ -304,6 +378,6 @@ mod tests {
             },
             ..sample()
         };
-        assert!(Metadata::decode(&bad.encode(), b"k").is_err());
+        assert!(Metadata::decode(&bad.encode(b"k"), b"k").is_err());
     }
 }

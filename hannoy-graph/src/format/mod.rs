@@ -2,6 +2,7 @@
 //! one place; every decoder checks lengths, so bad bytes give
 //! [`StoreError::Corrupted`](crate::store::StoreError::Corrupted), never a panic.
 
+pub mod checksum;
 pub mod foreign;
 pub mod key;
 pub mod links;
@@ -10,9 +11,14 @@ pub mod values;
 
 pub use metadata::Metadata;
 
-/// The on-store format version, independent of the crate version. Bump it on any change a
-/// reader of the old version would misread.
-pub const FORMAT_VERSION: u32 = 1;
+/// The on-store format version, independent of the crate version, written by new indexes.
+/// Bump it on any change a reader of the old version would misread. Version 2 added the
+/// checksum trailer ([`checksum`]) to every value; version-1 indexes stay readable and
+/// writable, without checksums ([`Metadata::checksums`]).
+pub const FORMAT_VERSION: u32 = 2;
+
+/// The first format version whose values carry a checksum trailer.
+pub const CHECKSUMS_SINCE: u32 = 2;
 
 /// The most slots a link chunk holds (upper-layer chunks index them with a 128-bit mask).
 pub const MAX_LINK_CHUNK_SLOTS: u32 = 128;
@@ -34,8 +40,8 @@ const VECTOR_CHUNK_PAGES: std::ops::RangeInclusive<usize> = 12..=24;
 
 /// Slots per vector chunk for vectors of `encoded_len` bytes: of the counts whose chunk spans
 /// [`VECTOR_CHUNK_PAGES`], the one wasting the fewest bytes per vector once the store has set
-/// aside `stored_len(chunk bytes)` (LMDB: whole pages, redb: a power of two of pages); the
-/// smallest on a tie. 1 for vectors too large to share a chunk.
+/// aside `stored_len(chunk bytes + checksum trailer)` (LMDB: whole pages, redb: a power of
+/// two of pages); the smallest on a tie. 1 for vectors too large to share a chunk.
 fn vector_slots(encoded_len: usize, stored_len: &dyn Fn(usize) -> usize) -> u32 {
     let len = encoded_len.max(1);
     let least = (VECTOR_CHUNK_PAGES.start() * PAGE).div_ceil(len).max(1);
@@ -44,7 +50,10 @@ fn vector_slots(encoded_len: usize, stored_len: &dyn Fn(usize) -> usize) -> u32 
     let mut best: Option<(usize, usize)> = None;
     for slots in least..=most {
         let bytes = slots * len;
-        let waste = stored_len(bytes).saturating_sub(bytes);
+        // The value is the vectors and the checksum trailer; what the store sets aside
+        // beyond both is waste.
+        let value = bytes + checksum::TRAILER_LEN;
+        let waste = stored_len(value).saturating_sub(value);
         if best.is_none_or(|(w, s)| waste * s < w * slots) {
             best = Some((waste, slots));
         }
@@ -74,7 +83,7 @@ impl Geometry {
     ) -> Geometry {
         let record = links::record0_len(m0);
         let pages = (MAX_LINK_CHUNK_SLOTS as usize * record / PAGE).max(1);
-        let link_slots = ((pages * PAGE - OVERFLOW_HEADER) / record)
+        let link_slots = ((pages * PAGE - OVERFLOW_HEADER - checksum::TRAILER_LEN) / record)
             .clamp(1, MAX_LINK_CHUNK_SLOTS as usize) as u32;
         Geometry {
             vector_slots: vector_slots(encoded_len, stored_len),
@@ -141,7 +150,10 @@ mod tests {
         // its size, so the largest chunk, 24 pages, holds 191.
         assert_eq!(Geometry::for_sizes(512, 32, &lmdb).vector_slots, 191);
         assert_eq!(g.link_slots, 120);
-        assert!(g.link_slots as usize * links::record0_len(32) <= 4 * 4096 - 16);
+        assert!(g.link_slots as usize * links::record0_len(32) + 8 <= 4 * 4096 - 16);
+        // The trailer never pushes a chunk onto another page.
+        assert!(lmdb(61 * 1540 + 8) == lmdb(61 * 1540));
+        assert!(redb(42 * 1540 + 8) == 16 * PAGE);
         // Huge vectors still get one per chunk; tiny link records cap at 128.
         assert_eq!(Geometry::for_sizes(1 << 20, 32, &lmdb).vector_slots, 1);
         assert_eq!(Geometry::for_sizes(8, 2, &lmdb).link_slots, 128);

@@ -1,11 +1,12 @@
 //! Decoders and encoders of the small values: pending changes, slots, roaring bitmaps
 //! (item set, free set). Written once here, used by the reader, the writer and the check.
+//! Each is checked against its checksum trailer (when the index has them) where it is read.
 
 use roaring::RoaringBitmap;
 
 use crate::error::{Error, Result};
-use crate::format::key;
-use crate::store::ReadTxn;
+use crate::format::{Metadata, key};
+use crate::store::{ReadTxn, WriteTxn};
 
 /// A pending change of one item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,61 +51,88 @@ pub fn item_of_key(key: &[u8]) -> Result<u32> {
         .ok_or_else(|| Error::corrupted("per-item key has a bad length", key))
 }
 
-/// Every pending change of `index` (whose slots lie below `slot_count`), in id order.
+/// Every pending change of `index` (whose slots lie below the slot count), in id order.
 pub fn pending_changes<T: ReadTxn>(
     txn: &T,
     index: u16,
-    slot_count: u32,
+    meta: &Metadata,
 ) -> Result<Vec<(u32, Pending)>> {
     let mut changes = Vec::new();
     for entry in txn.prefix(&key::prefix(index, key::Tag::Pending))? {
         let (key, value) = entry?;
         let key = key.as_ref();
+        let value = meta.unseal(key, value.as_ref())?;
         changes.push((
             item_of_key(key)?,
-            Pending::decode(value.as_ref(), key, slot_count)?,
+            Pending::decode(value, key, meta.slot_count)?,
         ));
     }
     Ok(changes)
 }
 
-/// The pending change of item `id`, if any (its slot lies below `slot_count`).
+/// The pending change of item `id`, if any (its slot lies below the slot count).
 pub fn pending_change<T: ReadTxn>(
     txn: &T,
     index: u16,
     id: u32,
-    slot_count: u32,
+    meta: &Metadata,
 ) -> Result<Option<Pending>> {
     let pending_key = key::item(index, key::Tag::Pending, id);
     match txn.get(&pending_key)? {
-        Some(value) => Pending::decode(value.as_ref(), &pending_key, slot_count).map(Some),
+        Some(value) => {
+            let value = meta.unseal(&pending_key, value.as_ref())?;
+            Pending::decode(value, &pending_key, meta.slot_count).map(Some)
+        }
         None => Ok(None),
     }
 }
 
-/// The slot of built item `id`, from the slot map, if it has one (below `slot_count`).
-pub fn read_slot<T: ReadTxn>(txn: &T, index: u16, id: u32, slot_count: u32) -> Result<Option<u32>> {
-    let slot_key = key::item(index, key::Tag::Slot, id);
-    let Some(value) = txn.get(&slot_key)? else {
-        return Ok(None);
-    };
-    let bytes: [u8; 4] = value
-        .as_ref()
+/// Records `change` as the pending change of item `id`.
+pub fn write_pending<T: WriteTxn>(
+    txn: &mut T,
+    index: u16,
+    id: u32,
+    meta: &Metadata,
+    change: Pending,
+) -> Result<()> {
+    let pending_key = key::item(index, key::Tag::Pending, id);
+    txn.put(&pending_key, &meta.seal(&pending_key, change.encode()))?;
+    Ok(())
+}
+
+/// Decodes the slot-map value stored under `slot_key`: a slot below the slot count.
+pub fn decode_slot(meta: &Metadata, slot_key: &[u8], value: &[u8]) -> Result<u32> {
+    let bytes: [u8; 4] = meta
+        .unseal(slot_key, value)?
         .try_into()
-        .map_err(|_| Error::corrupted("slot value is not 4 bytes", &slot_key))?;
+        .map_err(|_| Error::corrupted("slot value is not 4 bytes", slot_key))?;
     match u32::from_le_bytes(bytes) {
-        slot if slot < slot_count => Ok(Some(slot)),
+        slot if slot < meta.slot_count => Ok(slot),
         slot => Err(Error::corrupted(
             format!("slot {slot} is past the last slot"),
-            &slot_key,
+            slot_key,
         )),
     }
 }
 
+/// The slot of built item `id`, from the slot map, if it has one (below the slot count).
+pub fn read_slot<T: ReadTxn>(txn: &T, index: u16, id: u32, meta: &Metadata) -> Result<Option<u32>> {
+    let slot_key = key::item(index, key::Tag::Slot, id);
+    let Some(value) = txn.get(&slot_key)? else {
+        return Ok(None);
+    };
+    decode_slot(meta, &slot_key, value.as_ref()).map(Some)
+}
+
 /// The roaring bitmap stored under `key` (empty when absent); `what` names it in errors.
-pub fn read_bitmap<T: ReadTxn>(txn: &T, key: &[u8], what: &str) -> Result<RoaringBitmap> {
+pub fn read_bitmap<T: ReadTxn>(
+    txn: &T,
+    key: &[u8],
+    meta: &Metadata,
+    what: &str,
+) -> Result<RoaringBitmap> {
     match txn.get(key)? {
-        Some(bytes) => RoaringBitmap::deserialize_from(bytes.as_ref())
+        Some(bytes) => RoaringBitmap::deserialize_from(meta.unseal(key, bytes.as_ref())?)
             .map_err(|e| Error::corrupted(format!("{what} does not decode: {e}"), key)),
         None => Ok(RoaringBitmap::new()),
     }
@@ -119,11 +147,11 @@ pub fn encode_bitmap(bitmap: &RoaringBitmap) -> Result<Vec<u8>> {
     Ok(bytes)
 }
 
-/// The item set of `index` as of its last build, which must hold the `item_count` items
-/// the metadata counts.
-pub fn read_items<T: ReadTxn>(txn: &T, index: u16, item_count: u32) -> Result<RoaringBitmap> {
+/// The item set of `index` as of its last build, which must hold the item count of `meta`.
+pub fn read_items<T: ReadTxn>(txn: &T, index: u16, meta: &Metadata) -> Result<RoaringBitmap> {
+    let item_count = meta.item_count;
     let items_key = key::prefix(index, key::Tag::Items);
-    let items = read_bitmap(txn, &items_key, "item set")?;
+    let items = read_bitmap(txn, &items_key, meta, "item set")?;
     if items.len() != u64::from(item_count) {
         return Err(Error::corrupted(
             format!(
@@ -136,11 +164,11 @@ pub fn read_items<T: ReadTxn>(txn: &T, index: u16, item_count: u32) -> Result<Ro
     Ok(items)
 }
 
-/// The free slots of `index`, which must lie below `slot_count`.
-pub fn read_free<T: ReadTxn>(txn: &T, index: u16, slot_count: u32) -> Result<RoaringBitmap> {
+/// The free slots of `index`, which must lie below the slot count.
+pub fn read_free<T: ReadTxn>(txn: &T, index: u16, meta: &Metadata) -> Result<RoaringBitmap> {
     let free_key = key::prefix(index, key::Tag::FreeSlots);
-    let free = read_bitmap(txn, &free_key, "free slot set")?;
-    if let Some(slot) = free.max().filter(|&slot| slot >= slot_count) {
+    let free = read_bitmap(txn, &free_key, meta, "free slot set")?;
+    if let Some(slot) = free.max().filter(|&slot| slot >= meta.slot_count) {
         return Err(Error::corrupted(
             format!("free slot {slot} is past the last slot"),
             &free_key,

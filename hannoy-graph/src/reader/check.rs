@@ -60,10 +60,17 @@ impl<'t, M: Metric, T: ReadTxn + 't> Reader<'t, M, T> {
     /// reachable from the entry point on layer 0; the item set, the slot map and the nodes
     /// agree, so a deleted item appears nowhere (no node, no link, no slot map entry).
     ///
+    /// Every stored value's checksum is checked too (the link chunks, item set and pending
+    /// changes were when the reader opened; here every vector chunk, slot-map value and
+    /// the free set).
+    ///
     /// # Errors
-    /// Store errors only: broken rules are listed in the report.
+    /// Store errors: `Corrupted` ("checksum mismatch", naming the key) for a value whose
+    /// checksum does not match; broken rules are listed in the report.
     pub fn check(&self, txn: &T) -> Result<CheckReport> {
         let meta = &self.meta;
+        self.chunks.check_all_vectors()?;
+        values::read_free(txn, self.index, meta)?;
         let mut report = CheckReport::default();
         let mut live = RoaringBitmap::new();
         let mut ids = RoaringBitmap::new();
@@ -126,12 +133,13 @@ impl<'t, M: Metric, T: ReadTxn + 't> Reader<'t, M, T> {
             }
         }
 
-        if ids != values::read_items(txn, self.index, meta.item_count)? {
+        if ids != values::read_items(txn, self.index, meta)? {
             report.problem("the item set disagrees with the nodes".into());
         }
         // No slot map entry may outlive its item (a deleted item must appear nowhere).
         for entry in txn.prefix(&key::prefix(self.index, key::Tag::Slot))? {
-            let (slot_key, _) = entry?;
+            let (slot_key, value) = entry?;
+            meta.unseal(slot_key.as_ref(), value.as_ref())?;
             let id = values::item_of_key(slot_key.as_ref()).ok();
             if !id.is_some_and(|id| ids.contains(id)) {
                 report.problem(format!(
@@ -170,9 +178,10 @@ impl<'t, M: Metric, T: ReadTxn + 't> Reader<'t, M, T> {
     fn check_slot_key(&self, txn: &T, id: u32, slot: u32, report: &mut CheckReport) -> Result<()> {
         let slot_key = key::item(self.index, key::Tag::Slot, id);
         // Compared in place: a damaged store may hand back a value of any length.
-        let agrees = txn
-            .get(&slot_key)?
-            .is_some_and(|stored| stored.as_ref() == slot.to_le_bytes());
+        let agrees = match txn.get(&slot_key)? {
+            Some(value) => self.meta.unseal(&slot_key, value.as_ref())? == slot.to_le_bytes(),
+            None => false,
+        };
         if !agrees {
             report.problem(format!(
                 "slot map of item {id} does not point to slot {slot}"

@@ -59,9 +59,9 @@ impl<'t, M: Metric, T: ReadTxn + 't> Reader<'t, M, T> {
     pub fn open(txn: &'t T, index: u16) -> Result<Self> {
         let meta = read_metadata::<M, T>(txn, index)?.ok_or(Error::MissingIndex(index))?;
         let chunks = Chunks::load(txn, index, &meta, M::encoded_len(meta.dimensions as usize))?;
-        let mut items = values::read_items(txn, index, meta.item_count)?;
+        let mut items = values::read_items(txn, index, &meta)?;
         let mut hides_items = false;
-        for (id, change) in values::pending_changes(txn, index, meta.slot_count)? {
+        for (id, change) in values::pending_changes(txn, index, &meta)? {
             if change == Pending::Delete {
                 hides_items |= items.remove(id);
             }
@@ -146,15 +146,16 @@ impl<'t, M: Metric, T: ReadTxn + 't> Reader<'t, M, T> {
             return Ok(None);
         }
         let slot_key = key::item(self.index, key::Tag::Slot, id);
-        let slot = values::read_slot(txn, self.index, id, self.meta.slot_count)?
+        let slot = values::read_slot(txn, self.index, id, &self.meta)?
             .ok_or_else(|| Error::corrupted("item has no slot", &slot_key))?;
         Ok(Some(slot))
     }
 
+    /// The encoded vector in `slot`; its chunk's checksum is checked on the chunk's first
+    /// use.
+    #[inline]
     fn stored_vector(&self, slot: u32) -> Result<&[u8]> {
-        self.chunks
-            .vector(slot)
-            .ok_or_else(|| Error::corrupted(format!("slot {slot} has no vector"), &[]))
+        self.chunks.checked_vector(slot)
     }
 
     /// The slot of every live item, sorted by id (built once, on the first filtered query).

@@ -11,8 +11,8 @@ use hannoy_metrics::Metric;
 
 use super::{Writer, slots};
 use crate::error::{Error, Result};
+use crate::format::Metadata;
 use crate::format::values::{self, Pending};
-use crate::format::{Metadata, key};
 use crate::params::BuildParams;
 use crate::store::WriteTxn;
 
@@ -65,13 +65,10 @@ impl<M: Metric> Writer<M> {
             .collect();
         slots::write_vectors(txn, self.index, &meta, len, &mut writes)?;
         for &(id, slot, _) in &plan.placed {
-            txn.put(
-                &key::item(self.index, key::Tag::Pending, id),
-                &Pending::Upsert(slot).encode(),
-            )?;
+            values::write_pending(txn, self.index, id, &meta, Pending::Upsert(slot))?;
         }
         if let Some(free) = &plan.free {
-            slots::write_free(txn, self.index, free)?;
+            slots::write_free(txn, self.index, &meta, free)?;
         }
         if plan.reserved {
             slots::write_metadata(txn, self.index, &meta)?;
@@ -116,7 +113,7 @@ impl<M: Metric> Writer<M> {
                 }
             }
         }
-        let mut free = values::read_free(txn, self.index, meta.slot_count)?;
+        let mut free = values::read_free(txn, self.index, meta)?;
         let free_before = free.len();
         let mut plan = SlotPlan {
             placed: Vec::with_capacity(order.len()),
@@ -124,7 +121,7 @@ impl<M: Metric> Writer<M> {
             reserved: false,
         };
         for (id, row) in order {
-            let slot = match values::pending_change(txn, self.index, id, meta.slot_count)? {
+            let slot = match values::pending_change(txn, self.index, id, meta)? {
                 // Added again before a build: the slot it reserved takes the new vector.
                 Some(Pending::Upsert(slot)) => slot,
                 _ => {

@@ -228,10 +228,11 @@ impl<'a, M: Metric, R: Rng> Builder<'a, M, R> {
         meta.ef_construction = self.params.ef_construction;
 
         let chunks = Chunks::load(txn, index, &meta, encoded_len)?;
-        let built = values::read_items(txn, index, stored.as_ref().map_or(0, |m| m.item_count))?;
+        // `meta` still holds the stored item count (0 for a new index).
+        let built = values::read_items(txn, index, &meta)?;
         // A pending slot past the end is refused where it is decoded; one already live below,
         // where it is placed.
-        let pending = values::pending_changes(txn, index, meta.slot_count)?;
+        let pending = values::pending_changes(txn, index, &meta)?;
 
         // The stored graph, in memory.
         let slot_count = meta.slot_count;
@@ -257,9 +258,9 @@ impl<'a, M: Metric, R: Rng> Builder<'a, M, R> {
             let Some(level) = record.level() else {
                 continue;
             };
-            let vector = chunks
-                .vector(slot)
-                .ok_or_else(|| Error::corrupted(format!("slot {slot} has no vector"), &[]))?;
+            // Checks the vector chunk's checksum on its first use: a build never links (and
+            // seals into fresh link chunks) a damaged vector.
+            let vector = chunks.checked_vector(slot)?;
             let mut links = vec![record.links().collect::<Vec<u32>>()];
             // Degrees and links (below the slot count) were checked when the chunks loaded.
             for layer in 1..=level {
@@ -301,16 +302,13 @@ impl<'a, M: Metric, R: Rng> Builder<'a, M, R> {
             let Pending::Upsert(slot) = change else {
                 continue;
             };
-            let vector = chunks.vector(slot);
-            let vector = match vector {
-                Some(vector) if !graph.is_live(slot) => vector,
-                _ => {
-                    return Err(Error::corrupted(
-                        format!("pending slot {slot} of item {id} is unusable"),
-                        &[],
-                    ));
-                }
-            };
+            if chunks.vector(slot).is_none() || graph.is_live(slot) {
+                return Err(Error::corrupted(
+                    format!("pending slot {slot} of item {id} is unusable"),
+                    &[],
+                ));
+            }
+            let vector = chunks.checked_vector(slot)?;
             let level = draw_level(self.rng, self.params.level_multiplier());
             graph.place(
                 slot,
@@ -344,7 +342,7 @@ impl<'a, M: Metric, R: Rng> Builder<'a, M, R> {
         meta.entry_point = entry.slot;
         meta.max_level = if entry.slot.is_some() { entry.level } else { 0 };
         meta.item_count = items.len() as u32;
-        let mut free = values::read_free(txn, index, slot_count)?;
+        let mut free = values::read_free(txn, index, &meta)?;
         // A free slot holding a live node would hand that node's vector to the next add.
         if let Some(slot) = free.iter().find(|&slot| graph.is_live(slot)) {
             return Err(Error::corrupted(

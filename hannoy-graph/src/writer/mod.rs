@@ -22,7 +22,7 @@ use roaring::RoaringBitmap;
 
 use crate::error::{Error, Result};
 use crate::format::values::{self, Pending};
-use crate::format::{Geometry, Metadata, foreign, key};
+use crate::format::{FORMAT_VERSION, Geometry, Metadata, foreign, key};
 use crate::params::BuildParams;
 use crate::reader::read_metadata;
 use crate::store::{ReadTxn, WriteTxn};
@@ -88,9 +88,8 @@ impl<M: Metric> Writer<M> {
         let Some(meta) = self.metadata(txn)? else {
             return Ok(false);
         };
-        let pending_key = key::item(self.index, key::Tag::Pending, id);
-        let built = values::read_slot(txn, self.index, id, meta.slot_count)?.is_some();
-        match values::pending_change(txn, self.index, id, meta.slot_count)? {
+        let built = values::read_slot(txn, self.index, id, &meta)?.is_some();
+        match values::pending_change(txn, self.index, id, &meta)? {
             Some(Pending::Delete) => Ok(false),
             Some(Pending::Upsert(slot)) => {
                 slots::release(
@@ -101,14 +100,14 @@ impl<M: Metric> Writer<M> {
                     M::encoded_len(self.dimensions),
                 )?;
                 if built {
-                    txn.put(&pending_key, &Pending::Delete.encode())?;
+                    values::write_pending(txn, self.index, id, &meta, Pending::Delete)?;
                 } else {
-                    txn.delete(&pending_key)?;
+                    txn.delete(&key::item(self.index, key::Tag::Pending, id))?;
                 }
                 Ok(true)
             }
             None if built => {
-                txn.put(&pending_key, &Pending::Delete.encode())?;
+                values::write_pending(txn, self.index, id, &meta, Pending::Delete)?;
                 Ok(true)
             }
             None => Ok(false),
@@ -123,13 +122,11 @@ impl<M: Metric> Writer<M> {
         let Some(meta) = self.metadata(txn)? else {
             return Ok(false);
         };
-        Ok(
-            match values::pending_change(txn, self.index, id, meta.slot_count)? {
-                Some(Pending::Upsert(_)) => true,
-                Some(Pending::Delete) => false,
-                None => values::read_slot(txn, self.index, id, meta.slot_count)?.is_some(),
-            },
-        )
+        Ok(match values::pending_change(txn, self.index, id, &meta)? {
+            Some(Pending::Upsert(_)) => true,
+            Some(Pending::Delete) => false,
+            None => values::read_slot(txn, self.index, id, &meta)?.is_some(),
+        })
     }
 
     /// The vector of item `id`, counting changes not built yet.
@@ -140,10 +137,10 @@ impl<M: Metric> Writer<M> {
         let Some(meta) = self.metadata(txn)? else {
             return Ok(None);
         };
-        let slot = match values::pending_change(txn, self.index, id, meta.slot_count)? {
+        let slot = match values::pending_change(txn, self.index, id, &meta)? {
             Some(Pending::Upsert(slot)) => slot,
             Some(Pending::Delete) => return Ok(None),
-            None => match values::read_slot(txn, self.index, id, meta.slot_count)? {
+            None => match values::read_slot(txn, self.index, id, &meta)? {
                 Some(slot) => slot,
                 None => return Ok(None),
             },
@@ -168,8 +165,8 @@ impl<M: Metric> Writer<M> {
         let Some(meta) = self.metadata(txn)? else {
             return Ok(RoaringBitmap::new());
         };
-        let mut ids = values::read_items(txn, self.index, meta.item_count)?;
-        for (id, change) in values::pending_changes(txn, self.index, meta.slot_count)? {
+        let mut ids = values::read_items(txn, self.index, &meta)?;
+        for (id, change) in values::pending_changes(txn, self.index, &meta)? {
             match change {
                 Pending::Upsert(_) => ids.insert(id),
                 Pending::Delete => ids.remove(id),
@@ -258,6 +255,7 @@ impl<M: Metric> Writer<M> {
             &|len| txn.stored_len(len),
         );
         Metadata {
+            version: FORMAT_VERSION,
             metric: M::NAME.to_owned(),
             dimensions: self.dimensions as u32,
             m: params.m,

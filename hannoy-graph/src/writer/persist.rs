@@ -11,7 +11,8 @@ use crate::format::links::{self, write_record0};
 use crate::format::{Metadata, key, values};
 use crate::store::WriteTxn;
 
-/// Every write of a build, prepared before the first one happens.
+/// Every write of a build, prepared before the first one happens; each value sealed with
+/// its checksum when the index has them.
 pub struct WritePlan {
     puts: Vec<(Vec<u8>, Vec<u8>)>,
     deletes: Vec<Vec<u8>>,
@@ -23,6 +24,12 @@ impl WritePlan {
     /// The number of chunk values written.
     pub fn chunk_count(&self) -> u64 {
         self.chunks
+    }
+
+    /// Plans `payload` under `key`, sealed as `meta` says.
+    fn put(&mut self, meta: &Metadata, key: Vec<u8>, payload: Vec<u8>) {
+        let value = meta.seal(&key, payload);
+        self.puts.push((key, value));
     }
 
     /// Performs the writes.
@@ -100,8 +107,7 @@ pub fn plan_writes<M: Metric>(
                 write_record0(place, 0, None, &[]);
             }
         }
-        plan.puts
-            .push((key::links(index, 0, chunk).to_vec(), bytes));
+        plan.put(meta, key::links(index, 0, chunk).to_vec(), bytes);
         plan.chunks += 1;
 
         // Upper layers.
@@ -118,7 +124,7 @@ pub fn plan_writes<M: Metric>(
             } else {
                 let encoded =
                     links::encode_upper_chunk(entries.iter().map(|(o, l)| (*o, l.as_slice())), m);
-                plan.puts.push((chunk_key, encoded));
+                plan.put(meta, chunk_key, encoded);
                 plan.chunks += 1;
             }
         }
@@ -136,25 +142,27 @@ pub fn plan_writes<M: Metric>(
             .push(key::item(index, key::Tag::Slot, *id).to_vec());
     }
     for &(slot, id) in changes.inserted {
-        plan.puts.push((
+        plan.put(
+            meta,
             key::item(index, key::Tag::Slot, id).to_vec(),
             slot.to_le_bytes().to_vec(),
-        ));
+        );
     }
     let free_key = key::prefix(index, key::Tag::FreeSlots).to_vec();
     if changes.free.is_empty() {
         plan.deletes.push(free_key);
     } else {
-        plan.puts
-            .push((free_key, values::encode_bitmap(changes.free)?));
+        plan.put(meta, free_key, values::encode_bitmap(changes.free)?);
     }
     let items_bytes = values::encode_bitmap(changes.items)?;
-    plan.puts
-        .push((key::prefix(index, key::Tag::Items).to_vec(), items_bytes));
-    plan.puts.push((
-        key::prefix(index, key::Tag::Metadata).to_vec(),
-        meta.encode(),
-    ));
+    plan.put(
+        meta,
+        key::prefix(index, key::Tag::Items).to_vec(),
+        items_bytes,
+    );
+    // The metadata seals itself (its version says whether it has a checksum).
+    let meta_key = key::prefix(index, key::Tag::Metadata);
+    plan.puts.push((meta_key.to_vec(), meta.encode(&meta_key)));
     // In key order, every put appends to the B-tree pages before it. Out of order (the slot
     // map in insertion order, the layers of one chunk before the next chunk's), pages split
     // in the middle and stay about half full: 24 bytes per vector more on LMDB at 98k items.

@@ -7,7 +7,7 @@
 use roaring::RoaringBitmap;
 
 use crate::error::{Error, Result};
-use crate::format::{Metadata, key, values};
+use crate::format::{Metadata, checksum, key, values};
 use crate::store::{ReadTxn, WriteTxn};
 
 /// Reserves a slot for a new vector: the lowest slot of `free` (the free set), else a new
@@ -30,7 +30,8 @@ pub fn take_slot(free: &mut RoaringBitmap, meta: &mut Metadata) -> Result<u32> {
 
 /// Writes the metadata of `index`.
 pub fn write_metadata<T: WriteTxn>(txn: &mut T, index: u16, meta: &Metadata) -> Result<()> {
-    txn.put(&key::prefix(index, key::Tag::Metadata), &meta.encode())?;
+    let meta_key = key::prefix(index, key::Tag::Metadata);
+    txn.put(&meta_key, &meta.encode(&meta_key))?;
     Ok(())
 }
 
@@ -44,9 +45,9 @@ pub fn release<T: WriteTxn>(
     len: usize,
 ) -> Result<()> {
     write_vector(txn, index, meta, slot, &vec![0; len])?;
-    let mut free = values::read_free(txn, index, meta.slot_count)?;
+    let mut free = values::read_free(txn, index, meta)?;
     free.insert(slot);
-    write_free(txn, index, &free)
+    write_free(txn, index, meta, &free)
 }
 
 /// Writes `encoded` into `slot`'s place of its vector chunk (creating the chunk, zeroed,
@@ -63,8 +64,9 @@ pub fn write_vector<T: WriteTxn>(
 
 /// Writes each `(slot, encoded vector of len bytes)` into its place, reading and writing
 /// every touched chunk once (chunks that do not exist yet are created, zeroed). Every
-/// touched chunk's length is checked before anything is written. The slots must be
-/// distinct; `writes` is sorted by slot.
+/// touched chunk's length and checksum are checked before anything is written, so a write
+/// never seals damaged bytes under a fresh checksum. The slots must be distinct; `writes`
+/// is sorted by slot.
 pub fn write_vectors<T: WriteTxn>(
     txn: &mut T,
     index: u16,
@@ -80,20 +82,17 @@ pub fn write_vectors<T: WriteTxn>(
     };
     for group in writes.chunk_by(same_chunk) {
         let chunk_key = key::vectors(index, geometry.vector_place(group[0].0).0);
-        if txn
-            .get(&chunk_key)?
-            .is_some_and(|stored| stored.as_ref().len() != chunk_len)
-        {
-            return Err(Error::corrupted(
-                "vector chunk has a bad length",
-                &chunk_key,
-            ));
+        if let Some(stored) = txn.get(&chunk_key)? {
+            checked_chunk(meta, &chunk_key, stored.as_ref(), chunk_len)?;
         }
     }
     for group in writes.chunk_by(same_chunk) {
         let chunk_key = key::vectors(index, geometry.vector_place(group[0].0).0);
+        // Checked above, in this transaction.
         let mut bytes = match txn.get(&chunk_key)? {
-            Some(stored) => stored.as_ref().to_vec(),
+            Some(stored) => checksum::payload(meta.checksums(), stored.as_ref())
+                .unwrap_or_default()
+                .to_vec(),
             None => vec![0; chunk_len],
         };
         for &(slot, encoded) in group {
@@ -103,12 +102,28 @@ pub fn write_vectors<T: WriteTxn>(
                 .ok_or_else(|| Error::corrupted("vector chunk is too short", &chunk_key))?
                 .copy_from_slice(encoded);
         }
-        txn.put(&chunk_key, &bytes)?;
+        txn.put(&chunk_key, &meta.seal(&chunk_key, bytes))?;
     }
     Ok(())
 }
 
-/// A copy of the encoded vector in `slot`.
+/// The payload of the vector chunk stored under `chunk_key`, after checking its checksum and
+/// that it holds `chunk_len` bytes.
+fn checked_chunk<'a>(
+    meta: &Metadata,
+    chunk_key: &[u8],
+    stored: &'a [u8],
+    chunk_len: usize,
+) -> Result<&'a [u8]> {
+    let payload = meta.unseal(chunk_key, stored)?;
+    if payload.len() != chunk_len {
+        return Err(Error::corrupted("vector chunk has a bad length", chunk_key));
+    }
+    Ok(payload)
+}
+
+/// A copy of the encoded vector in `slot`, after checking its chunk (length and checksum:
+/// this hashes the whole chunk, a few tens of microseconds).
 pub fn read_vector<T: ReadTxn>(
     txn: &T,
     index: u16,
@@ -127,21 +142,30 @@ pub fn read_vector<T: ReadTxn>(
     let stored = txn
         .get(&chunk_key)?
         .ok_or_else(|| Error::corrupted("missing vector chunk", &chunk_key))?;
+    let chunk_len = meta.geometry.vector_slots as usize * len;
+    let payload = checked_chunk(meta, &chunk_key, stored.as_ref(), chunk_len)?;
     let start = offset * len;
-    stored
-        .as_ref()
+    payload
         .get(start..start + len)
         .map(<[u8]>::to_vec)
         .ok_or_else(|| Error::corrupted("vector chunk is too short", &chunk_key))
 }
 
 /// Writes the free set of `index` (deleting the key when the set is empty).
-pub fn write_free<T: WriteTxn>(txn: &mut T, index: u16, free: &RoaringBitmap) -> Result<()> {
+pub fn write_free<T: WriteTxn>(
+    txn: &mut T,
+    index: u16,
+    meta: &Metadata,
+    free: &RoaringBitmap,
+) -> Result<()> {
     let free_key = key::prefix(index, key::Tag::FreeSlots);
     if free.is_empty() {
         txn.delete(&free_key)?;
     } else {
-        txn.put(&free_key, &values::encode_bitmap(free)?)?;
+        txn.put(
+            &free_key,
+            &meta.seal(&free_key, values::encode_bitmap(free)?),
+        )?;
     }
     Ok(())
 }

@@ -1,0 +1,299 @@
+//! Checksums on every backend (format version 2): a value damaged in a way that still
+//! decodes (one flipped bit, a value swapped with another key's) is reported as
+//! `Corrupted` "checksum mismatch" naming its key, by whichever of open, search, check and
+//! the writer reads it first; never served as a silently different result, never sealed
+//! under a fresh checksum by a write. Version-1 stores (no checksums) stay readable and
+//! writable.
+
+use hannoy_graph::format::{FORMAT_VERSION, Metadata, key};
+use hannoy_graph::store::{KvStore, ReadTxn, StoreError, WriteTxn};
+use hannoy_graph::{Error, Reader, Writer};
+use hannoy_metrics::Euclidean;
+
+use crate::Backend;
+use crate::corruption_suite::{DIM, ITEMS, build, built, metadata, put_raw, snapshot};
+use crate::index_suite::random_vectors;
+use crate::store_suite::{all, get};
+
+/// Flips the lowest bit of byte `at` of the value under `key`, keeping its old trailer.
+fn flip<S: KvStore>(store: &S, key: &[u8], at: usize) {
+    let mut value = get(&store.read_txn().unwrap(), key).expect("the value exists");
+    value[at] ^= 1;
+    put_raw(store, key, &value);
+}
+
+#[track_caller]
+fn assert_checksum<T: std::fmt::Debug>(result: hannoy_graph::Result<T>, expected_key: &[u8]) {
+    match result {
+        Err(Error::Store(StoreError::Corrupted { what, key }))
+            if key == expected_key && what.contains("checksum mismatch") => {}
+        other => panic!("expected a checksum mismatch at key {expected_key:02x?}, got {other:?}"),
+    }
+}
+
+/// Asserts that opening a reader fails with a checksum mismatch at `bad_key`.
+#[track_caller]
+fn assert_open_refused<S: KvStore>(store: &S, bad_key: &[u8]) {
+    let rtxn = store.read_txn().unwrap();
+    assert_checksum(Reader::<Euclidean, _>::open(&rtxn, 0).map(|_| ()), bad_key);
+}
+
+/// Asserts that adding an item and building on top of the damage fails with a checksum
+/// mismatch at `bad_key`, and that nothing is written (the caller would drop the
+/// transaction; a commit is not even reached).
+#[track_caller]
+fn assert_write_refused<S: KvStore>(store: &S, writer: &Writer<Euclidean>, bad_key: &[u8]) {
+    let before = snapshot(store);
+    let mut wtxn = store.write_txn().unwrap();
+    let result = writer
+        .add_item(&mut wtxn, ITEMS + 7, &[0.25; DIM])
+        .and_then(|()| build(writer, &mut wtxn));
+    assert_checksum(result, bad_key);
+    drop(wtxn);
+    assert_eq!(snapshot(store), before, "a refused write commits nothing");
+}
+
+pub fn flipped_bit_in_a_vector_chunk_is_reported_not_served<B: Backend>() {
+    let (_dir, store, writer) = built::<B>();
+    // All ITEMS vectors share chunk 0; byte 1 is in the mantissa of slot 0's first
+    // component: the value still decodes, only a distance would change.
+    let chunk_key = key::vectors(0, 0);
+    flip(&store, &chunk_key, 1);
+    let rtxn = store.read_txn().unwrap();
+    // Opening does not read vector chunks: it succeeds, and the first search reports.
+    let reader = Reader::<Euclidean, _>::open(&rtxn, 0).unwrap();
+    for query in random_vectors(10, DIM, 31) {
+        assert_checksum(reader.nns(5).by_vector(&query), &chunk_key);
+    }
+    assert_checksum(reader.nns(5).by_item(&rtxn, 3), &chunk_key);
+    assert_checksum(reader.item_vector(&rtxn, 3), &chunk_key);
+    assert_checksum(reader.check(&rtxn), &chunk_key);
+    assert_checksum(writer.item_vector(&rtxn, 3), &chunk_key);
+    drop(reader);
+    drop(rtxn);
+    assert_write_refused(&store, &writer, &chunk_key);
+}
+
+pub fn flipped_bit_in_a_vector_chunk_is_caught_by_check<B: Backend>() {
+    let (_dir, store, _writer) = built::<B>();
+    let chunk_key = key::vectors(0, 0);
+    // A vector that no search reads first: the last slot's last byte.
+    let len = get(&store.read_txn().unwrap(), &chunk_key).unwrap().len();
+    flip(&store, &chunk_key, len - 9);
+    let rtxn = store.read_txn().unwrap();
+    let reader = Reader::<Euclidean, _>::open(&rtxn, 0).unwrap();
+    assert_checksum(reader.check(&rtxn), &chunk_key);
+}
+
+pub fn flipped_bit_in_a_link_chunk_is_reported<B: Backend>() {
+    // Layer 0: a bit of the first record's first link (still a slot in range).
+    let (_dir, store, writer) = built::<B>();
+    let chunk_key = key::links(0, 0, 0);
+    flip(&store, &chunk_key, 8);
+    assert_open_refused(&store, &chunk_key);
+    assert_write_refused(&store, &writer, &chunk_key);
+
+    // An upper layer: the first entry's first link.
+    let (_dir, store, writer) = built::<B>();
+    assert!(
+        metadata(&store).max_level >= 1,
+        "the fixture has an upper layer"
+    );
+    let (chunk_key, _) = {
+        let rtxn = store.read_txn().unwrap();
+        let mut chunks = rtxn.prefix(&key::links_layer(0, 1)).unwrap();
+        let (k, v) = chunks.next().expect("an upper chunk").unwrap();
+        (k.as_ref().to_vec(), v.as_ref().to_vec())
+    };
+    flip(
+        &store,
+        &chunk_key,
+        hannoy_graph::format::links::MASK_LEN + 4,
+    );
+    assert_open_refused(&store, &chunk_key);
+    assert_write_refused(&store, &writer, &chunk_key);
+}
+
+pub fn flipped_bit_in_a_slot_map_value_is_reported<B: Backend>() {
+    let (_dir, store, writer) = built::<B>();
+    let slot_key = key::item(0, key::Tag::Slot, 3);
+    flip(&store, &slot_key, 0);
+    let rtxn = store.read_txn().unwrap();
+    let reader = Reader::<Euclidean, _>::open(&rtxn, 0).unwrap();
+    assert_checksum(reader.item_vector(&rtxn, 3), &slot_key);
+    assert_checksum(reader.nns(5).by_item(&rtxn, 3), &slot_key);
+    assert_checksum(reader.check(&rtxn), &slot_key);
+    assert_checksum(writer.item_vector(&rtxn, 3), &slot_key);
+    assert_checksum(writer.contains_item(&rtxn, 3), &slot_key);
+    drop(reader);
+    drop(rtxn);
+    let before = snapshot(&store);
+    let mut wtxn = store.write_txn().unwrap();
+    assert_checksum(writer.del_item(&mut wtxn, 3), &slot_key);
+    drop(wtxn);
+    assert_eq!(snapshot(&store), before);
+}
+
+pub fn flipped_bit_in_the_item_set_metadata_or_pending_is_reported<B: Backend>() {
+    let (_dir, store, writer) = built::<B>();
+    let items_key = key::prefix(0, key::Tag::Items);
+    // The last byte of the payload: a container's last value, which still decodes.
+    let len = get(&store.read_txn().unwrap(), &items_key).unwrap().len();
+    flip(&store, &items_key, len - 9);
+    assert_open_refused(&store, &items_key);
+    assert_write_refused(&store, &writer, &items_key);
+
+    let (_dir, store, writer) = built::<B>();
+    let meta_key = key::prefix(0, key::Tag::Metadata);
+    // The first byte of ef_construction: still in range, so only the checksum sees it.
+    let at = 4 + 4 + 8 + 1 + "euclidean".len() + 4 + 2 + 2;
+    flip(&store, &meta_key, at);
+    assert_open_refused(&store, &meta_key);
+    assert_write_refused(&store, &writer, &meta_key);
+
+    let (_dir, store, writer) = built::<B>();
+    let mut wtxn = store.write_txn().unwrap();
+    writer.add_item(&mut wtxn, 500, &[0.5; DIM]).unwrap();
+    wtxn.commit().unwrap();
+    let pending_key = key::item(0, key::Tag::Pending, 500);
+    flip(&store, &pending_key, 0);
+    assert_open_refused(&store, &pending_key);
+    let rtxn = store.read_txn().unwrap();
+    assert_checksum(writer.item_ids(&rtxn), &pending_key);
+    drop(rtxn);
+    let before = snapshot(&store);
+    let mut wtxn = store.write_txn().unwrap();
+    assert_checksum(build(&writer, &mut wtxn), &pending_key);
+    drop(wtxn);
+    assert_eq!(snapshot(&store), before);
+}
+
+pub fn flipped_bit_in_the_free_set_is_reported<B: Backend>() {
+    let (_dir, store, writer) = built::<B>();
+    let mut wtxn = store.write_txn().unwrap();
+    assert!(writer.del_item(&mut wtxn, 17).unwrap());
+    build(&writer, &mut wtxn).unwrap();
+    wtxn.commit().unwrap();
+    let free_key = key::prefix(0, key::Tag::FreeSlots);
+    let len = get(&store.read_txn().unwrap(), &free_key).unwrap().len();
+    flip(&store, &free_key, len - 9);
+    let rtxn = store.read_txn().unwrap();
+    let reader = Reader::<Euclidean, _>::open(&rtxn, 0).unwrap();
+    assert_checksum(reader.check(&rtxn), &free_key);
+    drop(reader);
+    drop(rtxn);
+    assert_write_refused(&store, &writer, &free_key);
+}
+
+pub fn values_swapped_between_keys_are_reported<B: Backend>() {
+    // Two slot-map values (4 bytes and a trailer each): each is valid for its own key.
+    let (_dir, store, _writer) = built::<B>();
+    let (a, b) = (
+        key::item(0, key::Tag::Slot, 3),
+        key::item(0, key::Tag::Slot, 4),
+    );
+    let rtxn = store.read_txn().unwrap();
+    let (value_a, value_b) = (get(&rtxn, &a).unwrap(), get(&rtxn, &b).unwrap());
+    drop(rtxn);
+    assert_eq!(value_a.len(), value_b.len());
+    put_raw(&store, &a, &value_b);
+    put_raw(&store, &b, &value_a);
+    let rtxn = store.read_txn().unwrap();
+    let reader = Reader::<Euclidean, _>::open(&rtxn, 0).unwrap();
+    assert_checksum(reader.item_vector(&rtxn, 3), &a);
+    assert_checksum(reader.item_vector(&rtxn, 4), &b);
+    assert_checksum(reader.check(&rtxn), &a);
+    drop(reader);
+    drop(rtxn);
+
+    // Two layer-0 link chunks of the same length: the fixture has two.
+    let (_dir, store, _writer) = built::<B>();
+    let (a, b) = (key::links(0, 0, 0), key::links(0, 0, 1));
+    let rtxn = store.read_txn().unwrap();
+    let (value_a, value_b) = (
+        get(&rtxn, &a).expect("chunk 0"),
+        get(&rtxn, &b).expect("a second chunk"),
+    );
+    drop(rtxn);
+    assert_eq!(value_a.len(), value_b.len());
+    put_raw(&store, &a, &value_b);
+    put_raw(&store, &b, &value_a);
+    assert_open_refused(&store, &a);
+}
+
+/// Rewrites index 0 in format version 1: the metadata with version 1 and no trailer,
+/// every other value without its trailer. Version 2 added only the trailers, so this is
+/// byte for byte what a version-1 build wrote.
+fn downgrade_to_version_1<S: KvStore>(store: &S) {
+    let meta = metadata(store);
+    assert_eq!(meta.version, FORMAT_VERSION);
+    let meta_key = key::prefix(0, key::Tag::Metadata);
+    let entries = all(&store.read_txn().unwrap());
+    let mut wtxn = store.write_txn().unwrap();
+    for (k, value) in entries {
+        if !k.starts_with(&key::index_prefix(0)) {
+            continue;
+        }
+        let v1 = if k[..] == meta_key[..] {
+            Metadata {
+                version: 1,
+                ..meta.clone()
+            }
+            .encode(&meta_key)
+        } else {
+            meta.unseal(&k, &value).unwrap().to_vec()
+        };
+        wtxn.put(&k, &v1).unwrap();
+    }
+    wtxn.commit().unwrap();
+}
+
+pub fn version_1_store_stays_readable_and_writable<B: Backend>() {
+    let (_dir, store, writer) = built::<B>();
+    let queries = random_vectors(10, DIM, 41);
+    let search = |store: &B::Store| -> Vec<Vec<(u32, f32)>> {
+        let rtxn = store.read_txn().unwrap();
+        let reader = Reader::<Euclidean, _>::open(&rtxn, 0).unwrap();
+        assert!(reader.check(&rtxn).unwrap().is_valid());
+        queries
+            .iter()
+            .map(|q| reader.nns(5).by_vector(q).unwrap())
+            .collect()
+    };
+    let before = search(&store);
+    downgrade_to_version_1(&store);
+    let meta = metadata(&store);
+    assert_eq!(meta.version, 1);
+    assert!(!meta.checksums());
+    let slot_key = key::item(0, key::Tag::Slot, 3);
+    assert_eq!(get(&store.read_txn().unwrap(), &slot_key).unwrap().len(), 4);
+    assert_eq!(search(&store), before, "a version-1 store reads the same");
+
+    // Writes keep version 1: no value gains a trailer.
+    let mut wtxn = store.write_txn().unwrap();
+    writer.add_item(&mut wtxn, 900, &[0.5; DIM]).unwrap();
+    assert!(writer.del_item(&mut wtxn, 4).unwrap());
+    build(&writer, &mut wtxn).unwrap();
+    wtxn.commit().unwrap();
+    let meta = metadata(&store);
+    assert_eq!(meta.version, 1);
+    let rtxn = store.read_txn().unwrap();
+    assert_eq!(
+        get(&rtxn, &key::item(0, key::Tag::Slot, 900))
+            .unwrap()
+            .len(),
+        4
+    );
+    let reader = Reader::<Euclidean, _>::open(&rtxn, 0).unwrap();
+    assert!(reader.check(&rtxn).unwrap().is_valid());
+    assert_eq!(reader.nns(1).by_vector(&[0.5; DIM]).unwrap()[0].0, 900);
+    assert!(!reader.contains_item(4));
+
+    // Without checksums, a flipped bit that decodes is not detected: the reason for v2.
+    drop(reader);
+    drop(rtxn);
+    flip(&store, &key::vectors(0, 0), 1);
+    let rtxn = store.read_txn().unwrap();
+    let reader = Reader::<Euclidean, _>::open(&rtxn, 0).unwrap();
+    assert!(reader.nns(5).by_vector(&queries[0]).is_ok());
+}
