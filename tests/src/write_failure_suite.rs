@@ -204,7 +204,8 @@ pub fn failed_writes_of_an_entry_point_delete_leave_the_previous_commit<B: Backe
         .prefix(&key::prefix(0, Tag::Slot))
         .unwrap()
         .map(|e| e.unwrap())
-        .find(|(_, slot)| slot.as_ref() == entry.to_le_bytes())
+        // The first four bytes: the slot (its checksum trailer follows).
+        .find(|(_, slot)| slot.as_ref().starts_with(&entry.to_le_bytes()))
         .map(|(k, _)| key::trailing_u32(k.as_ref(), key::HEADER_LEN + 4).unwrap())
         .expect("the entry point's item");
     drop(reader);

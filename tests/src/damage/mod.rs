@@ -219,12 +219,13 @@ pub fn value_damage_never_panics<B: Backend>() {
         std::any::type_name::<B>(),
         started.elapsed().as_secs_f64()
     );
-    // The sample must reach every outcome the harness tells apart but panics, or it proves
-    // little: errors must be seen (damage noticed), and identical results (damage the
-    // operations do not read).
+    // The sample must reach the outcomes it tells apart, or it proves little: errors
+    // (damage noticed), and identical results of operations that do not read the damaged
+    // value. (Whole trials are rarely identical: with checksums, the build that reads
+    // every chunk notices any damage.)
     if only.is_none() {
         assert!(tally.trials_with("typed error") > 0, "{tally}");
-        assert!(tally.trials_with("identical") > 0, "{tally}");
+        assert!(tally.operations_with("identical") > 0, "{tally}");
     }
     assert_eq!(
         tally.panicked_operations(),

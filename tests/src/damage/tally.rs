@@ -222,6 +222,15 @@ impl Tally {
         self.by_trial.get(label).copied().unwrap_or(0)
     }
 
+    /// Operations (of any trial) whose outcome was `label`.
+    pub fn operations_with(&self, label: &str) -> u64 {
+        self.by_operation
+            .iter()
+            .filter(|((_, outcome), _)| outcome == label)
+            .map(|(_, n)| n)
+            .sum()
+    }
+
     /// Operations that panicked.
     pub fn panicked_operations(&self) -> u64 {
         self.by_operation
