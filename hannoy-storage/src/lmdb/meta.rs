@@ -212,6 +212,10 @@ impl Walk<'_> {
                     .get(node..node + NODE_HEADER)
                     .ok_or_else(|| bad_page(number, "a node lies off the page"))?;
                 let [lo, hi, node_flags, key_len] = [0, 2, 4, 6].map(|i| u16_at(header, i));
+                // Keys are compared in place, on branch and leaf pages alike.
+                if node + NODE_HEADER + usize::from(key_len) > page.len() {
+                    return Err(bad_page(number, "a key runs off the page"));
+                }
                 let (lo, hi) = (u64::from(lo), u64::from(hi));
                 if branch {
                     let high = if WORD == 8 {
@@ -228,6 +232,13 @@ impl Walk<'_> {
                 } else if node_flags & F_SUBDATA != 0 {
                     DB_LEN
                 } else {
+                    // An inline value: LMDB hands out `lo | hi << 16` bytes from here
+                    // without looking, so they must lie on the page (else a read past
+                    // the end of the file: SIGBUS).
+                    let inline = usize::try_from(lo | hi << 16).unwrap_or(usize::MAX);
+                    if data_at.saturating_add(inline) > page.len() {
+                        return Err(bad_page(number, "an inline value runs off the page"));
+                    }
                     continue;
                 };
                 let data = page
