@@ -158,6 +158,21 @@ impl Writer {
         })
     }
 
+    /// Runs a build on the writer's thread; a panic in it (`InternalError`) has aborted the
+    /// transaction, so only `abort()` is left.
+    fn run_build(
+        &self,
+        py: Python<'_>,
+        job: BuildJob,
+        progress: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Result<hannoy::BuildStats, Error>> {
+        build::build(py, &self.session, job, progress).inspect_err(|e| {
+            if e.is_instance_of::<InternalError>(py) {
+                self.state.store(BROKEN, Ordering::Release);
+            }
+        })
+    }
+
     fn finish(&self, py: Python<'_>, commit: bool) -> PyResult<()> {
         let _in_use = self.enter(!commit)?;
         self.state.store(CLOSED, Ordering::Release);
@@ -259,12 +274,7 @@ impl Writer {
             threads,
             panic: None,
         };
-        let built = build::build(py, &self.session, job, progress).inspect_err(|e| {
-            if e.is_instance_of::<InternalError>(py) {
-                // The build panicked and the session aborted the transaction.
-                self.state.store(BROKEN, Ordering::Release);
-            }
-        })?;
+        let built = self.run_build(py, job, progress)?;
         let stats = built.map_err(|e| {
             if breaks_transaction(&e) {
                 self.state.store(BROKEN, Ordering::Release);
@@ -310,13 +320,7 @@ impl Writer {
             threads: 1,
             panic: Some(message),
         };
-        build::build(py, &self.session, job, None)
-            .inspect_err(|e| {
-                if e.is_instance_of::<InternalError>(py) {
-                    self.state.store(BROKEN, Ordering::Release);
-                }
-            })
-            .map(drop)
+        self.run_build(py, job, None).map(drop)
     }
 
     /// Components per vector.
