@@ -54,22 +54,7 @@ fn run<D: Distance>(
     let dir = root.join("hannoy-peer");
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).map_err(|e| err(&e))?;
-    let mut options = EnvOpenOptions::new().read_txn_without_tls();
-    options.map_size(64 << 30);
-    // SAFETY: a fresh directory that only this process uses, through LMDB alone.
-    let env = unsafe { options.open(&dir) }.map_err(|e| err(&e))?;
-    let wtxn = env.write_txn().map_err(|e| err(&e))?;
-    let created = env
-        .create_databases_and_commit(wtxn, |opener, wtxn| {
-            opener
-                .create_database(wtxn, None)
-                .map(CommitOrAbort::<_, Infallible>::Commit)
-        })
-        .map_err(|e| err(&e))?;
-    let db: hannoy_peer::Database<D> = match created {
-        CommitOrAbort::Commit(db) => db,
-        CommitOrAbort::Abort(never) => match never {},
-    };
+    let (env, db) = create_published_store::<D>(&dir, 64 << 30)?;
 
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(config.threads)
@@ -158,23 +143,8 @@ pub fn write_published_index(
     build: bool,
 ) -> Result<(), String> {
     let err = |e: &dyn std::fmt::Display| e.to_string();
-    let mut options = EnvOpenOptions::new().read_txn_without_tls();
-    options.map_size(64 << 20);
-    // SAFETY: a directory the caller owns, used through LMDB alone and not open elsewhere
-    // in this process (the environment is closed before returning).
-    let env = unsafe { options.open(dir) }.map_err(|e| err(&e))?;
-    let wtxn = env.write_txn().map_err(|e| err(&e))?;
-    let created = env
-        .create_databases_and_commit(wtxn, |opener, wtxn| {
-            opener
-                .create_database(wtxn, None)
-                .map(CommitOrAbort::<_, Infallible>::Commit)
-        })
-        .map_err(|e| err(&e))?;
-    let db: hannoy_peer::Database<Euclidean> = match created {
-        CommitOrAbort::Commit(db) => db,
-        CommitOrAbort::Abort(never) => match never {},
-    };
+    // The environment is closed before returning.
+    let (env, db) = create_published_store::<Euclidean>(dir, 64 << 20)?;
     let dimensions = vectors.first().map_or(1, Vec::len);
     let writer = hannoy_peer::Writer::new(db, 0, dimensions);
     let mut wtxn = env.write_txn().map_err(|e| err(&e))?;
@@ -194,4 +164,37 @@ pub fn write_published_index(
     wtxn.commit().map_err(|e| err(&e))?;
     env.prepare_for_closing().wait();
     Ok(())
+}
+
+/// Opens an LMDB environment of `map_size` bytes in `dir` and creates the published crate's
+/// unnamed database in it.
+fn create_published_store<D: Distance>(
+    dir: &std::path::Path,
+    map_size: usize,
+) -> Result<
+    (
+        heed::Env<heed::WithoutTls>,
+        hannoy_peer::Database<'static, D>,
+    ),
+    String,
+> {
+    let err = |e: &dyn std::fmt::Display| e.to_string();
+    let mut options = EnvOpenOptions::new().read_txn_without_tls();
+    options.map_size(map_size);
+    // SAFETY: a directory the caller owns (a fresh one, or one it closes before opening
+    // it again), used through LMDB alone and not open elsewhere in this process.
+    let env = unsafe { options.open(dir) }.map_err(|e| err(&e))?;
+    let wtxn = env.write_txn().map_err(|e| err(&e))?;
+    let created = env
+        .create_databases_and_commit(wtxn, |opener, wtxn| {
+            opener
+                .create_database(wtxn, None)
+                .map(CommitOrAbort::<_, Infallible>::Commit)
+        })
+        .map_err(|e| err(&e))?;
+    let db = match created {
+        CommitOrAbort::Commit(db) => db,
+        CommitOrAbort::Abort(never) => match never {},
+    };
+    Ok((env, db))
 }

@@ -177,12 +177,7 @@ impl<B: AsRef<[u8]>> Chunks<B> {
     #[inline]
     pub fn checked_vector(&self, slot: u32) -> Result<&[u8]> {
         let chunk = self.geometry.vector_place(slot).0 as usize;
-        let bit = 1u64 << (chunk % 64);
-        let checked = self
-            .vectors_checked
-            .get(chunk / 64)
-            .is_some_and(|word| word.load(Ordering::Relaxed) & bit != 0);
-        if !checked {
+        if !self.vector_chunk_checked(chunk) {
             self.check_vector_chunk(chunk)?;
         }
         self.vector(slot)
@@ -214,14 +209,19 @@ impl<B: AsRef<[u8]>> Chunks<B> {
     /// [`Reader::check`]: crate::Reader::check
     pub fn check_all_vectors(&self) -> Result<()> {
         for (chunk, bytes) in self.vectors.iter().enumerate() {
-            let checked = self.vectors_checked[chunk / 64].load(Ordering::Relaxed)
-                & (1u64 << (chunk % 64))
-                != 0;
-            if bytes.is_some() && !checked {
+            if bytes.is_some() && !self.vector_chunk_checked(chunk) {
                 self.check_vector_chunk(chunk)?;
             }
         }
         Ok(())
+    }
+
+    /// Whether vector chunk `chunk`'s checksum was checked (or the index has none).
+    #[inline]
+    fn vector_chunk_checked(&self, chunk: usize) -> bool {
+        self.vectors_checked
+            .get(chunk / 64)
+            .is_some_and(|word| word.load(Ordering::Relaxed) & (1u64 << (chunk % 64)) != 0)
     }
 
     /// The encoded vector in `slot`, if its chunk exists, without checking the chunk's

@@ -99,8 +99,8 @@ struct Query<'a> {
 }
 
 impl<'a> Query<'a> {
-    /// The query builder for `reader`. `k` and ef are bounded by what the index holds, so a
-    /// huge `k` allocates nothing huge.
+    /// The query builder for `reader` (which bounds `k` by the items it holds, so a huge
+    /// `k` allocates nothing huge).
     fn on<'r, 't, M: hannoy::Metric, T: ReadTxn + 't>(
         &self,
         reader: &'r IndexReader<'t, M, T>,
@@ -108,8 +108,7 @@ impl<'a> Query<'a> {
     where
         'a: 'r,
     {
-        let len = usize::try_from(reader.len()).unwrap_or(usize::MAX);
-        let builder = reader.nns(self.k.min(len)).ef_search(self.ef);
+        let builder = reader.nns(self.k).ef_search(self.ef);
         match self.candidates {
             Some(candidates) => builder.candidates(candidates),
             None => builder,

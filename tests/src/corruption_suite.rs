@@ -37,6 +37,20 @@ pub(crate) fn built<B: Backend>() -> (TempDir, B::Store, Writer<Euclidean>) {
     (dir, store, writer)
 }
 
+/// [`built`], then item 17 deleted and built, so that its slot is free: returns that slot.
+fn built_with_a_free_slot<B: Backend>() -> (TempDir, B::Store, Writer<Euclidean>, u32) {
+    let (dir, store, writer) = built::<B>();
+    let mut wtxn = store.write_txn().unwrap();
+    assert!(writer.del_item(&mut wtxn, 17).unwrap());
+    build(&writer, &mut wtxn).unwrap();
+    wtxn.commit().unwrap();
+    let free_bytes =
+        get_payload(&store, &key::prefix(0, key::Tag::FreeSlots)).expect("a free slot");
+    let free = RoaringBitmap::deserialize_from(&free_bytes[..]).unwrap();
+    let slot = free.min().unwrap();
+    (dir, store, writer, slot)
+}
+
 pub(crate) fn build<T: WriteTxn>(
     writer: &Writer<Euclidean>,
     txn: &mut T,
@@ -133,16 +147,8 @@ pub fn upper_layer_link_past_slot_count_is_corrupted<B: Backend>() {
 }
 
 pub fn free_slot_with_bad_degree_is_corrupted<B: Backend>() {
-    let (_dir, store, writer) = built::<B>();
-    let mut wtxn = store.write_txn().unwrap();
-    assert!(writer.del_item(&mut wtxn, 17).unwrap());
-    build(&writer, &mut wtxn).unwrap();
-    wtxn.commit().unwrap();
+    let (_dir, store, writer, slot) = built_with_a_free_slot::<B>();
     let meta = metadata(&store);
-    let free_bytes =
-        get_payload(&store, &key::prefix(0, key::Tag::FreeSlots)).expect("a free slot");
-    let free = RoaringBitmap::deserialize_from(&free_bytes[..]).unwrap();
-    let slot = free.min().unwrap();
     let (chunk, offset) = meta.geometry.link_place(slot);
     let chunk_key = key::links(0, 0, chunk);
     let mut bytes = get_payload(&store, &chunk_key).unwrap();
@@ -417,16 +423,8 @@ pub fn arroy_layout_is_foreign<B: Backend>() {
 /// A link to a free slot is in range, so it loads; searches, the check and a build must
 /// still treat it as damage, never follow it into a panic.
 pub fn links_to_a_free_slot_are_reported_not_followed_into_a_panic<B: Backend>() {
-    let (_dir, store, writer) = built::<B>();
-    let mut wtxn = store.write_txn().unwrap();
-    assert!(writer.del_item(&mut wtxn, 17).unwrap());
-    build(&writer, &mut wtxn).unwrap();
-    wtxn.commit().unwrap();
+    let (_dir, store, writer, free_slot) = built_with_a_free_slot::<B>();
     let meta = metadata(&store);
-    let free_bytes =
-        get_payload(&store, &key::prefix(0, key::Tag::FreeSlots)).expect("a free slot");
-    let free = RoaringBitmap::deserialize_from(&free_bytes[..]).unwrap();
-    let free_slot = free.min().unwrap();
     // Every live record of the first layer-0 chunk now links to the free slot first.
     let chunk_key = key::links(0, 0, 0);
     let mut bytes = get_payload(&store, &chunk_key).unwrap();

@@ -42,20 +42,10 @@ pub fn tree_sum(lanes: &mut [f32]) -> f32 {
 /// Runs `step` over the common prefix of whole little-endian components in the fixed order.
 fn ordered(a: &[u8], b: &[u8], step: impl Fn(f32, f32, f32) -> f32) -> f32 {
     let mut lanes = [0.0f32; LANES];
-    let components = a.chunks_exact(4).zip(b.chunks_exact(4));
-    for (i, (x, y)) in components.enumerate() {
-        let (x, y) = (component(x), component(y));
+    for (i, (x, y)) in super::scalar::pairs(a, b).enumerate() {
         lanes[i % LANES] = step(lanes[i % LANES], x, y);
     }
     tree_sum(&mut lanes)
-}
-
-/// Decodes one little-endian `f32` from exactly four bytes.
-#[inline]
-fn component(bytes: &[u8]) -> f32 {
-    let mut le = [0u8; 4];
-    le.copy_from_slice(bytes);
-    f32::from_le_bytes(le)
 }
 
 /// `Σ aᵢ·bᵢ` in the fixed order.

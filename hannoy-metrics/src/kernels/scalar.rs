@@ -12,7 +12,7 @@
 
 /// Iterates over the components of the common prefix of `a` and `b`.
 #[inline]
-fn pairs<'a>(a: &'a [u8], b: &'a [u8]) -> impl Iterator<Item = (f32, f32)> + 'a {
+pub(crate) fn pairs<'a>(a: &'a [u8], b: &'a [u8]) -> impl Iterator<Item = (f32, f32)> + 'a {
     a.chunks_exact(4)
         .zip(b.chunks_exact(4))
         .map(|(x, y)| (component(x), component(y)))
