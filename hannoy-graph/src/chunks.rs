@@ -11,26 +11,20 @@
 //! opening read every vector of the store. A bit per vector chunk remembers it was checked,
 //! so the search loop pays one relaxed load and a branch per vector it reads.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-
 use crate::error::{Error, Result};
 use crate::format::links::{self, Record0};
-use crate::format::{Geometry, Metadata, checksum, key};
+use crate::format::{CodesInfo, Geometry, Metadata, checksum, key};
+use crate::item_chunks::ItemChunks;
 use crate::store::ReadTxn;
 
 /// Chunk values of one index, indexed by chunk number. Values are kept as stored, trailer
 /// included; the accessors return what lies before it.
 pub struct Chunks<B> {
-    pub(crate) vectors: Vec<Option<B>>,
-    /// Bit `c` set once vector chunk `c`'s checksum was checked (all set when the index has
-    /// no checksums).
-    vectors_checked: Vec<AtomicU64>,
-    index: u16,
+    vectors: ItemChunks<B>,
     checksums: bool,
     pub(crate) layer0: Vec<Option<B>>,
     /// `upper[l - 1]` holds layer `l`'s chunks.
     pub(crate) upper: Vec<Vec<Option<B>>>,
-    encoded_len: usize,
     geometry: Geometry,
     m: usize,
     m0: usize,
@@ -97,18 +91,19 @@ impl<B: AsRef<[u8]>> Chunks<B> {
                 )
             })?);
         }
-        let fill = if on { 0 } else { u64::MAX };
-        let vectors_checked = (0..vectors.len().div_ceil(64))
-            .map(|_| AtomicU64::new(fill))
-            .collect();
+        let vectors = ItemChunks::new(
+            vectors,
+            index,
+            key::Tag::Vectors,
+            on,
+            geometry.vector_slots,
+            encoded_len,
+        );
         let chunks = Chunks {
             vectors,
-            vectors_checked,
-            index,
             checksums: on,
             layer0,
             upper,
-            encoded_len,
             geometry,
             m,
             m0,
@@ -168,60 +163,21 @@ impl<B: AsRef<[u8]>> Chunks<B> {
     }
 
     /// The encoded vector in `slot`, after checking its chunk's checksum if this is the
-    /// chunk's first use.
+    /// chunk's first use ([`ItemChunks::checked`]).
     ///
     /// # Errors
-    /// [`StoreError::Corrupted`](crate::StoreError::Corrupted): the slot has no vector chunk,
-    /// or the chunk's checksum does not match ("checksum mismatch", naming its key; every
-    /// later read of the chunk fails the same way).
+    /// [`StoreError::Corrupted`](crate::StoreError::Corrupted): no vector chunk, or a
+    /// checksum mismatch.
     #[inline]
     pub fn checked_vector(&self, slot: u32) -> Result<&[u8]> {
-        let chunk = self.geometry.vector_place(slot).0 as usize;
-        if !self.vector_chunk_checked(chunk) {
-            self.check_vector_chunk(chunk)?;
-        }
-        self.vector(slot)
-            .ok_or_else(|| Error::corrupted(format!("slot {slot} has no vector"), &[]))
-    }
-
-    /// Checks vector chunk `chunk`'s checksum and marks it checked. Several threads may
-    /// check one chunk at once: the result is the same, and the bytes never change under a
-    /// reader, so a relaxed mark is enough.
-    #[cold]
-    #[inline(never)]
-    fn check_vector_chunk(&self, chunk: usize) -> Result<()> {
-        let Some(Some(bytes)) = self.vectors.get(chunk) else {
-            return Err(Error::corrupted(
-                format!("vector chunk {chunk} is missing"),
-                &key::vectors(self.index, chunk as u32),
-            ));
-        };
-        let chunk_key = key::vectors(self.index, chunk as u32);
-        checksum::unseal(self.checksums, &chunk_key, bytes.as_ref())?;
-        if let Some(word) = self.vectors_checked.get(chunk / 64) {
-            word.fetch_or(1u64 << (chunk % 64), Ordering::Relaxed);
-        }
-        Ok(())
+        self.vectors.checked(slot)
     }
 
     /// Checks the checksum of every vector chunk not checked yet ([`Reader::check`]).
     ///
     /// [`Reader::check`]: crate::Reader::check
     pub fn check_all_vectors(&self) -> Result<()> {
-        for (chunk, bytes) in self.vectors.iter().enumerate() {
-            if bytes.is_some() && !self.vector_chunk_checked(chunk) {
-                self.check_vector_chunk(chunk)?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Whether vector chunk `chunk`'s checksum was checked (or the index has none).
-    #[inline]
-    fn vector_chunk_checked(&self, chunk: usize) -> bool {
-        self.vectors_checked
-            .get(chunk / 64)
-            .is_some_and(|word| word.load(Ordering::Relaxed) & (1u64 << (chunk % 64)) != 0)
+        self.vectors.check_all()
     }
 
     /// The encoded vector in `slot`, if its chunk exists, without checking the chunk's
@@ -230,10 +186,7 @@ impl<B: AsRef<[u8]>> Chunks<B> {
     /// [`checked_vector`]: Self::checked_vector
     #[inline]
     pub fn vector(&self, slot: u32) -> Option<&[u8]> {
-        let (chunk, offset) = self.geometry.vector_place(slot);
-        let chunk = self.vectors.get(chunk as usize)?.as_ref()?.as_ref();
-        let start = offset * self.encoded_len;
-        chunk.get(start..start + self.encoded_len)
+        self.vectors.get(slot)
     }
 
     /// The layer-0 record of `slot`, if its chunk exists.
@@ -252,6 +205,39 @@ impl<B: AsRef<[u8]>> Chunks<B> {
         let chunk = chunks.get(chunk as usize)?.as_ref()?.as_ref();
         links::upper_links(chunk, offset, self.m)
     }
+}
+
+/// Loads the code chunks of `index` that `meta` describes (`codes`): lengths only, each
+/// chunk's checksum is checked on its first use. Codes are written by builds, so the chunks
+/// of slots reserved since the last build may be missing; a chunk past the slot count is
+/// `Corrupted`.
+///
+/// # Errors
+/// [`StoreError::Corrupted`](crate::StoreError::Corrupted) for a bad key, length or chunk
+/// number; store errors.
+pub fn load_codes<'t, T: ReadTxn>(
+    txn: &'t T,
+    index: u16,
+    meta: &Metadata,
+    codes: &CodesInfo,
+) -> Result<ItemChunks<T::Bytes<'t>>> {
+    let on = meta.checksums();
+    let code_len = codes.code_len as usize;
+    let chunk_len = checksum::stored_len(on, codes.code_slots as usize * code_len);
+    let table = load_kind(
+        txn,
+        &key::prefix(index, key::Tag::Codes),
+        codes.chunks(meta.slot_count),
+        |_, bytes| length_ok(bytes.len() == chunk_len, bytes),
+    )?;
+    Ok(ItemChunks::new(
+        table,
+        index,
+        key::Tag::Codes,
+        on,
+        codes.code_slots,
+        code_len,
+    ))
 }
 
 /// Loads the chunks under `prefix` into a table of `chunk_count` places, checking each

@@ -1,6 +1,6 @@
 //! The index's error type.
 
-use hannoy_metrics::VectorError;
+use hannoy_metrics::{CodeError, VectorError};
 
 use crate::store::StoreError;
 
@@ -69,6 +69,11 @@ pub enum Error {
     /// The item is not in the index.
     #[error("item {0} is not in the index")]
     ItemNotFound(u32),
+
+    /// Compact codes cannot be used as asked: a metric that takes none (only Euclidean,
+    /// cosine and dot product do), an unknown scheme name.
+    #[error("compact codes: {0}")]
+    Codes(#[source] CodeError),
 
     /// The build was cancelled by its cancellation check; nothing was written.
     #[error("the build was cancelled; the index is unchanged")]

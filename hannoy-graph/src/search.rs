@@ -53,6 +53,54 @@ pub trait GraphView {
     fn prefetch_links(&self, _slot: u32, _layer: u8) {}
 }
 
+/// A graph whose distance computations are counted (what a search reports).
+pub struct Counting<'g, G> {
+    graph: &'g G,
+    count: std::cell::Cell<u64>,
+}
+
+impl<'g, G> Counting<'g, G> {
+    /// Counts the distances computed on `graph`, from zero.
+    pub fn new(graph: &'g G) -> Self {
+        Counting {
+            graph,
+            count: std::cell::Cell::new(0),
+        }
+    }
+
+    /// The distances computed so far.
+    pub fn count(&self) -> u64 {
+        self.count.get()
+    }
+}
+
+impl<G: GraphView> GraphView for Counting<'_, G> {
+    #[inline]
+    fn distance(&self, query: &[u8], slot: u32) -> Result<f32> {
+        self.count.set(self.count.get() + 1);
+        self.graph.distance(query, slot)
+    }
+
+    #[inline]
+    fn for_each_neighbour(&self, slot: u32, layer: u8, f: impl FnMut(u32)) -> Result<()> {
+        self.graph.for_each_neighbour(slot, layer, f)
+    }
+
+    fn slot_bound(&self) -> u32 {
+        self.graph.slot_bound()
+    }
+
+    #[inline]
+    fn prefetch(&self, slot: u32) {
+        self.graph.prefetch(slot);
+    }
+
+    #[inline]
+    fn prefetch_links(&self, slot: u32, layer: u8) {
+        self.graph.prefetch_links(slot, layer);
+    }
+}
+
 /// A set of visited slots, cleared in O(1) by bumping an epoch.
 #[derive(Default)]
 pub struct Visited {

@@ -46,6 +46,7 @@
 #![deny(unsafe_code)]
 
 mod binary_quantized;
+pub mod codes;
 mod bits;
 mod cosine;
 mod dot_product;
@@ -61,6 +62,7 @@ mod raw;
 pub use binary_quantized::{
     BinaryQuantizedCosine, BinaryQuantizedEuclidean, BinaryQuantizedManhattan,
 };
+pub use codes::{CodeError, Estimate, QueryCode, Quantizer, Scheme};
 pub use cosine::Cosine;
 pub use dot_product::DotProduct;
 pub use error::VectorError;

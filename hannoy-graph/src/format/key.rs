@@ -17,10 +17,15 @@ pub enum Tag {
     Slot = 0x03,
     /// The roaring bitmap of free slots, reused by the next `add_item`s (one key).
     FreeSlots = 0x04,
+    /// The fitted quantizer of the index's compact codes, when it has them (one key):
+    /// [`hannoy_metrics::Quantizer::to_bytes`].
+    Quantizer = 0x05,
     /// Encoded vectors of a chunk of slots: `[chunk]`.
     Vectors = 0x10,
     /// Links of a chunk of slots on one layer: `[layer: u8][chunk]`.
     Links = 0x11,
+    /// Compact codes of a chunk of slots: `[chunk]`, laid out like [`Tag::Vectors`].
+    Codes = 0x12,
 }
 
 /// The number of bytes every key starts with: index and tag.
@@ -48,6 +53,11 @@ pub fn item(index: u16, tag: Tag, id: u32) -> [u8; HEADER_LEN + 4] {
 /// `[index][Vectors][chunk BE]`.
 pub fn vectors(index: u16, chunk: u32) -> [u8; HEADER_LEN + 4] {
     item(index, Tag::Vectors, chunk)
+}
+
+/// `[index][Codes][chunk BE]`.
+pub fn codes(index: u16, chunk: u32) -> [u8; HEADER_LEN + 4] {
+    item(index, Tag::Codes, chunk)
 }
 
 /// `[index][Links][layer]`: the prefix of one layer's link chunks.

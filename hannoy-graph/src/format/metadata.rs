@@ -2,8 +2,8 @@
 
 use crate::error::{Error, Result};
 use crate::format::{
-    CHECKSUMS_SINCE, FORMAT_VERSION, Geometry, MAX_LINK_CHUNK_SLOTS, MAX_VECTOR_CHUNK_BYTES,
-    checksum,
+    CHECKSUMS_SINCE, CODES_SINCE, FORMAT_VERSION, Geometry, MAX_LINK_CHUNK_SLOTS,
+    MAX_VECTOR_CHUNK_BYTES, checksum,
 };
 use crate::store::StoreError;
 
@@ -38,6 +38,34 @@ pub struct Metadata {
     pub geometry: Geometry,
     /// Live items in the graph.
     pub item_count: u32,
+    /// The compact codes kept beside the vectors, if any (format version 3).
+    pub codes: Option<CodesInfo>,
+}
+
+/// What the metadata says of an index's compact codes: the scheme, one code's length and
+/// how codes group into chunks. The quantizer itself (rotation seed, centre) is its own
+/// value ([`Tag::Quantizer`](crate::format::key::Tag::Quantizer)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodesInfo {
+    /// The scheme's stable name ([`hannoy_metrics::Scheme::name`]).
+    pub scheme: String,
+    /// Bytes of one code, factors included.
+    pub code_len: u32,
+    /// Codes per chunk.
+    pub code_slots: u32,
+}
+
+impl CodesInfo {
+    /// Code chunks needed for `slot_count` slots.
+    pub fn chunks(&self, slot_count: u32) -> usize {
+        slot_count.div_ceil(self.code_slots) as usize
+    }
+
+    /// The code chunk holding `slot`, and the slot's place in it.
+    #[inline]
+    pub fn place(&self, slot: u32) -> (u32, usize) {
+        (slot / self.code_slots, (slot % self.code_slots) as usize)
+    }
 }
 
 impl Metadata {
@@ -82,6 +110,19 @@ impl Metadata {
         out.push(self.max_level);
         out.extend_from_slice(&self.slot_count.to_le_bytes());
         out.extend_from_slice(&self.item_count.to_le_bytes());
+        if self.version >= CODES_SINCE {
+            match &self.codes {
+                None => out.push(0),
+                Some(codes) => {
+                    out.push(1);
+                    let name = codes.scheme.as_bytes();
+                    out.push(name.len() as u8);
+                    out.extend_from_slice(name);
+                    out.extend_from_slice(&codes.code_len.to_le_bytes());
+                    out.extend_from_slice(&codes.code_slots.to_le_bytes());
+                }
+            }
+        }
         self.seal(key, out)
     }
 
@@ -140,6 +181,33 @@ impl Metadata {
         let [max_level] = reader.take()?;
         let slot_count = u32::from_le_bytes(reader.take()?);
         let item_count = u32::from_le_bytes(reader.take()?);
+        let codes = if version >= CODES_SINCE {
+            match reader.take::<1>()? {
+                [0] => None,
+                [1] => {
+                    let [name_len] = reader.take()?;
+                    let name = reader.slice(name_len as usize)?;
+                    let scheme = std::str::from_utf8(name)
+                        .map_err(|_| Error::corrupted("code scheme name is not UTF-8", key))?
+                        .to_owned();
+                    let code_len = u32::from_le_bytes(reader.take()?);
+                    let code_slots = u32::from_le_bytes(reader.take()?);
+                    Some(CodesInfo {
+                        scheme,
+                        code_len,
+                        code_slots,
+                    })
+                }
+                [flag] => {
+                    return Err(Error::corrupted(
+                        format!("unknown codes flag {flag} in metadata"),
+                        key,
+                    ));
+                }
+            }
+        } else {
+            None
+        };
         if !reader.bytes.is_empty() {
             return Err(Error::corrupted("metadata has trailing bytes", key));
         }
@@ -155,6 +223,7 @@ impl Metadata {
             slot_count,
             geometry,
             item_count,
+            codes,
         };
         metadata.validate(key)?;
         Ok(metadata)
@@ -217,6 +286,21 @@ impl Metadata {
         if usize::from(self.max_level) >= crate::params::MAX_LEVELS {
             return bad(format!("max level {} is out of range", self.max_level));
         }
+        if let Some(codes) = &self.codes {
+            if hannoy_metrics::Scheme::from_name(&codes.scheme).is_none() {
+                return bad(format!("unknown code scheme {:?}", codes.scheme));
+            }
+            let slots = codes.code_slots as usize;
+            let fits = (codes.code_len as usize)
+                .checked_mul(slots)
+                .is_some_and(|bytes| slots == 1 || bytes <= MAX_VECTOR_CHUNK_BYTES);
+            if codes.code_len == 0 || slots == 0 || !fits {
+                return bad(format!(
+                    "code chunks of {slots} codes of {} bytes are out of range",
+                    codes.code_len
+                ));
+            }
+        }
         Ok(())
     }
 }
@@ -265,6 +349,11 @@ mod tests {
                 link_slots: 120,
             },
             item_count: 9,
+            codes: Some(CodesInfo {
+                scheme: "sq8".into(),
+                code_len: 400,
+                code_slots: 200,
+            }),
         }
     }
 
@@ -309,13 +398,17 @@ mod tests {
     fn version_1_has_no_checksum_version_2_checks_it() {
         let v1 = Metadata {
             version: 1,
+            codes: None,
             ..sample()
         };
         let bytes = v1.encode(b"k");
-        assert_eq!(
-            bytes.len() + checksum::TRAILER_LEN,
-            sample().encode(b"k").len()
-        );
+        let v2 = Metadata {
+            version: 2,
+            codes: None,
+            ..sample()
+        };
+        assert_eq!(bytes.len() + checksum::TRAILER_LEN, v2.encode(b"k").len());
+        assert_eq!(Metadata::decode(&v2.encode(b"k"), b"k").unwrap(), v2);
         let decoded = Metadata::decode(&bytes, b"k").unwrap();
         assert_eq!(decoded, v1);
         assert!(!decoded.checksums());
@@ -333,6 +426,49 @@ mod tests {
         }
         let err = Metadata::decode(&bytes, b"other").unwrap_err();
         assert!(err.to_string().contains("checksum mismatch"), "{err}");
+    }
+
+    #[test]
+    fn codes_block_roundtrips_and_is_checked() {
+        let none = Metadata {
+            codes: None,
+            ..sample()
+        };
+        assert_eq!(Metadata::decode(&none.encode(b"k"), b"k").unwrap(), none);
+        assert_eq!(
+            none.encode(b"k").len() + 1 + 3 + 8,
+            sample().encode(b"k").len()
+        );
+        for bad in [
+            CodesInfo {
+                scheme: "pq".into(),
+                code_len: 400,
+                code_slots: 200,
+            },
+            CodesInfo {
+                scheme: "sq8".into(),
+                code_len: 0,
+                code_slots: 200,
+            },
+            CodesInfo {
+                scheme: "sq8".into(),
+                code_len: 1 << 20,
+                code_slots: 200,
+            },
+        ] {
+            let meta = Metadata {
+                codes: Some(bad.clone()),
+                ..sample()
+            };
+            let err = Metadata::decode(&meta.encode(b"k"), b"k").unwrap_err();
+            assert!(
+                matches!(err, Error::Store(StoreError::Corrupted { .. })),
+                "{bad:?}: {err}"
+            );
+        }
+        let codes = sample().codes.unwrap();
+        assert_eq!(codes.chunks(401), 3);
+        assert_eq!(codes.place(401), (2, 1));
     }
 
     #[test]

@@ -3,19 +3,25 @@
 //! [`StoreError::Corrupted`](crate::store::StoreError::Corrupted), never a panic.
 
 pub mod checksum;
+pub mod codes;
 pub mod foreign;
 pub mod key;
 pub mod links;
 pub mod metadata;
 pub mod values;
 
-pub use metadata::Metadata;
+pub use metadata::{CodesInfo, Metadata};
 
 /// The on-store format version, independent of the crate version, written by new indexes.
 /// Bump it on any change a reader of the old version would misread. Version 2 added the
 /// checksum trailer ([`checksum`]) to every value; version-1 indexes stay readable and
-/// writable, without checksums ([`Metadata::checksums`]).
-pub const FORMAT_VERSION: u32 = 2;
+/// writable, without checksums ([`Metadata::checksums`]). Version 3 added compact codes
+/// (a block in the metadata, the quantizer and the code chunks); version-2 indexes stay
+/// readable and writable, and become version 3 when codes are added to them.
+pub const FORMAT_VERSION: u32 = 3;
+
+/// The first format version whose metadata can describe compact codes.
+pub const CODES_SINCE: u32 = 3;
 
 /// The first format version whose values carry a checksum trailer.
 pub const CHECKSUMS_SINCE: u32 = 2;
@@ -109,6 +115,13 @@ impl Geometry {
     /// Vector chunks needed for `slot_count` slots.
     pub fn vector_chunks(&self, slot_count: u32) -> usize {
         slot_count.div_ceil(self.vector_slots) as usize
+    }
+
+    /// Slots per chunk for items of `item_len` bytes in a store that sets aside
+    /// `stored_len(n)` bytes for an `n`-byte value: the count [`for_sizes`](Self::for_sizes)
+    /// chooses for vectors, used for compact codes too.
+    pub fn slots_for_items(item_len: usize, stored_len: &dyn Fn(usize) -> usize) -> u32 {
+        vector_slots(item_len, stored_len)
     }
 
     /// Link chunks needed for `slot_count` slots.

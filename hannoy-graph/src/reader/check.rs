@@ -61,8 +61,9 @@ impl<'t, M: Metric, T: ReadTxn + 't> Reader<'t, M, T> {
     /// agree, so a deleted item appears nowhere (no node, no link, no slot map entry).
     ///
     /// Every stored value's checksum is checked too (the link chunks, item set and pending
-    /// changes were when the reader opened; here every vector chunk, slot-map value and
-    /// the free set).
+    /// changes were when the reader opened; here every vector chunk, code chunk, slot-map
+    /// value and the free set), and with compact codes, every live node's code against the
+    /// encoding of its vector.
     ///
     /// # Errors
     /// Store errors: `Corrupted` ("checksum mismatch", naming the key) for a value whose
@@ -92,6 +93,7 @@ impl<'t, M: Metric, T: ReadTxn + 't> Reader<'t, M, T> {
             self.check_slot_key(txn, record.item(), slot, &mut report)?;
         }
         report.nodes = live.len();
+        self.check_codes(&live, &mut report)?;
 
         for slot in &live {
             let level = self
@@ -173,6 +175,31 @@ impl<'t, M: Metric, T: ReadTxn + 't> Reader<'t, M, T> {
             None => {}
         }
         Ok(report)
+    }
+
+    /// With compact codes: every code chunk's checksum, and every live node's code equal to
+    /// the encoding of its vector by the stored quantizer (a code left behind by a
+    /// replaced vector, or a stale quantizer, shows here).
+    fn check_codes(&self, live: &RoaringBitmap, report: &mut CheckReport) -> Result<()> {
+        let Some(codes) = &self.codes else {
+            return Ok(());
+        };
+        codes.chunks.check_all()?;
+        let mut encoded = Vec::with_capacity(codes.quantizer.code_len());
+        for slot in live {
+            let Some(code) = codes.chunks.get(slot) else {
+                report.problem(format!("slot {slot} has no code"));
+                continue;
+            };
+            let vector = M::decode(self.stored_vector(slot)?, self.dimensions())
+                .map_err(|e| crate::Error::corrupted(format!("vector of slot {slot}: {e}"), &[]))?;
+            encoded.clear();
+            let fresh = codes.quantizer.encode(&vector, &mut encoded);
+            if fresh.is_err() || encoded != code {
+                report.problem(format!("the code of slot {slot} is not its vector's"));
+            }
+        }
+        Ok(())
     }
 
     fn check_slot_key(&self, txn: &T, id: u32, slot: u32, report: &mut CheckReport) -> Result<()> {

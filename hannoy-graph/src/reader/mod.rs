@@ -1,12 +1,13 @@
 //! Reading an index: metadata, items, vectors, and nearest-neighbour queries.
 
 mod check;
+mod codes;
 mod filter;
 mod query;
 
 pub use check::CheckReport;
 pub use filter::{FilterStrategy, GRAPH_DISTANCE_WEIGHT};
-pub use query::QueryBuilder;
+pub use query::{QueryBuilder, SearchStats};
 
 use std::marker::PhantomData;
 use std::sync::OnceLock;
@@ -40,6 +41,8 @@ pub struct Reader<'t, M: Metric, T: ReadTxn + 't> {
     index: u16,
     meta: Metadata,
     chunks: Chunks<T::Bytes<'t>>,
+    /// The compact codes, when the index keeps them.
+    codes: Option<codes::ReaderCodes<T::Bytes<'t>>>,
     items: RoaringBitmap,
     /// Whether some built items are hidden (deleted since the build).
     hides_items: bool,
@@ -59,6 +62,7 @@ impl<'t, M: Metric, T: ReadTxn + 't> Reader<'t, M, T> {
     pub fn open(txn: &'t T, index: u16) -> Result<Self> {
         let meta = read_metadata::<M, T>(txn, index)?.ok_or(Error::MissingIndex(index))?;
         let chunks = Chunks::load(txn, index, &meta, M::encoded_len(meta.dimensions as usize))?;
+        let codes = codes::ReaderCodes::load(txn, index, &meta)?;
         let mut items = values::read_items(txn, index, &meta)?;
         let mut hides_items = false;
         for (id, change) in values::pending_changes(txn, index, &meta)? {
@@ -70,6 +74,7 @@ impl<'t, M: Metric, T: ReadTxn + 't> Reader<'t, M, T> {
             index,
             meta,
             chunks,
+            codes,
             items,
             hides_items,
             slots_by_id: OnceLock::new(),
@@ -107,9 +112,16 @@ impl<'t, M: Metric, T: ReadTxn + 't> Reader<'t, M, T> {
         self.items.contains(id)
     }
 
-    /// The build parameters and graph shape, as stored.
+    /// The build parameters and graph shape, as stored (with the compact codes, if any, in
+    /// [`Metadata::codes`]).
     pub fn metadata(&self) -> &Metadata {
         &self.meta
+    }
+
+    /// The quantizer of the index's compact codes, if it keeps them: searches then walk the
+    /// graph on codes and rescore with the full vectors ([`QueryBuilder::rescore`]).
+    pub fn quantizer(&self) -> Option<&hannoy_metrics::Quantizer> {
+        self.codes.as_ref().map(|codes| &codes.quantizer)
     }
 
     /// The vector of item `id` as stored (a quantized metric gives its reconstruction), or

@@ -6,10 +6,24 @@ use hannoy_metrics::Metric;
 use rayon::prelude::*;
 use roaring::RoaringBitmap;
 
+use super::codes::{self, CodeWalk};
 use super::{DEFAULT_EF_SEARCH, FilterStrategy, Reader};
 use crate::error::{Error, Result};
-use crate::search::{self, Candidate, GraphView};
+use crate::format::codes::code_error;
+use crate::search::{self, Candidate, Counting, GraphView};
 use crate::store::ReadTxn;
+
+/// What one search did, from [`QueryBuilder::by_vector_with_stats`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SearchStats {
+    /// Distances computed while walking the graph: estimates on compact codes, or full
+    /// distances when the walk runs on the vectors (an exact scan counts here too).
+    pub walk_distances: u64,
+    /// Bytes of stored data each walk distance reads: a code, or a full vector.
+    pub bytes_per_distance: u64,
+    /// Candidates rescored with their full vectors (0 when the walk ran on them).
+    pub rescored: u64,
+}
 
 /// A k-nearest-neighbour query, made by [`Reader::nns`].
 ///
@@ -22,6 +36,8 @@ pub struct QueryBuilder<'r, 't, M: Metric, T: ReadTxn + 't> {
     ef_search: usize,
     candidates: Option<&'r RoaringBitmap>,
     strategy: FilterStrategy,
+    rescore: Option<usize>,
+    use_codes: bool,
 }
 
 impl<'r, 't, M: Metric, T: ReadTxn + 't> QueryBuilder<'r, 't, M, T> {
@@ -32,6 +48,8 @@ impl<'r, 't, M: Metric, T: ReadTxn + 't> QueryBuilder<'r, 't, M, T> {
             ef_search: DEFAULT_EF_SEARCH,
             candidates: None,
             strategy: FilterStrategy::Auto,
+            rescore: None,
+            use_codes: true,
         }
     }
 
@@ -57,15 +75,45 @@ impl<'r, 't, M: Metric, T: ReadTxn + 't> QueryBuilder<'r, 't, M, T> {
         self
     }
 
+    /// With compact codes ([`Reader::quantizer`]): how many of the walk's best candidates,
+    /// by estimated distance, are rescored with their full vectors (default: all `ef` of
+    /// them, which gives the recall of a walk on full vectors at the same `ef` up to the
+    /// estimates' ranking errors). Fewer is faster; values below `k` are raised to `k`. A
+    /// candidate whose estimate's lower bound already exceeds the `k`-th exact distance is
+    /// skipped. No effect on an index without codes.
+    ///
+    /// # Errors
+    /// A search with `rescore(0)` fails with [`Error::InvalidParameter`].
+    pub fn rescore(mut self, candidates: usize) -> Self {
+        self.rescore = Some(candidates);
+        self
+    }
+
+    /// Whether the graph walk uses the compact codes when the index has them (default
+    /// true); `false` walks on the full vectors, as an index without codes does.
+    pub fn use_codes(mut self, use_codes: bool) -> Self {
+        self.use_codes = use_codes;
+        self
+    }
+
     /// The `k` items closest to `query`.
     ///
     /// # Errors
     /// [`Error::DimensionMismatch`] for a query of the wrong length,
     /// [`Error::InvalidVector`] for one the metric rejects (NaN, infinity, zero under
-    /// cosine); store errors for corrupted data.
+    /// cosine); [`Error::InvalidParameter`] for a [`rescore`](Self::rescore) of 0; store
+    /// errors for corrupted data.
     pub fn by_vector(&self, query: &[f32]) -> Result<Vec<(u32, f32)>> {
+        Ok(self.by_vector_with_stats(query)?.0)
+    }
+
+    /// [`by_vector`](Self::by_vector), with what the search did.
+    ///
+    /// # Errors
+    /// As [`by_vector`](Self::by_vector).
+    pub fn by_vector_with_stats(&self, query: &[f32]) -> Result<(Vec<(u32, f32)>, SearchStats)> {
         let encoded = self.encode_query(query)?;
-        self.search_encoded(&encoded)
+        self.search_encoded(&encoded, Some(query))
     }
 
     /// The `k` items closest to item `id` (itself included, at distance 0).
@@ -78,7 +126,7 @@ impl<'r, 't, M: Metric, T: ReadTxn + 't> QueryBuilder<'r, 't, M, T> {
             .slot_of(txn, id)?
             .ok_or(Error::ItemNotFound(id))?;
         let query = self.reader.stored_vector(slot)?;
-        self.search_encoded(query)
+        Ok(self.search_encoded(query, None)?.0)
     }
 
     /// One search per row of `queries` (row-major, `dimensions` floats per row), spread
@@ -115,21 +163,29 @@ impl<'r, 't, M: Metric, T: ReadTxn + 't> QueryBuilder<'r, 't, M, T> {
         Ok(encoded)
     }
 
-    fn search_encoded(&self, query: &[u8]) -> Result<Vec<(u32, f32)>> {
+    /// Searches for `query`, encoded by the metric; `raw` is the query as given (a search
+    /// by item decodes it from `query` when the codes need it).
+    fn search_encoded(
+        &self,
+        query: &[u8],
+        raw: Option<&[f32]>,
+    ) -> Result<(Vec<(u32, f32)>, SearchStats)> {
+        codes::check_rescore(self.rescore)?;
         let reader = self.reader;
         // No more than the visible items can come back: nothing is sized by a larger `k`.
         let k = self
             .k
             .min(usize::try_from(reader.items.len()).unwrap_or(usize::MAX));
+        let none = (Vec::new(), SearchStats::default());
         if k == 0 {
-            return Ok(Vec::new());
+            return Ok(none);
         }
         let Some(candidates) = self.candidates else {
-            return self.search_graph(query, k, None);
+            return self.search_graph(query, raw, k, None);
         };
         let allowed = candidates & &reader.items;
         if allowed.is_empty() {
-            return Ok(Vec::new());
+            return Ok(none);
         }
         let index = reader.slot_index();
         let ef = self.ef_search.max(k);
@@ -142,9 +198,14 @@ impl<'r, 't, M: Metric, T: ReadTxn + 't> QueryBuilder<'r, 't, M, T> {
             meta.max_level,
             meta.m,
         ) {
-            self.scan(query, k, &allowed)
+            let stats = SearchStats {
+                walk_distances: allowed.len(),
+                bytes_per_distance: M::encoded_len(reader.dimensions()) as u64,
+                rescored: 0,
+            };
+            Ok((self.scan(query, k, &allowed)?, stats))
         } else {
-            self.search_graph(query, k, Some(&allowed))
+            self.search_graph(query, raw, k, Some(&allowed))
         }
     }
 
@@ -178,29 +239,81 @@ impl<'r, 't, M: Metric, T: ReadTxn + 't> QueryBuilder<'r, 't, M, T> {
     }
 
     /// The graph search for the `k` nearest (at most the item count); with `allowed`, only
-    /// those ids enter the results.
+    /// those ids enter the results. On compact codes when the index has them (and the query
+    /// does not opt out), else on the full vectors.
     fn search_graph(
         &self,
         query: &[u8],
+        raw: Option<&[f32]>,
         k: usize,
         allowed: Option<&RoaringBitmap>,
-    ) -> Result<Vec<(u32, f32)>> {
+    ) -> Result<(Vec<(u32, f32)>, SearchStats)> {
+        let reader = self.reader;
+        let ef = self.ef_search.max(k);
+        let Some(codes) = reader.codes.as_ref().filter(|_| self.use_codes) else {
+            let graph = Counting::new(reader);
+            let found = self.walk(&graph, query, ef, allowed)?;
+            let stats = SearchStats {
+                walk_distances: graph.count(),
+                bytes_per_distance: M::encoded_len(reader.dimensions()) as u64,
+                rescored: 0,
+            };
+            return Ok((self.results(found.into_iter().take(k))?, stats));
+        };
+        let decoded;
+        let raw = match raw {
+            Some(raw) => raw,
+            None => {
+                decoded = M::decode(query, reader.dimensions())
+                    .map_err(|e| Error::corrupted(format!("query vector: {e}"), &[]))?;
+                &decoded
+            }
+        };
+        let prepared = codes
+            .quantizer
+            .prepare(raw)
+            .map_err(|error| code_error(error, None))?;
+        let walk = CodeWalk {
+            reader,
+            codes,
+            query: &prepared,
+        };
+        let graph = Counting::new(&walk);
+        let found = self.walk(&graph, &[], ef, allowed)?;
+        let rescore = self.rescore.unwrap_or(ef);
+        let (best, rescored) = codes::rescore(reader, &walk, query, &found, k, rescore)?;
+        let stats = SearchStats {
+            walk_distances: graph.count(),
+            bytes_per_distance: codes.quantizer.code_len() as u64,
+            rescored: rescored as u64,
+        };
+        Ok((self.results(best.into_iter())?, stats))
+    }
+
+    /// The greedy descent of the upper layers and the search of layer 0 with `ef`
+    /// candidates, on `graph` (full vectors or codes), closest first.
+    fn walk<G: GraphView>(
+        &self,
+        graph: &G,
+        query: &[u8],
+        ef: usize,
+        allowed: Option<&RoaringBitmap>,
+    ) -> Result<Vec<Candidate>> {
         let reader = self.reader;
         let Some(entry) = reader.meta.entry_point else {
             return Ok(Vec::new());
         };
         let mut current = Candidate {
-            dist: reader.distance(query, entry)?,
+            dist: graph.distance(query, entry)?,
             slot: entry,
         };
         for layer in (1..=reader.meta.max_level).rev() {
-            current = search::greedy_closest(reader, query, current, layer)?;
+            current = search::greedy_closest(graph, query, current, layer)?;
         }
-        let ef = self.ef_search.max(k);
-        let found = search::with_scratch(|scratch| match allowed {
+        search::with_scratch(|scratch| match allowed {
             Some(allowed) => {
                 let keep = |slot| reader.item_of(slot).is_some_and(|id| allowed.contains(id));
-                search::search_layer(reader, query, &[current], ef, 0, scratch, keep)
+                search::search_layer(graph, query, &[current], ef, 0, scratch, keep)
             }
             None if reader.hides_items => {
                 let visible = |slot| {
@@ -208,13 +321,18 @@ impl<'r, 't, M: Metric, T: ReadTxn + 't> QueryBuilder<'r, 't, M, T> {
                         .item_of(slot)
                         .is_some_and(|id| reader.items.contains(id))
                 };
-                search::search_layer(reader, query, &[current], ef, 0, scratch, visible)
+                search::search_layer(graph, query, &[current], ef, 0, scratch, visible)
             }
-            None => search::search_layer(reader, query, &[current], ef, 0, scratch, |_| true),
-        })?;
+            None => search::search_layer(graph, query, &[current], ef, 0, scratch, |_| true),
+        })
+    }
+
+    /// `(item id, user distance)` of each candidate.
+    fn results(&self, found: impl Iterator<Item = Candidate>) -> Result<Vec<(u32, f32)>> {
+        let reader = self.reader;
         let dimensions = reader.dimensions();
-        let mut results = Vec::with_capacity(k.min(found.len()));
-        for candidate in found.into_iter().take(k) {
+        let mut results = Vec::with_capacity(self.k.min(64));
+        for candidate in found {
             let id = reader.item_of(candidate.slot).ok_or_else(|| {
                 Error::corrupted(format!("a link leads to free slot {}", candidate.slot), &[])
             })?;

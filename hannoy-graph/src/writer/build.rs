@@ -15,6 +15,7 @@ use rayon::prelude::*;
 use roaring::RoaringBitmap;
 
 use super::Writer;
+use super::codes::{self, CodesChoice};
 use super::graph::{BuildGraph, Entry};
 use super::persist::{Changes, WritePlan, plan_writes};
 use crate::chunks::Chunks;
@@ -85,6 +86,7 @@ pub struct Builder<'a, M: Metric, R> {
     rng: &'a mut R,
     params: BuildParams,
     hooks: Hooks<'a>,
+    codes: CodesChoice,
 }
 
 /// The caller's thread pool, progress and cancellation callbacks, shared by the build
@@ -131,6 +133,7 @@ impl<'a, M: Metric, R: Rng> Builder<'a, M, R> {
             rng,
             params: BuildParams::default(),
             hooks: Hooks::default(),
+            codes: CodesChoice::Keep,
         }
     }
 
@@ -149,6 +152,25 @@ impl<'a, M: Metric, R: Rng> Builder<'a, M, R> {
     /// Candidate list size while inserting (default 100); may change between builds.
     pub fn ef_construction(mut self, ef: u32) -> Self {
         self.params.ef_construction = ef;
+        self
+    }
+
+    /// Compact codes to keep beside the vectors: `Some(scheme)` makes searches walk the
+    /// graph on codes of that scheme and rescore with the full vectors (see
+    /// [`QueryBuilder::rescore`](crate::QueryBuilder::rescore)); `None` removes them. Not
+    /// calling it keeps what the index has. The graph is linked on exact distances either
+    /// way: a build with no pending change and another scheme only re-encodes the codes
+    /// (the centre fitted on every live vector), without touching the graph.
+    ///
+    /// Euclidean, cosine and dot product take codes; other metrics fail the build with
+    /// [`Error::Codes`].
+    ///
+    /// (The `hannoy` crate's documentation has a runnable example.)
+    pub fn codes(mut self, scheme: Option<hannoy_metrics::Scheme>) -> Self {
+        self.codes = match scheme {
+            Some(scheme) => CodesChoice::Set(scheme),
+            None => CodesChoice::Remove,
+        };
         self
     }
 
@@ -226,6 +248,7 @@ impl<'a, M: Metric, R: Rng> Builder<'a, M, R> {
                 .link_slots;
         }
         meta.ef_construction = self.params.ef_construction;
+        codes::check_choice::<M>(self.codes, writer.dimensions, meta.version)?;
 
         let chunks = Chunks::load(txn, index, &meta, encoded_len)?;
         // `meta` still holds the stored item count (0 for a new index).
@@ -351,11 +374,14 @@ impl<'a, M: Metric, R: Rng> Builder<'a, M, R> {
             ));
         }
         free |= &removed;
+        let code_writes =
+            codes::plan_codes(txn, index, &mut meta, self.codes, &graph, &inserted, self.hooks)?;
         let changes = Changes {
             items: &items,
             inserted: &inserted,
             removed_ids: &removed_ids,
             free: &free,
+            codes: &code_writes,
         };
         let plan = plan_writes(&graph, index, &meta, stored.as_ref(), &changes)?;
         stats.distances = graph.distance_count();

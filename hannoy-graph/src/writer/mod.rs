@@ -6,6 +6,7 @@
 
 mod batch;
 mod build;
+mod codes;
 mod graph;
 mod persist;
 mod prune;
@@ -266,6 +267,7 @@ impl<M: Metric> Writer<M> {
             slot_count: 0,
             geometry,
             item_count: 0,
+            codes: None,
         }
     }
 }

@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 use hannoy_metrics::Metric;
 use roaring::RoaringBitmap;
 
+use super::codes::CodeWrites;
 use super::graph::BuildGraph;
 use crate::error::Result;
 use crate::format::links::{self, write_record0};
@@ -57,6 +58,8 @@ pub struct Changes<'a> {
     pub removed_ids: &'a [u32],
     /// Free slots after the build.
     pub free: &'a RoaringBitmap,
+    /// The compact codes' writes.
+    pub codes: &'a CodeWrites,
 }
 
 /// Plans the writes that store `graph` over the chunks it was loaded from: the link chunks
@@ -153,6 +156,14 @@ pub fn plan_writes<M: Metric>(
         plan.deletes.push(free_key);
     } else {
         plan.put(meta, free_key, values::encode_bitmap(changes.free)?);
+    }
+    let codes = changes.codes;
+    plan.delete_prefixes
+        .extend(codes.delete_prefixes.iter().cloned());
+    plan.deletes.extend(codes.deletes.iter().cloned());
+    for (key, payload) in &codes.puts {
+        plan.put(meta, key.clone(), payload.clone());
+        plan.chunks += 1;
     }
     let items_bytes = values::encode_bitmap(changes.items)?;
     plan.put(
