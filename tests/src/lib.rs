@@ -12,6 +12,7 @@
 pub mod backends;
 pub mod batch_suite;
 pub mod checksum_suite;
+pub mod codes_suite;
 pub mod corruption_suite;
 pub mod crash;
 pub mod damage;
@@ -129,11 +130,18 @@ macro_rules! conformance_suite {
                 values_swapped_between_keys_are_reported,
                 version_1_store_stays_readable_and_writable
             );
+            $crate::conformance_suite!(@tests $backend; codes_suite:
+                search_walks_on_codes_and_rescores_exactly,
+                codes_follow_adds_replacements_and_deletes,
+                scheme_change_re_encodes_without_touching_the_graph,
+                bad_codes_input_is_a_typed_error
+            );
             $crate::conformance_suite!(@tests $backend; index_model:
                 random_updates_keep_the_graph_valid_and_exact
             );
             $crate::conformance_suite!(@tests $backend; dataset_suite:
                 recall_targets_on_real_data,
+                recall_with_codes_on_real_data,
                 filtered_recall_on_real_data,
                 churn_keeps_recall_of_a_fresh_build
             );

@@ -1,0 +1,320 @@
+//! Compact codes beside the vectors, on every backend: written by builds for the items
+//! they insert, re-encoded without a graph rebuild when the scheme changes, removed on
+//! request; searches walk on codes and rescore with full vectors, so the distances they
+//! return are exact; `check()` compares every code with its vector's encoding; bad input
+//! and damaged codes are typed errors.
+
+use hannoy_graph::format::{Metadata, key};
+use hannoy_graph::store::{KvStore, ReadTxn, StoreError, WriteTxn};
+use hannoy_graph::{Error, Reader, Writer};
+use hannoy_metrics::{Cosine, DotProduct, Euclidean, Hamming, Manhattan, Metric, Scheme};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+
+use crate::Backend;
+use crate::corruption_suite::{put_raw, snapshot};
+use crate::index_suite::{exact_top, random_vectors};
+use crate::store_suite::{Entries, fresh, get};
+
+const DIM: usize = 24;
+
+/// `n` vectors far from the origin, of varying norms (centring matters), from `seed`.
+fn offset_vectors(n: usize, seed: u64) -> Vec<(u32, Vec<f32>)> {
+    random_vectors(n, DIM, seed)
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let scale = 1.0 + (i % 7) as f32 * 0.5;
+            let vector = v.iter().enumerate().map(|(d, x)| x * scale + 3.0 + d as f32 * 0.1);
+            (i as u32 * 2 + 1, vector.collect())
+        })
+        .collect()
+}
+
+/// Adds `items`, builds with `codes` (`None`: keep what the index has) and commits.
+fn add_and_build<S: KvStore, M: Metric>(
+    store: &S,
+    writer: &Writer<M>,
+    items: &[(u32, Vec<f32>)],
+    codes: Option<Option<Scheme>>,
+) -> hannoy_graph::Result<()> {
+    let mut wtxn = store.write_txn()?;
+    for (id, vector) in items {
+        writer.add_item(&mut wtxn, *id, vector)?;
+    }
+    let mut rng = StdRng::seed_from_u64(9);
+    let builder = writer.builder(&mut rng).m(8).m0(16).ef_construction(64);
+    match codes {
+        Some(scheme) => builder.codes(scheme).build(&mut wtxn)?,
+        None => builder.build(&mut wtxn)?,
+    };
+    wtxn.commit()?;
+    Ok(())
+}
+
+fn metadata<S: KvStore>(store: &S) -> Metadata {
+    let meta_key = key::prefix(0, key::Tag::Metadata);
+    Metadata::decode(&get(&store.read_txn().unwrap(), &meta_key).unwrap(), &meta_key).unwrap()
+}
+
+/// Every entry whose key starts with `[0][tag]`.
+fn entries_of<S: KvStore>(store: &S, tag: key::Tag) -> Entries {
+    let prefix = key::prefix(0, tag);
+    snapshot(store)
+        .into_iter()
+        .filter(|(k, _)| k.starts_with(&prefix))
+        .collect()
+}
+
+#[track_caller]
+fn assert_valid<M: Metric, T: ReadTxn>(reader: &Reader<'_, M, T>, txn: &T) {
+    let report = reader.check(txn).unwrap();
+    assert!(report.is_valid(), "{report}");
+}
+
+/// Recall@10 over `queries`, the distances checked exact (rescored), and the mean number
+/// of rescored candidates.
+fn recall_and_exactness<M: Metric, T: ReadTxn>(
+    reader: &Reader<'_, M, T>,
+    items: &[(u32, Vec<f32>)],
+    queries: &[Vec<f32>],
+    ef: usize,
+    rescore: Option<usize>,
+) -> (f64, f64) {
+    let mut hits = 0usize;
+    let mut rescored = 0u64;
+    for query in queries {
+        let truth = exact_top::<M>(items, query, 10);
+        let builder = reader.nns(10).ef_search(ef);
+        let builder = match rescore {
+            Some(r) => builder.rescore(r),
+            None => builder,
+        };
+        let (found, stats) = builder.by_vector_with_stats(query).unwrap();
+        rescored += stats.rescored;
+        hits += found.iter().filter(|(id, _)| truth.contains(id)).count();
+        let (mut q, mut v) = (Vec::new(), Vec::new());
+        M::encode(query, &mut q).unwrap();
+        for (id, distance) in found {
+            let vector = &items.iter().find(|(i, _)| *i == id).unwrap().1;
+            v.clear();
+            M::encode(vector, &mut v).unwrap();
+            let exact = M::user_distance(M::distance(&q, &v), DIM);
+            assert_eq!(distance.to_bits(), exact.to_bits(), "item {id}");
+        }
+    }
+    (
+        hits as f64 / (10 * queries.len()) as f64,
+        rescored as f64 / queries.len() as f64,
+    )
+}
+
+fn walk_on_codes_for<B: Backend, M: Metric>(scheme: Scheme, min_recall: f64) {
+    let items = offset_vectors(1500, 11);
+    let queries: Vec<Vec<f32>> = offset_vectors(40, 12).into_iter().map(|(_, v)| v).collect();
+    let (_dir, store) = fresh::<B>();
+    let writer = Writer::<M>::new(0, DIM);
+    add_and_build(&store, &writer, &items, Some(Some(scheme))).unwrap();
+    let meta = metadata(&store);
+    let codes = meta.codes.as_ref().expect("the index has codes");
+    assert_eq!(codes.scheme, scheme.name());
+    let rtxn = store.read_txn().unwrap();
+    let reader = Reader::<M, _>::open(&rtxn, 0).unwrap();
+    assert_eq!(reader.quantizer().unwrap().code_len(), codes.code_len as usize);
+    assert_valid(&reader, &rtxn);
+
+    let (exact_walk, _) = {
+        let mut hits = 0usize;
+        for query in &queries {
+            let truth = exact_top::<M>(&items, query, 10);
+            let found = reader.nns(10).ef_search(64).use_codes(false).by_vector(query).unwrap();
+            hits += found.iter().filter(|(id, _)| truth.contains(id)).count();
+        }
+        (hits as f64 / (10 * queries.len()) as f64, ())
+    };
+    let (recall, rescored) = recall_and_exactness(&reader, &items, &queries, 64, None);
+    eprintln!(
+        "{} {}: recall@10 {recall:.3} on codes ({rescored:.1} rescored), {exact_walk:.3} on vectors",
+        M::NAME,
+        scheme.name()
+    );
+    assert!(recall >= min_recall, "recall@10 {recall} below {min_recall}");
+    assert!(rescored >= 10.0 && rescored <= 64.0, "{rescored}");
+    // Fewer rescored candidates: still exact distances, never more rescored than asked.
+    let (_, fewer) = recall_and_exactness(&reader, &items, &queries, 64, Some(12));
+    assert!(fewer <= 12.0, "{fewer}");
+    // The walk on codes finds an item by its own vector, at distance 0.
+    let (id, vector) = &items[100];
+    let found = reader.nns(1).by_vector(vector).unwrap();
+    assert_eq!(found[0].0, *id);
+    let found = reader.nns(3).by_item(&rtxn, *id).unwrap();
+    assert_eq!(found[0].0, *id);
+}
+
+/// Every scheme on every metric that takes codes: recall@10 at ef 64 with the default
+/// rescore, exact distances, a valid graph whose codes match their vectors.
+pub fn search_walks_on_codes_and_rescores_exactly<B: Backend>() {
+    walk_on_codes_for::<B, Euclidean>(Scheme::Sq8, 0.9);
+    walk_on_codes_for::<B, Cosine>(Scheme::Sq8, 0.9);
+    walk_on_codes_for::<B, DotProduct>(Scheme::Sq8, 0.85);
+    walk_on_codes_for::<B, Euclidean>(Scheme::RaBitQ1, 0.8);
+    walk_on_codes_for::<B, Cosine>(Scheme::RaBitQ1, 0.8);
+}
+
+/// Adds (one by one and in a batch), replacements and deletes after a build with codes:
+/// the next build encodes what it inserts, `check()` finds every code equal to its
+/// vector's, deleted items never come back and a replaced item is found by its new vector.
+pub fn codes_follow_adds_replacements_and_deletes<B: Backend>() {
+    let items = offset_vectors(600, 21);
+    let (_dir, store) = fresh::<B>();
+    let writer = Writer::<Euclidean>::new(0, DIM);
+    add_and_build(&store, &writer, &items, Some(Some(Scheme::Sq8))).unwrap();
+    let quantizer_before = entries_of(&store, key::Tag::Quantizer);
+
+    let more = offset_vectors(300, 22);
+    let mut wtxn = store.write_txn().unwrap();
+    for (id, vector) in &more[..100] {
+        writer.add_item(&mut wtxn, id + 10_000, vector).unwrap();
+    }
+    let batch: Vec<u32> = more[100..].iter().map(|(id, _)| id + 10_000).collect();
+    let rows: Vec<f32> = more[100..].iter().flat_map(|(_, v)| v.clone()).collect();
+    writer.add_items(&mut wtxn, &batch, &rows).unwrap();
+    let replaced = items[5].0;
+    let new_vector: Vec<f32> = (0..DIM).map(|d| 50.0 - d as f32).collect();
+    writer.add_item(&mut wtxn, replaced, &new_vector).unwrap();
+    let deleted: Vec<u32> = items[10..40].iter().map(|(id, _)| *id).collect();
+    for id in &deleted {
+        assert!(writer.del_item(&mut wtxn, *id).unwrap());
+    }
+    writer
+        .builder(&mut StdRng::seed_from_u64(3))
+        .m(8)
+        .m0(16)
+        .build(&mut wtxn)
+        .unwrap();
+    wtxn.commit().unwrap();
+
+    // Same scheme: the quantizer (centre) is kept, only new codes were written.
+    assert_eq!(entries_of(&store, key::Tag::Quantizer), quantizer_before);
+    let rtxn = store.read_txn().unwrap();
+    let reader = Reader::<Euclidean, _>::open(&rtxn, 0).unwrap();
+    assert_valid(&reader, &rtxn);
+    assert_eq!(reader.len(), 600 + 300 - 30);
+    for query in random_vectors(30, DIM, 23) {
+        let found = reader.nns(20).by_vector(&query).unwrap();
+        assert!(found.iter().all(|(id, _)| !deleted.contains(id)));
+    }
+    let found = reader.nns(1).by_vector(&new_vector).unwrap();
+    assert_eq!(found, vec![(replaced, 0.0)]);
+    let (id, vector) = &more[150];
+    assert_eq!(reader.nns(1).by_vector(vector).unwrap()[0].0, id + 10_000);
+}
+
+/// A build with no pending change and another scheme re-encodes the codes and leaves
+/// every link chunk as it was; `codes(None)` removes codes and quantizer.
+pub fn scheme_change_re_encodes_without_touching_the_graph<B: Backend>() {
+    let items = offset_vectors(800, 31);
+    let (_dir, store) = fresh::<B>();
+    let writer = Writer::<Euclidean>::new(0, DIM);
+    add_and_build(&store, &writer, &items, None).unwrap();
+    assert!(metadata(&store).codes.is_none());
+    let links = entries_of(&store, key::Tag::Links);
+
+    add_and_build(&store, &writer, &[], Some(Some(Scheme::Sq8))).unwrap();
+    let sq8 = entries_of(&store, key::Tag::Codes);
+    assert!(!sq8.is_empty());
+    add_and_build(&store, &writer, &[], Some(Some(Scheme::RaBitQ1))).unwrap();
+    assert_eq!(entries_of(&store, key::Tag::Links), links, "the graph is untouched");
+    let rabitq = entries_of(&store, key::Tag::Codes);
+    assert_ne!(rabitq, sq8);
+    let meta = metadata(&store);
+    assert_eq!(meta.codes.as_ref().unwrap().scheme, "rabitq1");
+    {
+        let rtxn = store.read_txn().unwrap();
+        let reader = Reader::<Euclidean, _>::open(&rtxn, 0).unwrap();
+        assert_valid(&reader, &rtxn);
+        assert_eq!(reader.quantizer().unwrap().scheme(), Scheme::RaBitQ1);
+    }
+
+    add_and_build(&store, &writer, &[], Some(None)).unwrap();
+    assert!(metadata(&store).codes.is_none());
+    assert!(entries_of(&store, key::Tag::Codes).is_empty());
+    assert!(entries_of(&store, key::Tag::Quantizer).is_empty());
+    assert_eq!(entries_of(&store, key::Tag::Links), links);
+    let rtxn = store.read_txn().unwrap();
+    let reader = Reader::<Euclidean, _>::open(&rtxn, 0).unwrap();
+    assert!(reader.quantizer().is_none());
+    let (id, vector) = &items[3];
+    assert_eq!(reader.nns(1).by_vector(vector).unwrap(), vec![(*id, 0.0)]);
+}
+
+/// Codes on a metric that takes none, a rescore of 0, a damaged code chunk, a missing
+/// quantizer: typed errors, nothing written, nothing served.
+pub fn bad_codes_input_is_a_typed_error<B: Backend>() {
+    fn refused<B: Backend, M: Metric>(vector: &[f32]) {
+        let (_dir, store) = fresh::<B>();
+        let writer = Writer::<M>::new(0, vector.len());
+        let before = snapshot(&store);
+        let items = vec![(1, vector.to_vec()), (2, vector.to_vec())];
+        match add_and_build(&store, &writer, &items, Some(Some(Scheme::Sq8))) {
+            Err(Error::Codes(_)) => {}
+            other => panic!("{}: expected Error::Codes, got {other:?}", M::NAME),
+        }
+        assert_eq!(snapshot(&store), before, "{}: nothing written", M::NAME);
+    }
+    refused::<B, Hamming>(&[1.0, 0.0, 1.0, 1.0]);
+    refused::<B, Manhattan>(&[1.0, 2.0, 3.0]);
+
+    let items = offset_vectors(300, 41);
+    let (_dir, store) = fresh::<B>();
+    let writer = Writer::<Euclidean>::new(0, DIM);
+    add_and_build(&store, &writer, &items, Some(Some(Scheme::Sq8))).unwrap();
+    {
+        let rtxn = store.read_txn().unwrap();
+        let reader = Reader::<Euclidean, _>::open(&rtxn, 0).unwrap();
+        let err = reader.nns(5).rescore(0).by_vector(&items[0].1).unwrap_err();
+        assert!(matches!(err, Error::InvalidParameter(_)), "{err}");
+        assert!(reader.nns(5).rescore(1).by_vector(&items[0].1).is_ok());
+    }
+
+    // One flipped bit in a code: the search that reads it and check() say which chunk.
+    let chunk_key = key::codes(0, 0);
+    let good = get(&store.read_txn().unwrap(), &chunk_key).unwrap();
+    let mut damaged = good.clone();
+    damaged[3] ^= 1;
+    put_raw(&store, &chunk_key, &damaged);
+    {
+        let rtxn = store.read_txn().unwrap();
+        let reader = Reader::<Euclidean, _>::open(&rtxn, 0).unwrap();
+        for result in [
+            reader.nns(5).by_vector(&items[0].1).map(|_| ()),
+            reader.check(&rtxn).map(|_| ()),
+        ] {
+            match result {
+                Err(Error::Store(StoreError::Corrupted { what, key })) => {
+                    assert!(what.contains("checksum mismatch"), "{what}");
+                    assert_eq!(key, chunk_key);
+                }
+                other => panic!("expected a checksum mismatch, got {other:?}"),
+            }
+        }
+        // The walk on vectors does not read codes.
+        assert!(reader.nns(5).use_codes(false).by_vector(&items[0].1).is_ok());
+    }
+    // A code chunk of the wrong length, a missing quantizer: refused when opening.
+    put_raw(&store, &chunk_key, &good[..good.len() - 1]);
+    let assert_open_corrupted = |store: &B::Store, expected: &[u8]| {
+        let rtxn = store.read_txn().unwrap();
+        match Reader::<Euclidean, _>::open(&rtxn, 0) {
+            Err(Error::Store(StoreError::Corrupted { key, .. })) => assert_eq!(key, expected),
+            other => panic!("expected Corrupted, got {:?}", other.map(|_| ())),
+        }
+    };
+    assert_open_corrupted(&store, &chunk_key);
+    put_raw(&store, &chunk_key, &good);
+    let quantizer_key = key::prefix(0, key::Tag::Quantizer);
+    let mut wtxn = store.write_txn().unwrap();
+    wtxn.delete(&quantizer_key).unwrap();
+    wtxn.commit().unwrap();
+    assert_open_corrupted(&store, &quantizer_key);
+}
