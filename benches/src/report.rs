@@ -4,7 +4,7 @@ use serde_json::json;
 
 use crate::cold::Cache;
 use crate::dataset::Dataset;
-use crate::run::{RunConfig, SearchFigures};
+use crate::run::{RunConfig, SearchFigures, WalkFigures};
 use crate::stats::Memory;
 
 /// One measured point: a system on a backend at one ef_search.
@@ -64,6 +64,12 @@ pub struct Row {
     pub cache: Cache,
     /// For reopened and cold rows: milliseconds to open the store and the index.
     pub open_ms: Option<f64>,
+    /// Our rows: the compact-code scheme the walk ran on (`None`: full vectors).
+    pub codes: Option<String>,
+    /// Our rows on codes: the candidates asked to be rescored (`None`: the default, ef).
+    pub rescore: Option<usize>,
+    /// Our rows: what the walk did per query.
+    pub walk: Option<WalkFigures>,
 }
 
 impl Row {
@@ -108,6 +114,9 @@ impl Row {
             rebuild_s: None,
             cache: Cache::Warm,
             open_ms: None,
+            codes: None,
+            rescore: None,
+            walk: None,
         }
     }
 
@@ -142,6 +151,11 @@ impl Row {
             "rebuild_s": self.rebuild_s,
             "cache": self.cache.name(),
             "open_ms": self.open_ms,
+            "codes": self.codes,
+            "rescore": self.rescore,
+            "walk_distances": self.walk.map(|w| w.walk_distances),
+            "bytes_per_distance": self.walk.map(|w| w.bytes_per_distance),
+            "rescored": self.walk.map(|w| w.rescored),
         })
         .to_string()
     }
@@ -151,7 +165,7 @@ impl Row {
 /// same point (filter, ef_search).
 pub fn table(rows: &[Row]) -> String {
     let mut out = format!(
-        "{:<26} {:<7} {:>8} {:>9} {:>9} {:>7} {:>15} {:>5} {:>7} {:>9} {:>8} {:>8} {:>22}\n",
+        "{:<30} {:<7} {:>8} {:>9} {:>9} {:>7} {:>15} {:>5} {:>7} {:>9} {:>8} {:>8} {:>17} {:>22}\n",
         "system",
         "backend",
         "build_s",
@@ -164,6 +178,7 @@ pub fn table(rows: &[Row]) -> String {
         "qps",
         "p50_us",
         "p99_us",
+        "dists x B, resc",
         "churn: fresh / rebuild"
     );
     for row in rows {
@@ -178,8 +193,14 @@ pub fn table(rows: &[Row]) -> String {
             Some(ms) => format!("{} ({ms:.1}ms)", row.cache.name()),
             None => row.cache.name().to_owned(),
         };
+        let walk = row.walk.map_or("-".to_owned(), |w| {
+            format!(
+                "{:.0}x{}, {:.0}",
+                w.walk_distances, w.bytes_per_distance, w.rescored
+            )
+        });
         out += &format!(
-            "{:<26} {:<7} {:>8.1} {:>9.1} {:>9.0} {:>7} {:>15} {:>5} {:>7.4} {:>9.0} {:>8.1} {:>8.1} {:>22}\n",
+            "{:<30} {:<7} {:>8.1} {:>9.1} {:>9.0} {:>7} {:>15} {:>5} {:>7.4} {:>9.0} {:>8.1} {:>8.1} {:>17} {:>22}\n",
             row.system,
             row.backend,
             row.build_s,
@@ -192,6 +213,7 @@ pub fn table(rows: &[Row]) -> String {
             row.qps,
             row.p50_us,
             row.p99_us,
+            walk,
             churn
         );
     }
@@ -206,8 +228,9 @@ pub fn table(rows: &[Row]) -> String {
             };
             if let Some(peer) = peers.iter().find(same) {
                 out += &format!(
-                    "  {:<7} filter {:>6} ef {:>4}: qps x{:.2} (recall {:.4} vs {:.4}), build x{:.2}, size x{:.2}\n",
+                    "  {:<7} {:<8} filter {:>6} ef {:>4}: qps x{:.2} (recall {:.4} vs {:.4}), build x{:.2}, size x{:.2}\n",
                     row.backend,
+                    row.codes.as_deref().unwrap_or("f32"),
                     row.filter_ratio
                         .map_or("-".to_owned(), |r| format!("{:.1}%", r * 100.0)),
                     row.ef_search,

@@ -4,8 +4,8 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use hannoy::{
-    Database, FilterStrategy, KvStore, Metric, Phase, Progress, Reader, RoaringBitmap, WriteTxn,
-    Writer,
+    Database, FilterStrategy, KvStore, Metric, Phase, Progress, Reader, RoaringBitmap, Scheme,
+    WriteTxn, Writer,
 };
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::SeedableRng;
@@ -75,6 +75,23 @@ pub struct RunConfig {
     pub cold: bool,
     /// The ef_search of the cold-cache passes.
     pub cold_ef: usize,
+    /// The configurations measured on each fresh build, in order: `None` walks on the full
+    /// vectors; a scheme adds its compact codes to the built index (re-encoding only) and
+    /// walks on them, rescoring with the full vectors.
+    pub quantizations: Vec<Option<Scheme>>,
+    /// Candidates rescored per query on codes (`None`: the default, all `ef`).
+    pub rescore: Option<usize>,
+}
+
+/// What our searches did on average at one point, from [`hannoy::SearchStats`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WalkFigures {
+    /// Distances computed by the graph walk per query.
+    pub walk_distances: f64,
+    /// Stored bytes each walk distance reads (a code or a full vector).
+    pub bytes_per_distance: u64,
+    /// Candidates rescored with full vectors per query.
+    pub rescored: f64,
 }
 
 /// Search measurements at one ef_search.
@@ -208,18 +225,28 @@ pub fn run_ours<M: Metric>(
         } else {
             (fresh, Vec::new())
         };
-        rows.extend(measure::<M>(
-            &fresh,
-            data,
-            &data.ground_truth,
-            filters,
-            config,
-        )?);
         for row in &mut rows {
             row.build_s = build_s;
         }
+        for &quantization in &config.quantizations {
+            // Codes are added to the built graph (re-encoding only): the build time of a
+            // row on codes is the graph's plus the encoding's.
+            let code_s = match quantization {
+                Some(scheme) => recode::<M>(&fresh, data.base.dim, scheme, config)?,
+                None => 0.0,
+            };
+            let mut measured =
+                measure::<M>(&fresh, data, &data.ground_truth, filters, config, quantization)?;
+            for row in &mut measured {
+                row.build_s = build_s + code_s;
+            }
+            rows.extend(measured);
+        }
         return Ok(rows);
     };
+    if config.quantizations.iter().any(Option::is_some) {
+        return Err("--churn measures full vectors only (no --quantization)".into());
+    }
 
     // Build on the first 1 - churn of the items, then add the rest and delete as many of
     // the first part, and build again.
@@ -258,8 +285,8 @@ pub fn run_ours<M: Metric>(
             }
         })
         .collect();
-    let fresh_rows = measure::<M>(&fresh, data, &truth, &live_filters, config)?;
-    let mut rows = measure::<M>(&updated, data, &truth, &live_filters, config)?;
+    let fresh_rows = measure::<M>(&fresh, data, &truth, &live_filters, config, None)?;
+    let mut rows = measure::<M>(&updated, data, &truth, &live_filters, config, None)?;
     for (row, fresh) in rows.iter_mut().zip(&fresh_rows) {
         row.build_s = fresh_s;
         row.churn = Some(churn);
@@ -303,6 +330,52 @@ fn build<M: Metric>(
         Store::Redb(db, _) => build_on::<M, _>(db, store.name(), data, ids, deleted, config),
         Store::Memory(db) => build_on::<M, _>(db, store.name(), data, ids, deleted, config),
     }
+}
+
+/// Adds (or changes) the compact codes of the built index in `store`, without touching
+/// the graph; returns the seconds it took, commit included.
+fn recode<M: Metric>(
+    store: &Store,
+    dim: usize,
+    scheme: Scheme,
+    config: &RunConfig,
+) -> Result<f64, String> {
+    match store {
+        Store::Lmdb(db, _) => recode_on::<M, _>(db, dim, scheme, config),
+        Store::Redb(db, _) => recode_on::<M, _>(db, dim, scheme, config),
+        Store::Memory(db) => recode_on::<M, _>(db, dim, scheme, config),
+    }
+}
+
+fn recode_on<M: Metric, S: KvStore>(
+    db: &Database<S>,
+    dim: usize,
+    scheme: Scheme,
+    config: &RunConfig,
+) -> Result<f64, String> {
+    let err = |e: hannoy::Error| e.to_string();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(config.threads)
+        .build()
+        .map_err(|e| e.to_string())?;
+    let started = Instant::now();
+    let mut wtxn = db.write_txn().map_err(|e| e.to_string())?;
+    let mut rng = StdRng::seed_from_u64(config.seed);
+    Writer::<M>::new(0, dim)
+        .builder(&mut rng)
+        .m(config.m)
+        .m0(config.m0)
+        .ef_construction(config.ef_construction)
+        .thread_pool(&pool)
+        .codes(Some(scheme))
+        .build(&mut wtxn)
+        .map_err(err)?;
+    wtxn.commit().map_err(|e| e.to_string())?;
+    let seconds = started.elapsed().as_secs_f64();
+    if config.progress {
+        eprintln!("{} codes encoded in {seconds:.1} s", scheme.name());
+    }
+    Ok(seconds)
 }
 
 fn build_on<M: Metric, S: KvStore>(
@@ -413,7 +486,7 @@ fn first_pass_on<M: Metric, S: KvStore>(
     let open_ms = started.elapsed().as_secs_f64() * 1e3;
     let ef = config.cold_ef;
     let figures = cold::first_pass(data, &data.ground_truth, config.k, ef, |query| {
-        search_ids(&reader, config, ef, None, query)
+        search_ids(&reader, config, ef, None, false, query)
     });
     let mut row = our_row::<M>(store, data, config, store.size(), &figures);
     row.open_ms = Some(open_ms);
@@ -427,9 +500,14 @@ fn search_ids<M: Metric, T: hannoy::ReadTxn>(
     config: &RunConfig,
     ef: usize,
     filter: Option<&Filter>,
+    codes: bool,
     query: &[f32],
 ) -> Vec<u32> {
-    let query_builder = reader.nns(config.k).ef_search(ef);
+    let query_builder = reader.nns(config.k).ef_search(ef).use_codes(codes);
+    let query_builder = match config.rescore {
+        Some(rescore) => query_builder.rescore(rescore),
+        None => query_builder,
+    };
     let query_builder = match filter {
         Some(f) => query_builder
             .candidates(&f.ids)
@@ -464,19 +542,58 @@ fn our_row<M: Metric>(
     )
 }
 
-/// Measures every (filter, ef_search) point of a built store.
+/// Measures every (filter, ef_search) point of a built store, walking on its codes of
+/// `quantization` or (`None`) on the full vectors.
 fn measure<M: Metric>(
     store: &Store,
     data: &Dataset,
     truth: &[Vec<u32>],
     filters: &[Filter],
     config: &RunConfig,
+    quantization: Option<Scheme>,
 ) -> Result<Vec<Row>, String> {
+    let q = quantization;
     match store {
-        Store::Lmdb(db, _) => measure_on::<M, _>(db, store, data, truth, filters, config),
-        Store::Redb(db, _) => measure_on::<M, _>(db, store, data, truth, filters, config),
-        Store::Memory(db) => measure_on::<M, _>(db, store, data, truth, filters, config),
+        Store::Lmdb(db, _) => measure_on::<M, _>(db, store, data, truth, filters, config, q),
+        Store::Redb(db, _) => measure_on::<M, _>(db, store, data, truth, filters, config, q),
+        Store::Memory(db) => measure_on::<M, _>(db, store, data, truth, filters, config, q),
     }
+}
+
+/// The mean [`hannoy::SearchStats`] over the queries at one point.
+fn walk_figures<M: Metric, T: hannoy::ReadTxn>(
+    reader: &Reader<'_, M, T>,
+    data: &Dataset,
+    config: &RunConfig,
+    ef: usize,
+    filter: Option<&Filter>,
+    codes: bool,
+) -> Result<WalkFigures, String> {
+    let mut total = WalkFigures::default();
+    let queries = data.queries.rows();
+    for q in 0..queries {
+        let builder = reader.nns(config.k).ef_search(ef).use_codes(codes);
+        let builder = match config.rescore {
+            Some(rescore) => builder.rescore(rescore),
+            None => builder,
+        };
+        let builder = match filter {
+            Some(f) => builder
+                .candidates(&f.ids)
+                .filter_strategy(config.filter_strategy),
+            None => builder,
+        };
+        let (_, stats) = builder
+            .by_vector_with_stats(data.queries.row(q))
+            .map_err(|e| e.to_string())?;
+        total.walk_distances += stats.walk_distances as f64;
+        total.rescored += stats.rescored as f64;
+        total.bytes_per_distance = stats.bytes_per_distance;
+    }
+    let n = queries.max(1) as f64;
+    total.walk_distances /= n;
+    total.rescored /= n;
+    Ok(total)
 }
 
 fn measure_on<M: Metric, S: KvStore>(
@@ -486,7 +603,9 @@ fn measure_on<M: Metric, S: KvStore>(
     truth: &[Vec<u32>],
     filters: &[Filter],
     config: &RunConfig,
+    quantization: Option<Scheme>,
 ) -> Result<Vec<Row>, String> {
+    let codes = quantization.is_some();
     let err = |e: hannoy::Error| e.to_string();
     let rtxn = db.read_txn().map_err(|e| e.to_string())?;
     let reader = Reader::<M, _>::open(&rtxn, 0).map_err(err)?;
@@ -506,10 +625,16 @@ fn measure_on<M: Metric, S: KvStore>(
         for &ef in &config.ef_search {
             let truth = filter.map_or(truth, |f| &f.truth);
             let figures = measure_search(data, truth, config.k, ef, config.passes, |query| {
-                search_ids(&reader, config, ef, filter, query)
+                search_ids(&reader, config, ef, filter, codes, query)
             });
             let mut row = our_row::<M>(store, data, config, size, &figures);
             row.filter_ratio = filter.map(|f| f.ratio);
+            row.walk = Some(walk_figures(&reader, data, config, ef, filter, codes)?);
+            if let Some(scheme) = quantization {
+                row.system = format!("{} {}", row.system, scheme.name());
+                row.codes = Some(scheme.name().to_owned());
+                row.rescore = config.rescore;
+            }
             rows.push(row);
         }
     }

@@ -89,6 +89,14 @@ struct Args {
     /// The ef_search of the cold-cache passes.
     #[arg(long, default_value_t = 64)]
     cold_ef: usize,
+    /// Comma-separated configurations measured on each fresh build: `none` (the walk on
+    /// full vectors), `sq8` (8-bit codes), `rabitq1` (1-bit codes). Codes are added to the
+    /// built graph, in the order given, and the walk runs on them with full-vector rescoring.
+    #[arg(long, value_delimiter = ',', default_values_t = [String::from("none")])]
+    quantization: Vec<String>,
+    /// Candidates rescored with full vectors per query on codes (default: all `ef`).
+    #[arg(long)]
+    rescore: Option<usize>,
     /// Check the graph's validity after each build.
     #[arg(long)]
     check: bool,
@@ -213,6 +221,18 @@ fn run_metric<M: Metric>(args: &Args) -> Result<(), String> {
         churn: args.churn,
         cold: args.cold,
         cold_ef: args.cold_ef,
+        quantizations: args
+            .quantization
+            .iter()
+            .map(|name| match name.as_str() {
+                "none" | "f32" => Ok(None),
+                other => other
+                    .parse::<hannoy::Scheme>()
+                    .map(Some)
+                    .map_err(|e| format!("--quantization: {e}")),
+            })
+            .collect::<Result<_, String>>()?,
+        rescore: args.rescore,
         filter_strategy: match args.filter_strategy {
             Strategy::Auto => FilterStrategy::Auto,
             Strategy::Graph => FilterStrategy::Graph,

@@ -45,3 +45,7 @@ impl QueryCode {
     pub fn distance(&self, code: &[u8]) -> f32 { unimplemented!() }
     pub fn estimate(&self, code: &[u8]) -> Estimate { unimplemented!() }
 }
+impl std::str::FromStr for Scheme {
+    type Err = CodeError;
+    fn from_str(s: &str) -> Result<Self, CodeError> { Scheme::from_name(s).ok_or(CodeError::UnknownScheme { name: s.into() }) }
+}
