@@ -83,8 +83,10 @@ class Database:
         m0: Optional[int] = None,
         ef_construction: int = 100,
         seed: int = 42,
+        quantization: Optional[Literal["sq8", "rabitq1", "none"]] = None,
     ) -> "Writer":
-        """A writer of index ``index`` for vectors of ``dims`` components."""
+        """A writer of index ``index`` for vectors of ``dims`` components. ``quantization``:
+        the compact codes its builds leave the index with (``None`` keeps what it has)."""
 
     def reader(self, index: int = 0) -> "Reader":
         """A reader of index ``index`` as of the last commit."""
@@ -157,8 +159,11 @@ class Reader:
         k: int = 10,
         ef_search: Optional[int] = None,
         candidates: Optional[Ids] = None,
+        rescore: Optional[int] = None,
     ) -> list[tuple[int, float]]:
-        """The ``k`` closest items as ``(id, distance)`` pairs, closest first."""
+        """The ``k`` closest items as ``(id, distance)`` pairs, closest first. On an index
+        with compact codes the walk runs on the codes and ``rescore`` candidates (default
+        ``ef_search``) are rescored with the full vectors."""
 
     def search_batch(
         self,
@@ -166,6 +171,7 @@ class Reader:
         k: int = 10,
         ef_search: Optional[int] = None,
         candidates: Optional[Ids] = None,
+        rescore: Optional[int] = None,
     ) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.float32]]:
         """One search per row, in parallel: ``(ids, distances)`` of shape ``(n, k)``, padded
         with ``MISSING_ID`` and ``inf``."""
@@ -176,6 +182,7 @@ class Reader:
         k: int = 10,
         ef_search: Optional[int] = None,
         candidates: Optional[Ids] = None,
+        rescore: Optional[int] = None,
     ) -> list[tuple[int, float]]:
         """The ``k`` items closest to item ``id``; ``KeyError`` if it is not in the index."""
 
@@ -184,6 +191,10 @@ class Reader:
 
     def ids(self) -> npt.NDArray[np.uint32]:
         """The ids of every item, sorted."""
+
+    @property
+    def quantization(self) -> Optional[str]:
+        """The compact codes the index keeps (``"sq8"``, ``"rabitq1"``), or ``None``."""
 
     def refresh(self) -> None:
         """Moves the reader to the latest commit (a closed reader is opened again)."""

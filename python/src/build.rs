@@ -39,6 +39,8 @@ pub struct BuildJob {
     pub dimensions: usize,
     /// M, M0 and ef_construction.
     pub params: BuildParams,
+    /// The compact codes the build leaves (`None`: keep the index's).
+    pub codes: Option<Option<hannoy::Scheme>>,
     /// Build threads; 0 for rayon's default (the number of CPUs).
     pub threads: usize,
     /// Test hook of the panic boundary: the build panics with this message once its
@@ -134,15 +136,19 @@ fn run(
         ef_construction,
     } = job.params;
     crate::session::with_write_txn!(txn, txn => crate::metric::with_metric!(job.metric, M => {
-        hannoy::Writer::<M>::new(job.index, job.dimensions)
+        let writer = hannoy::Writer::<M>::new(job.index, job.dimensions);
+        let builder = writer
             .builder(rng)
             .m(m)
             .m0(m0)
             .ef_construction(ef_construction)
             .thread_pool(&pool)
             .progress(&report)
-            .cancel(&cancelled)
-            .build(txn)
+            .cancel(&cancelled);
+        match job.codes {
+            Some(codes) => builder.codes(codes).build(txn),
+            None => builder.build(txn),
+        }
     }))
 }
 

@@ -75,10 +75,16 @@ impl Database {
     /// the candidate list size while inserting; ``seed`` seeds the level draws (one build
     /// thread and one seed give the same graph every time).
     ///
+    /// ``quantization`` sets the compact codes every build of this writer leaves the index
+    /// with: ``"sq8"`` (8 bits per dimension) or ``"rabitq1"`` (1 bit), walked by searches
+    /// and rescored with the full vectors; ``"none"`` removes them; ``None`` (default)
+    /// keeps what the index has. Changing it on a built index re-encodes the codes at the
+    /// next build without rebuilding the graph. Euclidean, cosine and dot take codes.
+    ///
     /// Raises ``WriterBusyError`` while another writer is open on this database,
     /// ``IndexMismatchError`` if the index exists with other dimensions or another metric,
-    /// and ``ValueError`` for parameters out of range.
-    #[pyo3(signature = (dims, index=0, m=16, m0=None, ef_construction=100, seed=42))]
+    /// and ``ValueError`` for parameters out of range (or codes on another metric).
+    #[pyo3(signature = (dims, index=0, m=16, m0=None, ef_construction=100, seed=42, quantization=None))]
     #[allow(clippy::too_many_arguments)] // the Python signature
     fn writer(
         &self,
@@ -89,6 +95,7 @@ impl Database {
         m0: Option<i64>,
         ef_construction: i64,
         seed: i64,
+        quantization: Option<&str>,
     ) -> PyResult<Writer> {
         let narrow = |name: &str, value: i64| {
             u16::try_from(value)
@@ -116,6 +123,9 @@ impl Database {
                 ef_construction,
             },
             seed: count("seed", seed)? as u64,
+            codes: quantization
+                .map(|name| crate::metric::codes_choice(self.metric, name))
+                .transpose()?,
         };
         Writer::open(py, &self.shared, settings)
     }

@@ -118,7 +118,7 @@ pub fn to_py(error: Error) -> PyErr {
         Error::DimensionMismatch { .. } | Error::InvalidVector { .. } => {
             PyValueError::new_err(message)
         }
-        Error::InvalidParameter(_) => PyValueError::new_err(message),
+        Error::InvalidParameter(_) | Error::Codes(_) => PyValueError::new_err(message),
         Error::MetricMismatch { .. } | Error::IndexDimensionMismatch { .. } => {
             IndexMismatchError::new_err(message)
         }

@@ -37,6 +37,28 @@ pub enum Metric {
     BqManhattan,
 }
 
+/// The compact codes a writer's builds leave, from the `quantization=` argument: `"none"`
+/// for none, else a scheme name (`"sq8"`, `"rabitq1"`); `ValueError` for an unknown name
+/// or a metric that takes no codes (only Euclidean, cosine and dot do).
+pub fn codes_choice(metric: Metric, name: &str) -> PyResult<Option<hannoy::Scheme>> {
+    let name = name.trim().to_ascii_lowercase();
+    if name == "none" {
+        return Ok(None);
+    }
+    let scheme: hannoy::Scheme = name.parse().map_err(|_| {
+        value_error(format!(
+            "quantization must be \"none\", \"sq8\" or \"rabitq1\", not {name:?}"
+        ))
+    })?;
+    if !matches!(metric, Metric::Euclidean | Metric::Cosine | Metric::Dot) {
+        return Err(value_error(format!(
+            "the {} metric takes no compact codes (euclidean, cosine and dot do)",
+            metric.name()
+        )));
+    }
+    Ok(Some(scheme))
+}
+
 /// Every metric, in declaration order.
 const ALL: [Metric; 8] = [
     Metric::Euclidean,

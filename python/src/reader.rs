@@ -51,22 +51,27 @@ struct View {
     /// Rounded up from the slot count: an ef past it explores nothing more.
     slots: usize,
     items: RoaringBitmap,
+    /// The scheme of the index's compact codes, if any.
+    quantization: Option<String>,
 }
 
 impl View {
     /// Opens a snapshot of `shared` and the reader of index `index` in it.
     fn open(shared: &Shared, metric: Metric, index: u16) -> Result<View, Error> {
         let snapshot = Snapshot::open(&shared.store, metric, index)?;
-        let (dimensions, slots, items) = with_snapshot!(&snapshot, |_txn, reader| (
-            reader.dimensions(),
-            reader.metadata().slot_count as usize,
-            reader.item_ids().clone()
-        ));
+        let (dimensions, slots, items, quantization) =
+            with_snapshot!(&snapshot, |_txn, reader| (
+                reader.dimensions(),
+                reader.metadata().slot_count as usize,
+                reader.item_ids().clone(),
+                reader.metadata().codes.as_ref().map(|codes| codes.scheme.clone())
+            ));
         Ok(View {
             snapshot,
             dimensions,
             slots,
             items,
+            quantization,
         })
     }
 
@@ -75,15 +80,22 @@ impl View {
         k: i64,
         ef_search: Option<i64>,
         candidates: Option<&'a RoaringBitmap>,
+        rescore: Option<i64>,
     ) -> PyResult<Query<'a>> {
         let ef = match ef_search {
             Some(ef) => count("ef_search", ef)?,
             None => DEFAULT_EF_SEARCH,
         };
+        let rescore = match rescore {
+            Some(0) => return Err(value_error("rescore must be at least 1")),
+            Some(rescore) => Some(count("rescore", rescore)?.min(self.slots.max(1))),
+            None => None,
+        };
         Ok(Query {
             k: count("k", k)?,
             ef: ef.min(self.slots.max(1)),
             candidates,
+            rescore,
         })
     }
 }
@@ -96,6 +108,7 @@ struct Query<'a> {
     k: usize,
     ef: usize,
     candidates: Option<&'a RoaringBitmap>,
+    rescore: Option<usize>,
 }
 
 impl<'a> Query<'a> {
@@ -109,6 +122,10 @@ impl<'a> Query<'a> {
         'a: 'r,
     {
         let builder = reader.nns(self.k).ef_search(self.ef);
+        let builder = match self.rescore {
+            Some(rescore) => builder.rescore(rescore),
+            None => builder,
+        };
         match self.candidates {
             Some(candidates) => builder.candidates(candidates),
             None => builder,
@@ -164,8 +181,11 @@ impl Reader {
     ///
     /// ``ef_search`` is the size of the candidate list (default 64; larger finds more of
     /// the true neighbours, slower). ``candidates`` (any iterable of ids, fastest as a
-    /// numpy uint32 array) restricts the results to those ids.
-    #[pyo3(signature = (vector, k=10, ef_search=None, candidates=None))]
+    /// numpy uint32 array) restricts the results to those ids. On an index with compact
+    /// codes (``Reader.quantization``), the graph is walked on the codes and ``rescore``
+    /// candidates (default: ``ef_search``) are rescored with the full vectors, so the
+    /// distances are exact; fewer is faster. ``ValueError`` for ``rescore < 1``.
+    #[pyo3(signature = (vector, k=10, ef_search=None, candidates=None, rescore=None))]
     fn search(
         &self,
         py: Python<'_>,
@@ -173,10 +193,11 @@ impl Reader {
         k: i64,
         ef_search: Option<i64>,
         candidates: Option<&Bound<'_, PyAny>>,
+        rescore: Option<i64>,
     ) -> PyResult<Vec<(u32, f32)>> {
         let view = self.view()?;
         let allowed = candidate_set(candidates)?;
-        let query = view.query(k, ef_search, allowed.as_ref())?;
+        let query = view.query(k, ef_search, allowed.as_ref(), rescore)?;
         arrays::with_vector(vector, |vector| {
             arrays::check_dimensions("query", vector.len(), view.dimensions)?;
             guard::detach(py, || {
@@ -193,7 +214,7 @@ impl Reader {
     /// Returns ``(ids, distances)``: a ``uint32`` and a ``float32`` array of shape
     /// ``(len(queries), k)``, each row closest first. Where a row has fewer than ``k``
     /// results the rest of it holds ``MISSING_ID`` (``2**32 - 1``) and ``inf``.
-    #[pyo3(signature = (queries, k=10, ef_search=None, candidates=None))]
+    #[pyo3(signature = (queries, k=10, ef_search=None, candidates=None, rescore=None))]
     fn search_batch<'py>(
         &self,
         py: Python<'py>,
@@ -201,10 +222,11 @@ impl Reader {
         k: i64,
         ef_search: Option<i64>,
         candidates: Option<&Bound<'py, PyAny>>,
+        rescore: Option<i64>,
     ) -> PyResult<Neighbours<'py>> {
         let view = self.view()?;
         let allowed = candidate_set(candidates)?;
-        let query = view.query(k, ef_search, allowed.as_ref())?;
+        let query = view.query(k, ef_search, allowed.as_ref(), rescore)?;
         let k = query.k;
         let (ids, distances, rows) = arrays::with_matrix(queries, |queries, rows, cols| {
             arrays::check_dimensions("query", cols, view.dimensions)?;
@@ -248,7 +270,7 @@ impl Reader {
 
     /// The ``k`` items closest to item ``id`` (itself first, at distance 0), as
     /// ``search``. Raises ``KeyError`` if the reader does not see ``id``.
-    #[pyo3(signature = (id, k=10, ef_search=None, candidates=None))]
+    #[pyo3(signature = (id, k=10, ef_search=None, candidates=None, rescore=None))]
     fn search_item(
         &self,
         py: Python<'_>,
@@ -256,11 +278,12 @@ impl Reader {
         k: i64,
         ef_search: Option<i64>,
         candidates: Option<&Bound<'_, PyAny>>,
+        rescore: Option<i64>,
     ) -> PyResult<Vec<(u32, f32)>> {
         let view = self.view()?;
         let id = arrays::item_id(id)?;
         let allowed = candidate_set(candidates)?;
-        let query = view.query(k, ef_search, allowed.as_ref())?;
+        let query = view.query(k, ef_search, allowed.as_ref(), rescore)?;
         guard::detach(py, || {
             with_snapshot!(&view.snapshot, |txn, reader| query
                 .on(reader)
@@ -355,6 +378,12 @@ impl Reader {
     #[getter]
     fn index(&self) -> u16 {
         self.index
+    }
+
+    /// The compact codes the index keeps (``"sq8"``, ``"rabitq1"``), or ``None``.
+    #[getter]
+    fn quantization(&self) -> PyResult<Option<String>> {
+        Ok(self.view()?.quantization.clone())
     }
 
     /// The metric.

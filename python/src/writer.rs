@@ -60,6 +60,7 @@ pub struct Writer {
     index: u16,
     dimensions: usize,
     params: BuildParams,
+    codes: Option<Option<hannoy::Scheme>>,
     state: AtomicU8,
     busy: AtomicBool,
     /// Changes since the last build (or no build yet).
@@ -78,6 +79,8 @@ pub struct WriterSettings {
     pub params: BuildParams,
     /// Seed of the level draws.
     pub seed: u64,
+    /// The compact codes each build leaves (`None`: keep the index's; `Some(None)`: none).
+    pub codes: Option<Option<hannoy::Scheme>>,
 }
 
 /// Marks a writer in use by one call.
@@ -105,6 +108,7 @@ impl Writer {
             index: settings.index,
             dimensions: settings.dimensions,
             params: settings.params,
+            codes: settings.codes,
             state: AtomicU8::new(OPEN),
             busy: AtomicBool::new(false),
             dirty: AtomicBool::new(true),
@@ -271,6 +275,7 @@ impl Writer {
             index: self.index,
             dimensions: self.dimensions,
             params: self.params,
+            codes: self.codes,
             threads,
             panic: None,
         };
@@ -317,6 +322,7 @@ impl Writer {
             index: self.index,
             dimensions: self.dimensions,
             params: self.params,
+            codes: self.codes,
             threads: 1,
             panic: Some(message),
         };

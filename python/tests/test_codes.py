@@ -1,0 +1,77 @@
+"""Compact codes from Python: ``quantization=`` on the writer, ``rescore=`` on searches,
+``Reader.quantization``; exact distances after rescoring, bad input as ValueError."""
+
+import numpy as np
+import pytest
+
+import hannoy
+from conftest import reference_distances
+
+SCHEMES = ["sq8", "rabitq1"]
+
+
+def offset_vectors(n: int, dims: int, seed: int) -> np.ndarray:
+    """Vectors far from the origin, of varying scales: the centre of the codes matters."""
+    rng = np.random.default_rng(seed)
+    scale = 1.0 + (np.arange(n) % 7)[:, None] * 0.5
+    return (rng.normal(size=(n, dims)) * scale + 3.0).astype(np.float32)
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "cosine", "dot"])
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_search_on_codes_returns_exact_distances(make_db, metric, scheme):
+    db = make_db(metric)
+    items = offset_vectors(1200, 32, seed=1)
+    queries = offset_vectors(30, 32, seed=2)
+    with db.writer(32, quantization=scheme) as writer:
+        writer.add_items(np.arange(len(items), dtype=np.uint32), items)
+    reader = db.reader()
+    assert reader.quantization == scheme
+    hits = 0
+    for query in queries:
+        found = reader.search(query, k=10, ef_search=64)
+        ids = np.array([i for i, _ in found])
+        distances = np.array([d for _, d in found])
+        np.testing.assert_allclose(
+            distances, reference_distances(metric, query, items[ids]), rtol=1e-4, atol=1e-4
+        )
+        truth = np.argsort(reference_distances(metric, query, items))[:10]
+        hits += len(set(ids.tolist()) & set(truth.tolist()))
+        fewer = reader.search(query, k=10, ef_search=64, rescore=12)
+        assert len(fewer) == 10
+    recall = hits / (10 * len(queries))
+    assert recall >= (0.85 if scheme == "sq8" else 0.75), recall
+    ids, distances = reader.search_batch(queries, k=5, rescore=20)
+    for row, query in enumerate(queries):
+        assert ids[row].tolist() == [i for i, _ in reader.search(query, k=5, rescore=20)]
+    assert reader.search_item(7, k=3)[0][0] == 7
+
+
+def test_quantization_changes_without_new_items(make_db):
+    db = make_db("euclidean")
+    items = offset_vectors(500, 16, seed=3)
+    with db.writer(16) as writer:
+        writer.add_items(np.arange(500, dtype=np.uint32), items)
+    assert db.reader().quantization is None
+    for scheme in ["sq8", "rabitq1", "none"]:
+        with db.writer(16, quantization=scheme) as writer:
+            writer.build()
+        reader = db.reader()
+        assert reader.quantization == (None if scheme == "none" else scheme)
+        assert reader.search(items[9], k=1)[0][0] == 9
+
+
+def test_bad_quantization_and_rescore_are_value_errors(make_db):
+    with pytest.raises(ValueError, match="quantization"):
+        make_db("euclidean").writer(8, quantization="pq")
+    with pytest.raises(ValueError, match="takes no compact codes"):
+        make_db("manhattan", name="m").writer(8, quantization="sq8")
+    db = make_db("euclidean", name="e")
+    items = offset_vectors(100, 8, seed=4)
+    with db.writer(8, quantization="sq8") as writer:
+        writer.add_items(np.arange(100, dtype=np.uint32), items)
+    reader = db.reader()
+    with pytest.raises(ValueError, match="rescore"):
+        reader.search(items[0], rescore=0)
+    with pytest.raises(ValueError):
+        reader.search_batch(items[:3], rescore=-1)
