@@ -3,8 +3,8 @@
 //!
 //! The instruction set is chosen once per process (capped by `HANNOY_SIMD`), so the test
 //! runs itself as a child process once per level and compares what each child printed: a
-//! digest of every key and value the build stored (links included) and of every search
-//! result (ids and distance bits), per backend.
+//! digest of every key and value the build stored (links, compact codes and quantizer
+//! included) and of every search result (ids and distance bits, on codes too), per backend.
 
 use std::process::Command;
 
@@ -14,7 +14,7 @@ use hannoy_conformance::index_suite::random_vectors;
 use hannoy_conformance::store_suite::fresh;
 use hannoy_graph::store::{KvStore, ReadTxn, WriteTxn};
 use hannoy_graph::{Reader, Writer};
-use hannoy_metrics::{Cosine, Euclidean, Manhattan, Metric};
+use hannoy_metrics::{Cosine, Euclidean, Manhattan, Metric, Scheme};
 use rand::SeedableRng;
 
 /// Set in a child process: print the digests instead of spawning children.
@@ -34,8 +34,9 @@ impl Fnv {
     }
 }
 
-/// Builds an index of `M` on one thread, then digests the store and the search results.
-fn digest<B: Backend, M: Metric>() -> u64 {
+/// Builds an index of `M` on one thread (with compact `codes`, if any), then digests the
+/// store and the search results.
+fn digest<B: Backend, M: Metric>(codes: Option<Scheme>) -> u64 {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(1)
         .build()
@@ -50,11 +51,12 @@ fn digest<B: Backend, M: Metric>() -> u64 {
             .expect("add item");
     }
     let mut rng = rand::rngs::StdRng::seed_from_u64(5);
-    writer
-        .builder(&mut rng)
-        .thread_pool(&pool)
-        .build(&mut wtxn)
-        .expect("build");
+    let builder = writer.builder(&mut rng).thread_pool(&pool);
+    let builder = match codes {
+        Some(scheme) => builder.codes(Some(scheme)),
+        None => builder,
+    };
+    builder.build(&mut wtxn).expect("build");
     wtxn.commit().expect("commit");
 
     let mut fnv = Fnv::new();
@@ -82,10 +84,12 @@ fn digest<B: Backend, M: Metric>() -> u64 {
 /// One line per backend and metric: `digest name value`.
 fn digests() -> String {
     [
-        ("lmdb-cosine", digest::<Lmdb, Cosine>()),
-        ("lmdb-euclidean", digest::<Lmdb, Euclidean>()),
-        ("redb-manhattan", digest::<Redb, Manhattan>()),
-        ("memory-cosine", digest::<Memory, Cosine>()),
+        ("lmdb-cosine", digest::<Lmdb, Cosine>(None)),
+        ("lmdb-euclidean", digest::<Lmdb, Euclidean>(None)),
+        ("redb-manhattan", digest::<Redb, Manhattan>(None)),
+        ("memory-cosine", digest::<Memory, Cosine>(None)),
+        ("lmdb-euclidean-sq8", digest::<Lmdb, Euclidean>(Some(Scheme::Sq8))),
+        ("memory-cosine-rabitq1", digest::<Memory, Cosine>(Some(Scheme::RaBitQ1))),
     ]
     .iter()
     .map(|(name, digest)| format!("digest {name} {digest:016x}\n"))
@@ -129,7 +133,7 @@ fn graphs_and_results_are_identical_at_every_simd_level() {
             .filter_map(|line| line.strip_prefix("digest "))
             .map(str::to_owned)
             .collect();
-        assert_eq!(digests.len(), 4, "child output: {text}");
+        assert_eq!(digests.len(), 6, "child output: {text}");
         (level, digests)
     };
     let (best_level, best) = run(None);
