@@ -65,10 +65,10 @@ pub fn quiet_pool() -> rayon::ThreadPool {
         .expect("a one-thread pool")
 }
 
-/// Builds the index every trial damages, in `store`: 300 items built, 10 deleted and built
-/// again (so some slots are free), then, committed but not built, 4 adds, 2 replacements and
-/// 3 deletes (so every key kind is present: metadata, items, pending, slots, free slots,
-/// vectors, links on several layers).
+/// Builds the index every trial damages, in `store`: 300 items built with 8-bit compact
+/// codes, 10 deleted and built again (so some slots are free), then, committed but not
+/// built, 4 adds, 2 replacements and 3 deletes (so every key kind is present: metadata,
+/// items, pending, slots, free slots, quantizer, vectors, links on several layers, codes).
 ///
 /// # Panics
 /// If the undamaged store fails.
@@ -82,7 +82,10 @@ pub fn build_fixture<S: KvStore>(store: &S, pool: &rayon::ThreadPool) {
             .unwrap();
     }
     let mut rng = StdRng::seed_from_u64(1);
-    builder(&writer, &mut rng, pool).build(&mut wtxn).unwrap();
+    builder(&writer, &mut rng, pool)
+        .codes(Some(hannoy_metrics::Scheme::Sq8))
+        .build(&mut wtxn)
+        .unwrap();
     wtxn.commit().unwrap();
 
     let mut wtxn = store.write_txn().expect("write txn");
@@ -340,8 +343,8 @@ fn install_panic_hook() {
 }
 
 /// Every key of the index in `txn`, with its class (what it holds, for the tally and for
-/// drawing a target: `metadata`, `items`, `pending`, `slot`, `free-slots`, `vectors`,
-/// `links-0`, `links-upper`).
+/// drawing a target: `metadata`, `items`, `pending`, `slot`, `free-slots`, `quantizer`, `vectors`,
+/// `links-0`, `links-upper`, `codes`).
 ///
 /// # Panics
 /// If the undamaged store cannot be read.
@@ -364,6 +367,8 @@ pub fn class_of(key: &[u8]) -> &'static str {
         Some(t) if t == Tag::Pending as u8 => "pending",
         Some(t) if t == Tag::Slot as u8 => "slot",
         Some(t) if t == Tag::FreeSlots as u8 => "free-slots",
+        Some(t) if t == Tag::Quantizer as u8 => "quantizer",
+        Some(t) if t == Tag::Codes as u8 => "codes",
         Some(t) if t == Tag::Vectors as u8 => "vectors",
         Some(t) if t == Tag::Links as u8 && key.get(key::HEADER_LEN) == Some(&0) => "links-0",
         Some(t) if t == Tag::Links as u8 => "links-upper",
