@@ -2,7 +2,7 @@
 //! seed, with exact ground truth.
 
 use std::fs::File;
-use std::io::{self, BufReader, Read};
+use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
 use rand::rngs::StdRng;
@@ -160,6 +160,50 @@ pub fn read_ids(path: &Path) -> io::Result<Vec<Vec<u32>>> {
     read_texmex(&bytes).ok_or_else(|| invalid(path, "not an .ivecs file"))
 }
 
+/// Writes `matrix` as `.fvecs` (per row: a little-endian int32 dimension, then the floats).
+///
+/// # Errors
+/// I/O errors.
+pub fn write_vectors(path: &Path, matrix: &Matrix) -> io::Result<()> {
+    let rows = (0..matrix.rows()).map(|i| matrix.row(i).iter().map(|x| x.to_bits()));
+    write_texmex(path, matrix.dim, rows)
+}
+
+/// Writes `ids` as `.ivecs` (per row: a little-endian int32 count, then the ids); every row
+/// must have the same length, as [`read_ids`] requires.
+///
+/// # Errors
+/// I/O errors; rows of different lengths (`InvalidInput`).
+pub fn write_ids(path: &Path, ids: &[Vec<u32>]) -> io::Result<()> {
+    let width = ids.first().map_or(0, Vec::len);
+    if ids.iter().any(|row| row.len() != width) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "ivecs rows must all have the same length",
+        ));
+    }
+    write_texmex(path, width, ids.iter().map(|row| row.iter().copied()))
+}
+
+fn write_texmex<R: Iterator<Item = u32>>(
+    path: &Path,
+    width: usize,
+    rows: impl Iterator<Item = R>,
+) -> io::Result<()> {
+    let count = u32::try_from(width)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "row too long for .fvecs"))?;
+    let mut out = BufWriter::new(File::create(path)?);
+    for row in rows {
+        out.write_all(&count.to_le_bytes())?;
+        for value in row {
+            out.write_all(&value.to_le_bytes())?;
+        }
+    }
+    out.into_inner()
+        .map_err(io::IntoInnerError::into_error)?
+        .sync_all()
+}
+
 /// TEXMEX rows: a little-endian int32 count, then that many 4-byte values; all rows alike.
 fn read_texmex(bytes: &[u8]) -> Option<Vec<Vec<u32>>> {
     let mut rows = Vec::new();
@@ -230,6 +274,20 @@ pub fn generate(
     top: usize,
     distance: impl Fn(&[f32], &[f32]) -> f32 + Sync,
 ) -> Dataset {
+    let (base, queries) = generate_vectors(n, queries, dim, seed);
+    let ground_truth = exact_neighbours(&base, &queries, top, distance);
+    Dataset {
+        name: format!("generated-{n}x{dim}-seed{seed}"),
+        base,
+        queries,
+        ground_truth,
+    }
+}
+
+/// The base and query vectors of [`generate`], without the ground truth. The queries are
+/// drawn after the base from one seeded stream, so asking for more queries keeps the first
+/// ones (and the base) the same.
+pub fn generate_vectors(n: usize, queries: usize, dim: usize, seed: u64) -> (Matrix, Matrix) {
     let mut rng = StdRng::seed_from_u64(seed);
     let clusters = (n as f64).sqrt().ceil().max(1.0) as usize;
     let centres: Vec<f32> = (0..clusters * dim)
@@ -249,13 +307,7 @@ pub fn generate(
     };
     let base = sample(n);
     let queries = sample(queries);
-    let ground_truth = exact_neighbours(&base, &queries, top, distance);
-    Dataset {
-        name: format!("generated-{n}x{dim}-seed{seed}"),
-        base,
-        queries,
-        ground_truth,
-    }
+    (base, queries)
 }
 
 fn normalize(v: &mut [f32]) {
@@ -354,6 +406,36 @@ mod tests {
         let ((r, c), body) = parse_npy(&npy, "<f4").unwrap();
         assert_eq!((r, c, body.len()), (2, 2, 16));
         assert!(parse_npy(&npy, "<i4").is_none());
+    }
+
+    #[test]
+    fn written_files_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let (base, _) = generate_vectors(7, 0, 5, 1);
+        let path = dir.path().join("base.fvecs");
+        write_vectors(&path, &base).unwrap();
+        let read = read_vectors(&path).unwrap();
+        assert_eq!((read.dim, read.data.len()), (5, 35));
+        assert!(
+            read.data
+                .iter()
+                .zip(&base.data)
+                .all(|(a, b)| a.to_bits() == b.to_bits())
+        );
+
+        let ids = vec![vec![3, 1, 4], vec![1, 5, 9]];
+        let path = dir.path().join("groundtruth.ivecs");
+        write_ids(&path, &ids).unwrap();
+        assert_eq!(read_ids(&path).unwrap(), ids);
+        assert!(write_ids(&path, &[vec![1], vec![2, 3]]).is_err());
+    }
+
+    #[test]
+    fn more_queries_keep_the_first_ones() {
+        let (base, few) = generate_vectors(50, 3, 4, 9);
+        let (same_base, more) = generate_vectors(50, 10, 4, 9);
+        assert_eq!(base.data, same_base.data);
+        assert_eq!(few.data[..], more.data[..few.data.len()]);
     }
 
     #[test]

@@ -48,6 +48,23 @@ pub fn memory() -> Memory {
     }
 }
 
+/// Major page faults of this process so far (faults that waited for a read from disk),
+/// from `/proc/self/stat` (Linux; 0 elsewhere).
+pub fn major_faults() -> u64 {
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|stat| parse_major_faults(&stat))
+        .unwrap_or(0)
+}
+
+/// `majflt`, the 12th field of a `/proc/<pid>/stat` line. The command name (2nd field) may
+/// hold spaces and parentheses, so fields are counted after its last `)`.
+fn parse_major_faults(stat: &str) -> Option<u64> {
+    let (_, rest) = stat.rsplit_once(')')?;
+    // `rest` starts at the 3rd field (state): majflt is 9 fields later.
+    rest.split_whitespace().nth(9)?.parse().ok()
+}
+
 /// Total size of the files under `path`.
 pub fn disk_size(path: &std::path::Path) -> u64 {
     let Ok(meta) = std::fs::metadata(path) else {
@@ -72,5 +89,12 @@ mod tests {
         assert_eq!(quantile(&values, 0.99), 5.0);
         assert_eq!(quantile(&values, 0.0), 1.0);
         assert_eq!(median(&[]), 0.0);
+    }
+
+    #[test]
+    fn major_faults_are_the_twelfth_field() {
+        let stat = "4242 (a (b) c) S 1 4242 4242 0 -1 4194560 1234 0 77 0 5 6 0 0 20 0 1 0";
+        assert_eq!(parse_major_faults(stat), Some(77));
+        assert_eq!(parse_major_faults("4242 (x) S 1"), None);
     }
 }
