@@ -52,8 +52,15 @@
 //! ```
 //! use hannoy_metrics::{Cosine, Metric, Quantizer, Scheme};
 //!
-//! let rows: Vec<Vec<f32>> = (0..100)
-//!     .map(|i| (0..32).map(|j| ((i * 32 + j) as f32 * 0.37).sin() + 0.5).collect())
+//! // 100 pseudo-random rows of 32 components.
+//! let component = |k: u64| {
+//!     let z = k.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+//!     let z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+//!     let z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+//!     (z >> 40) as f32 / 16_777_216.0
+//! };
+//! let rows: Vec<Vec<f32>> = (0..100u64)
+//!     .map(|i| (0..32).map(|j| component(32 * i + j + 1) + 0.5).collect())
 //!     .collect();
 //! let quantizer = Quantizer::fit(Scheme::Sq8, Cosine::NAME, 32, 42, rows.iter().map(Vec::as_slice))?;
 //! let mut codes = Vec::new();

@@ -65,9 +65,6 @@ mod tests {
             expected: 3,
             found: 2,
         };
-        assert_eq!(
-            e.to_string(),
-            "vector has 2 dimensions but 3 were expected"
-        );
+        assert_eq!(e.to_string(), "vector has 2 dimensions but 3 were expected");
     }
 }

@@ -52,7 +52,10 @@ struct Cursor<'a> {
 impl<'a> Cursor<'a> {
     /// The next `n` bytes, or `Corrupted` naming `what` was cut short.
     fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8], CodeError> {
-        let end = self.at.checked_add(n).filter(|&end| end <= self.bytes.len());
+        let end = self
+            .at
+            .checked_add(n)
+            .filter(|&end| end <= self.bytes.len());
         match end {
             Some(end) => {
                 let slice = &self.bytes[self.at..end];

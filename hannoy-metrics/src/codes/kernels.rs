@@ -20,6 +20,14 @@
 //! accumulator takes the whole lane `p₀ + 2¹⁶·p₁`, another takes `p₁ = lane >> 16`, and the
 //! sum is `full - (2¹⁶ - 1)·high` modulo 2³². Register widths whose 16-bit and 32-bit
 //! vectors differ in size (pulp's `Scalar`) run the reference loop.
+//!
+//! An x86-specific path (`vpmovzxbw` + `vpmaddwd` through pulp's safe V3/V4 intrinsics) was
+//! measured against this generic one on 384 bytes (minimum of 9 runs of 300 000 calls, on a
+//! shared 2-core AVX-512 Xeon): 16.2 ns against 17.1 ns on V4, 22.7 ns against 20.3 ns on
+//! V3, far from the 1.3x that would pay for a second copy, so there is none. Written with
+//! closures instead of the `#[inline(always)]` helpers below, the generic kernel was
+//! 40 times slower: a closure is not compiled with the target features of its caller, so
+//! pulp's intrinsics inside it were not inlined.
 
 use core::mem::size_of;
 
@@ -80,36 +88,17 @@ pub fn dot_u8<S: Simd>(simd: S, a: &[u8], b: &[u8]) -> u32 {
     }
     let len = a.len().min(b.len());
     let (a, b) = (&a[..len], &b[..len]);
-    let bytes = simd.splat_u32s(0x00ff_00ff);
-    let (eight, sixteen) = (simd.splat_u32s(8), simd.splat_u32s(16));
     let zero = simd.splat_u32s(0);
     // Two independent accumulator pairs, so consecutive registers do not wait on each other.
     let mut full = [zero; 2];
     let mut high = [zero; 2];
-
-    let step = |full: &mut S::u32s, high: &mut S::u32s, x: S::u32s, y: S::u32s| {
-        let even = |v| simd.and_u32s(v, bytes);
-        let odd = |v| simd.and_u32s(simd.wrapping_dyn_shr_u32s(v, eight), bytes);
-        let mul = |p: S::u32s, q: S::u32s| -> S::u32s {
-            bytemuck::cast(simd.mul_u16s(bytemuck::cast(p), bytemuck::cast(q)))
-        };
-        let p_even = mul(even(x), even(y));
-        let p_odd = mul(odd(x), odd(y));
-        *full = simd.add_u32s(*full, simd.add_u32s(p_even, p_odd));
-        let tops = simd.add_u32s(
-            simd.wrapping_dyn_shr_u32s(p_even, sixteen),
-            simd.wrapping_dyn_shr_u32s(p_odd, sixteen),
-        );
-        *high = simd.add_u32s(*high, tops);
-    };
-
     let mut pairs_a = a.chunks_exact(2 * width);
     let mut pairs_b = b.chunks_exact(2 * width);
     for (x, y) in (&mut pairs_a).zip(&mut pairs_b) {
         for r in 0..2 {
             let at = r * width..(r + 1) * width;
             let (xr, yr) = (load::<S>(&x[at.clone()]), load::<S>(&y[at]));
-            step(&mut full[r], &mut high[r], xr, yr);
+            step_u8(simd, &mut full[r], &mut high[r], xr, yr);
         }
     }
     let (x, y) = (pairs_a.remainder(), pairs_b.remainder());
@@ -121,17 +110,47 @@ pub fn dot_u8<S: Simd>(simd: S, a: &[u8], b: &[u8]) -> u32 {
         } else {
             (load_partial::<S>(x), load_partial::<S>(y))
         };
-        step(&mut full[0], &mut high[0], xr, yr);
+        step_u8(simd, &mut full[0], &mut high[0], xr, yr);
     }
 
     let full = simd.add_u32s(full[0], full[1]);
     let high = simd.add_u32s(high[0], high[1]);
-    let lanes = |v: &S::u32s| {
-        bytemuck::cast_slice::<S::u32s, u32>(core::slice::from_ref(v))
-            .iter()
-            .fold(0u32, |s, &x| s.wrapping_add(x))
-    };
-    lanes(&full).wrapping_sub(lanes(&high).wrapping_mul(0xffff))
+    lane_sum::<S>(&full).wrapping_sub(lane_sum::<S>(&high).wrapping_mul(0xffff))
+}
+
+/// The wrapping sum of the lanes of `v`.
+#[inline(always)]
+fn lane_sum<S: Simd>(v: &S::u32s) -> u32 {
+    bytemuck::cast_slice::<S::u32s, u32>(core::slice::from_ref(v))
+        .iter()
+        .fold(0u32, |s, &x| s.wrapping_add(x))
+}
+
+/// `p`·`q` lane by lane on 16-bit lanes (wrapping; exact for bytes).
+#[inline(always)]
+fn mul_u16<S: Simd>(simd: S, p: S::u32s, q: S::u32s) -> S::u32s {
+    bytemuck::cast(simd.mul_u16s(bytemuck::cast(p), bytemuck::cast(q)))
+}
+
+/// Adds the byte products of one register pair `x`, `y` to `full` (whole 32-bit lanes of
+/// 16-bit products) and `high` (their upper 16-bit halves). Plain functions, not closures:
+/// a closure would not be compiled with the caller's target features.
+#[inline(always)]
+fn step_u8<S: Simd>(simd: S, full: &mut S::u32s, high: &mut S::u32s, x: S::u32s, y: S::u32s) {
+    let bytes = simd.splat_u32s(0x00ff_00ff);
+    let (eight, sixteen) = (simd.splat_u32s(8), simd.splat_u32s(16));
+    let p_even = mul_u16(simd, simd.and_u32s(x, bytes), simd.and_u32s(y, bytes));
+    let p_odd = mul_u16(
+        simd,
+        simd.and_u32s(simd.wrapping_dyn_shr_u32s(x, eight), bytes),
+        simd.and_u32s(simd.wrapping_dyn_shr_u32s(y, eight), bytes),
+    );
+    *full = simd.add_u32s(*full, simd.add_u32s(p_even, p_odd));
+    let tops = simd.add_u32s(
+        simd.wrapping_dyn_shr_u32s(p_even, sixteen),
+        simd.wrapping_dyn_shr_u32s(p_odd, sixteen),
+    );
+    *high = simd.add_u32s(*high, tops);
 }
 
 /// [`bitplane_dot_reference`] on whole words, compiled for the instruction set of `S` (so
@@ -149,10 +168,23 @@ pub fn bitplane_dot<S: Simd>(simd: S, bits: &[u8], planes: &[u64]) -> u32 {
             *count += (b & p).count_ones();
         }
     }
-    counts
-        .iter()
-        .enumerate()
-        .fold(0u32, |s, (j, &c)| s.wrapping_add(c << j))
+    let mut sum = 0u32;
+    for (j, &c) in counts.iter().enumerate() {
+        sum = sum.wrapping_add(c << j);
+    }
+    sum
+}
+
+/// Number of set bits in the whole little-endian `u64` words of `bits` (the `|b|` of a
+/// RaBitQ code), compiled like its caller.
+#[inline(always)]
+pub fn ones(bits: &[u8]) -> u32 {
+    // A loop, not a closure, so `count_ones` is compiled with the caller's `popcnt`.
+    let mut count = 0;
+    for w in bits.chunks_exact(8) {
+        count += u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]).count_ones();
+    }
+    count
 }
 
 /// Arguments of one dispatched [`dot_u8`].
@@ -242,5 +274,7 @@ mod tests {
         assert_eq!(bitplane_dot_dispatched(&ones, &full), 384 * 15);
         assert_eq!(bitplane_dot_reference(&ones, &full), 384 * 15);
         assert_eq!(bitplane_dot_dispatched(&ones, &[0; 24]), 0);
+        assert_eq!(super::ones(&ones), 384);
+        assert_eq!(super::ones(&[0xff, 1, 0, 0, 0, 0, 0, 0x80, 0xff]), 10);
     }
 }

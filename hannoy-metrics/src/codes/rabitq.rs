@@ -7,8 +7,8 @@
 //! | `0 .. D/8` | `b` | bit `i` (word `i/64`, bit `i%64`, words `u64` LE) is `oᵢ >= 0` |
 //! | `+0 .. +4` | `‖x'‖` (`f32` LE) | norm of the rotated centred vector; `o = x'/‖x'‖` |
 //! | `+4 .. +8` | `<ō, o>` (`f32` LE) | `Σ|oᵢ| / √D`, in `(0, 1]` (1 for `x' = 0`) |
-//! | `+8 .. +12` | `|b|` (`u32` LE) | number of set bits |
-//! | `+12 .. +16` | `√(1 - <ō,o>²) / <ō,o>` (`f32` LE) | the paper's error factor, precomputed |
+//! | `+8 .. +12` | `√(1 - <ō,o>²) / <ō,o>` (`f32` LE) | the paper's error factor, precomputed |
+//! | `+12 .. +16` | `<x - mean, mean>` (`f32` LE) | for dot and cosine (see the parent) |
 //!
 //! `ō = (2b - 1)/√D` is the nearest vertex of the hypercube `{±1/√D}ᴰ` to `o`, the
 //! quantized unit vector of the paper. For 384 dimensions a code is 64 bytes, one cache line.
@@ -19,7 +19,9 @@
 //! levels `q̄ᵢ = qlo + qstep·uᵢ`, `uᵢ ∈ 0..=15`, stored as [`PLANES`] bit planes, so that
 //! `<b, u> = Σⱼ 2ʲ·popcount(b & planeⱼ)` ([`bitplane_dot`]) and
 //!
-//! `<ō, q̄> = (2·(qlo·|b| + qstep·<b, u>) - (D·qlo + qstep·Σuᵢ)) / √D`.
+//! `<ō, q̄> = (2·(qlo·|b| + qstep·<b, u>) - (D·qlo + qstep·Σuᵢ)) / √D`
+//!
+//! with `|b|` the number of set bits (counted at query time: `D/64` more `popcnt`s).
 //!
 //! The paper's unbiased estimator of `<o, q'>` is `<ō, q'> / <ō, o>`, so
 //! `<x', q'> ≈ ‖x'‖ · <ō, q̄> / <ō, o>`.
@@ -44,8 +46,8 @@
 
 use pulp::Simd;
 
-use super::kernels::{PLANES, bitplane_dot};
-use super::{Codec, InnerProduct, le_f32, le_u32};
+use super::kernels::{self, PLANES, bitplane_dot};
+use super::{Codec, InnerProduct, le_f32};
 
 /// The paper's confidence constant of the estimator bound.
 pub const EPSILON_0: f64 = 1.9;
@@ -85,7 +87,7 @@ impl Codec for RaBitQ1 {
         padded / 8 + FACTORS
     }
 
-    fn encode(x: &[f32], out: &mut Vec<u8>) {
+    fn encode(x: &[f32], cross: f32, out: &mut Vec<u8>) {
         for word in x.chunks(64) {
             let bits = word
                 .iter()
@@ -105,12 +107,11 @@ impl Codec for RaBitQ1 {
         } else {
             1.0
         };
-        let ones: u32 = x.iter().map(|&v| u32::from(v >= 0.0)).sum();
         let factor = (1.0 - ip * ip).max(0.0).sqrt() / ip;
         out.extend_from_slice(&(norm as f32).to_le_bytes());
         out.extend_from_slice(&(ip as f32).to_le_bytes());
-        out.extend_from_slice(&ones.to_le_bytes());
         out.extend_from_slice(&(factor as f32).to_le_bytes());
+        out.extend_from_slice(&cross.to_le_bytes());
     }
 
     fn prepare(q: &[f32]) -> RaBitQQuery {
@@ -144,10 +145,11 @@ impl Codec for RaBitQ1 {
     fn inner_product<S: Simd>(simd: S, query: &RaBitQQuery, code: &[u8]) -> InnerProduct {
         let (bits, factors) = code.split_at((query.planes.len() / PLANES * 8).min(code.len()));
         let bu = f64::from(bitplane_dot(simd, bits, &query.planes));
+        let ones = f64::from(kernels::ones(bits));
         let norm = f64::from(le_f32(factors, 0));
         let ip_oo = f64::from(le_f32(factors, 4));
-        let ones = f64::from(le_u32(factors, 8));
-        let factor = f64::from(le_f32(factors, 12));
+        let factor = f64::from(le_f32(factors, 8));
+        let cross = f64::from(le_f32(factors, 12));
         let b_q = query.lo * ones + query.step * bu;
         let sum_q = query.dims * query.lo + query.step * query.sum;
         let ip_obar_q = (2.0 * b_q - sum_q) / query.root;
@@ -156,6 +158,7 @@ impl Codec for RaBitQ1 {
             value: scale * ip_obar_q,
             error: norm * factor * query.bound_per_factor + scale * query.bound_query,
             norm,
+            cross,
         }
     }
 }
@@ -169,14 +172,14 @@ mod tests {
         let mut x = vec![1.0f32; 64];
         x[3] = -1.0;
         let mut code = Vec::new();
-        RaBitQ1::encode(&x, &mut code);
+        RaBitQ1::encode(&x, 0.0, &mut code);
         assert_eq!(code.len(), RaBitQ1::code_len(64));
         assert_eq!(u64::from_le_bytes(code[..8].try_into().unwrap()), !(1 << 3));
         assert_eq!(le_f32(&code[8..], 0), 8.0);
         // All |oᵢ| equal: o is a hypercube vertex, <ō, o> = 1, factor 0.
         assert_eq!(le_f32(&code[8..], 4), 1.0);
-        assert_eq!(le_u32(&code[8..], 8), 63);
-        assert_eq!(le_f32(&code[8..], 12), 0.0);
+        assert_eq!(le_f32(&code[8..], 8), 0.0);
+        assert_eq!(kernels::ones(&code[..8]), 63);
         // Then the estimate is exact up to the query's quantization.
         let q = RaBitQ1::prepare(&x);
         let ip = RaBitQ1::inner_product(pulp::Scalar::new(), &q, &code);
@@ -186,7 +189,7 @@ mod tests {
     #[test]
     fn zero_vector_estimates_zero() {
         let mut code = Vec::new();
-        RaBitQ1::encode(&[0.0; 64], &mut code);
+        RaBitQ1::encode(&[0.0; 64], 0.0, &mut code);
         let q = RaBitQ1::prepare(&[0.25; 64]);
         let ip = RaBitQ1::inner_product(pulp::Scalar::new(), &q, &code);
         assert_eq!((ip.value, ip.error, ip.norm), (0.0, 0.0, 0.0));

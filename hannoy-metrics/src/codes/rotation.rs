@@ -178,7 +178,10 @@ mod tests {
     }
 
     fn dot64(a: &[f32], b: &[f32]) -> f64 {
-        a.iter().zip(b).map(|(&x, &y)| f64::from(x) * f64::from(y)).sum()
+        a.iter()
+            .zip(b)
+            .map(|(&x, &y)| f64::from(x) * f64::from(y))
+            .sum()
     }
 
     #[test]
@@ -213,7 +216,10 @@ mod tests {
                 assert!((na - nra).abs() <= 1e-5 * na, "dims {dims}: {na} vs {nra}");
                 let (ab, rab) = (dot64(&a, &b), dot64(&ra, &rb));
                 let scale = (na * dot64(&b, &b)).sqrt();
-                assert!((ab - rab).abs() <= 1e-5 * scale, "dims {dims}: {ab} vs {rab}");
+                assert!(
+                    (ab - rab).abs() <= 1e-5 * scale,
+                    "dims {dims}: {ab} vs {rab}"
+                );
             }
         }
     }

@@ -1,6 +1,6 @@
 //! SQ8: 8 bits per rotated component, with per-vector bounds (LVQ-style).
 //!
-//! # Code layout (`D + 16` bytes, `D` the padded dimension count)
+//! # Code layout (`D + 20` bytes, `D` the padded dimension count)
 //!
 //! | Bytes | Field | Meaning |
 //! |-------|-------|---------|
@@ -9,6 +9,7 @@
 //! | `D+4 .. D+8` | `step` (`f32` LE) | `(max x'ᵢ - lo) / 255` (0 when all equal) |
 //! | `D+8 .. D+12` | `Σ cᵢ` (`u32` LE) | |
 //! | `D+12 .. D+16` | `‖x'‖` (`f32` LE) | norm of the rotated centred vector |
+//! | `D+16 .. D+20` | `<x - mean, mean>` (`f32` LE) | for dot and cosine (see the parent) |
 //!
 //! `x'` is the rotated, centred vector the quantizer hands over (see the module parent).
 //! The query `q'` is quantized the same way into `uᵢ`, `qlo`, `qstep`, and with
@@ -37,7 +38,7 @@ use super::{Codec, InnerProduct, le_f32, le_u32};
 const LEVELS: f32 = 255.0;
 
 /// Bytes of the factors after the components.
-const FACTORS: usize = 16;
+const FACTORS: usize = 20;
 
 /// The SQ8 scheme.
 pub(crate) struct Sq8;
@@ -81,7 +82,7 @@ impl Codec for Sq8 {
         padded + FACTORS
     }
 
-    fn encode(x: &[f32], out: &mut Vec<u8>) {
+    fn encode(x: &[f32], cross: f32, out: &mut Vec<u8>) {
         let (lo, step, codes) = quantize(x, LEVELS);
         let start = out.len();
         out.extend(codes);
@@ -91,6 +92,7 @@ impl Codec for Sq8 {
         out.extend_from_slice(&step.to_le_bytes());
         out.extend_from_slice(&sum.to_le_bytes());
         out.extend_from_slice(&(norm.sqrt() as f32).to_le_bytes());
+        out.extend_from_slice(&cross.to_le_bytes());
     }
 
     fn prepare(q: &[f32]) -> Sq8Query {
@@ -126,6 +128,7 @@ impl Codec for Sq8 {
         let step = f64::from(le_f32(factors, 4));
         let sum = f64::from(le_u32(factors, 8));
         let norm = f64::from(le_f32(factors, 12));
+        let cross = f64::from(le_f32(factors, 16));
         let value = d as f64 * lo * query.lo
             + lo * query.step * query.sum
             + query.lo * step * sum
@@ -135,6 +138,7 @@ impl Codec for Sq8 {
             value,
             error,
             norm,
+            cross,
         }
     }
 }
@@ -145,9 +149,11 @@ mod tests {
 
     #[test]
     fn layout_and_exact_levels() {
-        let x: Vec<f32> = (0..64).map(|i| -1.0 + (i * 4) as f32 / 255.0 * 2.0).collect();
+        let x: Vec<f32> = (0..64)
+            .map(|i| -1.0 + (i * 4) as f32 / 255.0 * 2.0)
+            .collect();
         let mut code = Vec::new();
-        Sq8::encode(&x, &mut code);
+        Sq8::encode(&x, 0.0, &mut code);
         assert_eq!(code.len(), Sq8::code_len(64));
         assert_eq!(code[0], 0);
         assert_eq!(code[63], 255);
@@ -165,7 +171,7 @@ mod tests {
     fn constant_vector_has_zero_step() {
         let x = [0.5f32; 64];
         let mut code = Vec::new();
-        Sq8::encode(&x, &mut code);
+        Sq8::encode(&x, 0.0, &mut code);
         assert!(code[..64].iter().all(|&c| c == 0));
         assert_eq!(le_f32(&code[64..], 4), 0.0);
         let q = Sq8::prepare(&[2.0; 64]);

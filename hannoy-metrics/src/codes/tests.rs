@@ -100,7 +100,7 @@ fn fit_is_the_mean_and_validates_rows() {
 
 #[test]
 fn code_lengths() {
-    for (dims, sq8, rabitq) in [(384, 400, 64), (1, 80, 24), (100, 144, 32), (0, 80, 24)] {
+    for (dims, sq8, rabitq) in [(384, 404, 64), (1, 84, 24), (100, 148, 32), (0, 84, 24)] {
         let q = Quantizer::fit(Scheme::Sq8, "dot", dims, 0, []).unwrap();
         assert_eq!(q.code_len(), sq8, "{dims}");
         let q = Quantizer::fit(Scheme::RaBitQ1, "dot", dims, 0, []).unwrap();
@@ -255,14 +255,18 @@ fn corrupt_codes_are_never_nan() {
                 assert_eq!(e.distance, f32::INFINITY);
                 assert!(e.lower <= e.distance);
             }
-            let factors = code.len() - 16;
+            let fields = if scheme == Scheme::Sq8 { 5 } else { 4 };
+            let factors = code.len() - 4 * fields;
             for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 0.0, -1.0, 1e38] {
-                for field in 0..4 {
+                for field in 0..fields {
                     let mut c = code.clone();
                     c[factors + 4 * field..factors + 4 * field + 4]
                         .copy_from_slice(&bad.to_le_bytes());
                     let e = query.estimate(&c);
-                    assert!(!e.distance.is_nan() && !e.lower.is_nan(), "{bad} in {field}");
+                    assert!(
+                        !e.distance.is_nan() && !e.lower.is_nan(),
+                        "{bad} in {field}"
+                    );
                     assert!(e.lower <= e.distance);
                 }
             }
