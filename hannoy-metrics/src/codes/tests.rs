@@ -2,6 +2,8 @@
 
 use super::rotation::SplitMix64;
 use super::*;
+use crate::VectorError;
+use pulp::Arch;
 
 /// `rows` Gaussian rows of `dims` components around `offset`.
 fn data(seed: u64, rows: usize, dims: usize, offset: f32) -> Vec<Vec<f32>> {
