@@ -163,6 +163,11 @@ fn byte_operands() -> impl Strategy<Value = (Vec<u8>, Vec<u8>, usize, usize)> {
     })
 }
 
+/// A bit string of `0..=1100` bytes and the padding in front of it.
+fn bit_operands() -> impl Strategy<Value = (Vec<u8>, usize)> {
+    (0usize..=1100).prop_flat_map(|len| (prop::collection::vec(byte(), len), 0usize..64))
+}
+
 fn padded(bytes: &[u8], pad: usize) -> Vec<u8> {
     let mut out = vec![0x5a; pad];
     out.extend_from_slice(bytes);
@@ -185,7 +190,7 @@ proptest! {
 
     #[test]
     fn bitplane_dot_matches_reference(
-        (bits, pad) in (0usize..=1100).prop_flat_map(|len| (prop::collection::vec(byte(), len), 0usize..64)),
+        (bits, pad) in bit_operands(),
         seed in any::<u64>(),
     ) {
         let mut rng = Rng(seed);

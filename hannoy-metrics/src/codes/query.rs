@@ -9,10 +9,12 @@ use super::{InnerProduct, Prepared, Space};
 /// units (Euclidean: squared L2; Cosine: `1 - cos`, not clamped; Dot: `-<x, q>`), never NaN
 /// (NaN becomes `+inf`), with a lower bound on the true internal distance.
 ///
-/// `lower <= distance` always. For [`Scheme::Sq8`](super::Scheme::Sq8) `lower` is a worst-case bound, valid for
-/// every input (loose); for [`Scheme::RaBitQ1`](super::Scheme::RaBitQ1) it is the paper's bound with
-/// [`EPSILON_0`](super::EPSILON_0), which holds with probability about 94 % per code (see `rabitq.rs`).
-/// A code of the wrong length gives `+inf` for both.
+/// `lower <= distance` always. For [`Scheme::Sq8`](super::Scheme::Sq8) `lower` is a
+/// worst-case bound, valid for every input (loose); for
+/// [`Scheme::RaBitQ1`](super::Scheme::RaBitQ1) it is the paper's bound with
+/// [`EPSILON_0`](super::EPSILON_0), which holds with probability about 94 % per code (see
+/// `rabitq.rs`). A code of the wrong length, or with factors that make the estimate NaN,
+/// gives `+inf` for both.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Estimate {
     /// The estimated internal distance.
@@ -84,8 +86,9 @@ impl QueryCode {
     /// The metric's internal distance and lower bound from an estimate of `<x', q'>`.
     #[inline(always)]
     fn finish(&self, ip: InnerProduct) -> Estimate {
-        // Rounding of the stored f32 factors and of the formulas, far above f64's and f32's.
-        let slack = 1e-5 * ip.norm * self.norm + 1e-6 * ip.error;
+        // Rounding of the stored f32 factors and of the f32 inputs, far above the rounding
+        // of these f64 formulas.
+        let slack = 1e-5 * ip.norm * self.norm + 1e-6 * (ip.error + ip.cross.abs());
         let error = ip.error + slack;
         let (distance, lower) = match self.space {
             Space::Euclidean => {
@@ -103,8 +106,7 @@ impl QueryCode {
             }
         };
         if distance.is_nan() {
-            // Corrupt factors: sort last (and never pruned as "too far" wrongly: no true
-            // distance exists).
+            // Only corrupt factors get here: the code sorts last.
             return Estimate {
                 distance: f32::INFINITY,
                 lower: f32::INFINITY,

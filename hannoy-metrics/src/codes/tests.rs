@@ -312,3 +312,26 @@ fn a_vector_is_close_to_itself() {
         assert!(e.lower <= 0.0 + 1e-6, "{scheme}: {e:?}");
     }
 }
+
+#[test]
+fn extreme_magnitudes_never_panic_nor_give_nan() {
+    let huge = [f32::MAX, -f32::MAX, 1e30, f32::MIN_POSITIVE, 0.0, 3.0];
+    for &scheme in Scheme::ALL {
+        for metric in METRICS {
+            let q = Quantizer::fit(scheme, metric, 6, 3, [&huge[..], &[1.0; 6][..]]).unwrap();
+            for v in [&huge[..], &[1e-30; 6][..], &[f32::MAX; 6][..]] {
+                let mut code = Vec::new();
+                q.encode(v, &mut code).unwrap();
+                assert_eq!(code.len(), q.code_len());
+                for w in [&huge[..], &[1.0; 6][..]] {
+                    let e = q.prepare(w).unwrap().estimate(&code);
+                    assert!(
+                        !e.distance.is_nan() && !e.lower.is_nan(),
+                        "{scheme} {metric}"
+                    );
+                    assert!(e.lower <= e.distance, "{scheme} {metric}: {e:?}");
+                }
+            }
+        }
+    }
+}
