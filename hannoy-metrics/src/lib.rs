@@ -44,8 +44,9 @@
 //!
 //! # Compact codes
 //!
-//! The [`codes`] module writes a few bits per component (8 with [`Scheme::Sq8`], 1 with
-//! [`Scheme::RaBitQ1`]) after centring and a random rotation, and estimates the metric's
+//! The [`codes`] module writes a few bits per component (8 with [`Scheme::Sq8`], 1, 2 or 4
+//! with [`Scheme::RaBitQ1`], [`Scheme::RaBitQ2`], [`Scheme::RaBitQ4`]) after centring and a
+//! random rotation, and estimates the metric's
 //! internal distance from them with integer kernels, with a lower bound: a first pass that
 //! exact distances on the full vectors then re-rank. Euclidean, cosine and dot take codes.
 //!

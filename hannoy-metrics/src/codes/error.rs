@@ -15,7 +15,7 @@ pub enum CodeError {
         metric: String,
     },
     /// The scheme name is not one of [`Scheme::ALL`](super::Scheme::ALL).
-    #[error("unknown code scheme {name:?} (known: sq8, rabitq1)")]
+    #[error("unknown code scheme {name:?} (known: sq8, rabitq1, rabitq2, rabitq4)")]
     UnknownScheme {
         /// The scheme name that was given.
         name: String,

@@ -4,7 +4,7 @@
 //! |-------|-------|
 //! | 4 | magic `b"HNQZ"` |
 //! | 2 | format version, `u16` LE ([`VERSION`]; independent of the crate version) |
-//! | 1 + n | scheme name: length `n` (`u8`), then ASCII (`"sq8"`, `"rabitq1"`) |
+//! | 1 + n | scheme name: length `n` (`u8`), then ASCII ([`Scheme::name`], e.g. `"sq8"`) |
 //! | 1 + n | metric name: length `n` (`u8`), then ASCII (`"euclidean"`, `"cosine"`, `"dot"`) |
 //! | 4 | dimensions `d`, `u32` LE, at most [`MAX_DIMENSIONS`] |
 //! | 8 | rotation seed, `u64` LE |

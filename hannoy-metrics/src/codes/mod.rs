@@ -32,8 +32,10 @@
 //! |--------|------|-----------------------------|--------|-------|
 //! | [`Scheme::Sq8`] | `sq8` | `D + 20` (404 for 384 dims) | `Σ cᵢuᵢ`, `u8·u8` in `u32` | always valid, loose |
 //! | [`Scheme::RaBitQ1`] | `rabitq1` | `D/8 + 16` (64 for 384 dims) | bit planes · popcount | RaBitQ's, `ε₀ = 1.9` (≈ 94 %) |
+//! | [`Scheme::RaBitQ2`] | `rabitq2` | `D/4 + 20` (116 for 384 dims) | 2 × bit planes · popcount | same, `<ō, o>` of the 2-bit grid |
+//! | [`Scheme::RaBitQ4`] | `rabitq4` | `D/2 + 20` (212 for 384 dims) | 4 × bit planes · popcount | same, `<ō, o>` of the 4-bit grid |
 //!
-//! The layouts and formulas are documented in `sq8.rs` and `rabitq.rs`. Integer kernels
+//! The layouts and formulas are documented in `sq8.rs`, `rabitq.rs` and `rabitq_ext.rs`. Integer kernels
 //! are exact and the float corrections run in a fixed scalar order, so an estimate is the
 //! same bits on every instruction set.
 //!
@@ -46,6 +48,7 @@ pub mod kernels;
 mod quantizer;
 mod query;
 mod rabitq;
+mod rabitq_ext;
 mod rotation;
 mod sq8;
 
@@ -61,6 +64,7 @@ pub use rabitq::{EPSILON_0, QUERY_BOUND};
 
 use crate::{Cosine, DotProduct, Euclidean, Metric};
 use rabitq::RaBitQ1;
+use rabitq_ext::RaBitQExt;
 use sq8::Sq8;
 
 /// The largest number of dimensions a quantizer accepts.
@@ -135,6 +139,12 @@ schemes! {
     /// RaBitQ, 1 bit per rotated component plus 16 bytes of factors, `"rabitq1"` (see
     /// `rabitq.rs`).
     RaBitQ1 = "rabitq1" => RaBitQ1,
+    /// Extended RaBitQ, 2 bits per rotated component plus 20 bytes, `"rabitq2"` (see
+    /// `rabitq_ext.rs`).
+    RaBitQ2 = "rabitq2" => RaBitQExt<2>,
+    /// Extended RaBitQ, 4 bits per rotated component plus 20 bytes, `"rabitq4"` (see
+    /// `rabitq_ext.rs`).
+    RaBitQ4 = "rabitq4" => RaBitQExt<4>,
 }
 
 impl Scheme {

@@ -10,8 +10,9 @@ use super::{InnerProduct, Prepared, Space};
 /// (NaN becomes `+inf`), with a lower bound on the true internal distance.
 ///
 /// `lower <= distance` always. For [`Scheme::Sq8`](super::Scheme::Sq8) `lower` is a
-/// worst-case bound, valid for every input (loose); for
-/// [`Scheme::RaBitQ1`](super::Scheme::RaBitQ1) it is the paper's bound with
+/// worst-case bound, valid for every input (loose); for the RaBitQ schemes
+/// ([`Scheme::RaBitQ1`](super::Scheme::RaBitQ1) and the extended ones) it is the paper's
+/// bound with
 /// [`EPSILON_0`](super::EPSILON_0), which holds with probability about 94 % per code (see
 /// `rabitq.rs`). A code of the wrong length, or with factors that make the estimate NaN,
 /// gives `+inf` for both.

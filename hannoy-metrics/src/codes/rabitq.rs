@@ -68,16 +68,16 @@ pub(crate) struct RaBitQ1;
 #[derive(Clone, Debug)]
 pub(crate) struct RaBitQQuery {
     /// `planes[PLANES·w + j]`: bit `k` is bit `j` of `u_{64w+k}`.
-    planes: Vec<u64>,
-    dims: f64,
-    root: f64,
-    lo: f64,
-    step: f64,
-    sum: f64,
+    pub(super) planes: Vec<u64>,
+    pub(super) dims: f64,
+    pub(super) root: f64,
+    pub(super) lo: f64,
+    pub(super) step: f64,
+    pub(super) sum: f64,
     /// `ε₀ · ‖q'‖ / √(D - 1)`.
-    bound_per_factor: f64,
+    pub(super) bound_per_factor: f64,
     /// `QUERY_BOUND · qstep`.
-    bound_query: f64,
+    pub(super) bound_query: f64,
 }
 
 impl Codec for RaBitQ1 {

@@ -31,13 +31,23 @@ const METRICS: [&str; 3] = ["euclidean", "cosine", "dot"];
 
 #[test]
 fn scheme_names_are_stable() {
-    assert_eq!(Scheme::ALL, &[Scheme::Sq8, Scheme::RaBitQ1]);
+    assert_eq!(
+        Scheme::ALL,
+        &[
+            Scheme::Sq8,
+            Scheme::RaBitQ1,
+            Scheme::RaBitQ2,
+            Scheme::RaBitQ4
+        ]
+    );
     for &s in Scheme::ALL {
         assert_eq!(Scheme::from_name(s.name()), Some(s));
         assert_eq!(s.to_string().parse::<Scheme>(), Ok(s));
     }
     assert_eq!(Scheme::Sq8.name(), "sq8");
     assert_eq!(Scheme::RaBitQ1.name(), "rabitq1");
+    assert_eq!(Scheme::RaBitQ2.name(), "rabitq2");
+    assert_eq!(Scheme::RaBitQ4.name(), "rabitq4");
     assert_eq!(
         "SQ8".parse::<Scheme>(),
         Err(CodeError::UnknownScheme { name: "SQ8".into() })
@@ -107,6 +117,8 @@ fn code_lengths() {
         assert_eq!(q.code_len(), sq8, "{dims}");
         let q = Quantizer::fit(Scheme::RaBitQ1, "dot", dims, 0, []).unwrap();
         assert_eq!(q.code_len(), rabitq, "{dims}");
+        let q = Quantizer::fit(Scheme::RaBitQ4, "dot", dims, 0, []).unwrap();
+        assert_eq!(q.code_len(), 4 * (rabitq - 16) + 20, "{dims}");
     }
 }
 
@@ -257,7 +269,7 @@ fn corrupt_codes_are_never_nan() {
                 assert_eq!(e.distance, f32::INFINITY);
                 assert!(e.lower <= e.distance);
             }
-            let fields = if scheme == Scheme::Sq8 { 5 } else { 4 };
+            let fields = if scheme == Scheme::RaBitQ1 { 4 } else { 5 };
             let factors = code.len() - 4 * fields;
             for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 0.0, -1.0, 1e38] {
                 for field in 0..fields {
