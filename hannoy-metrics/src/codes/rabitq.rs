@@ -15,7 +15,7 @@
 //!
 //! # Query and estimator
 //!
-//! The query `q'` (rotated, and centred for Euclidean) is quantized to 4-bit unsigned
+//! The query `q'` (centred and rotated like the data) is quantized to 4-bit unsigned
 //! levels `q̄ᵢ = qlo + qstep·uᵢ`, `uᵢ ∈ 0..=15`, stored as [`PLANES`] bit planes, so that
 //! `<b, u> = Σⱼ 2ʲ·popcount(b & planeⱼ)` ([`bitplane_dot`]) and
 //!
