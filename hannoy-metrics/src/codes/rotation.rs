@@ -27,10 +27,10 @@
 //! Every step is orthogonal on the `D` components (a sign flip is, a scaled Hadamard block
 //! is, and the identity on the untouched components is), so the whole transform is: norms
 //! and inner products are preserved up to rounding. For 384 the blocks `[0, 256)` and
-//! `[128, 384)` overlap, so each round mixes every component with every other; four rounds
-//! (as in the Kac-walk constructions of the literature, e.g. the "FHT-Kac" rotator of
-//! RaBitQ's reference library) make the result close enough to a uniformly random rotation
-//! for the estimators. When `D` is a power of two the two blocks coincide and each round is
+//! `[128, 384)` overlap, so each round mixes every component with every other. The name and
+//! the four rounds follow the "FHT + Kac's walk" rotator that RaBitQ-Library uses by
+//! default; the tests of the estimators' error rates (`tests/codes.rs`) are what show four
+//! rounds are random enough here. When `D` is a power of two the two blocks coincide and each round is
 //! two randomized Hadamard transforms.
 //!
 //! The signs come from [`SplitMix64`] seeded with the quantizer's seed, so the same seed
