@@ -35,9 +35,15 @@
 //! | [`Scheme::RaBitQ2`] | `rabitq2` | `D/4 + 20` (116 for 384 dims) | 2 × bit planes · popcount | same, `<ō, o>` of the 2-bit grid |
 //! | [`Scheme::RaBitQ4`] | `rabitq4` | `D/2 + 20` (212 for 384 dims) | 4 × bit planes · popcount | same, `<ō, o>` of the 4-bit grid |
 //!
-//! The layouts and formulas are documented in `sq8.rs`, `rabitq.rs` and `rabitq_ext.rs`. Integer kernels
-//! are exact and the float corrections run in a fixed scalar order, so an estimate is the
-//! same bits on every instruction set.
+//! The layouts and formulas are documented in `sq8.rs`, `rabitq.rs` and `rabitq_ext.rs`.
+//! Integer kernels are exact and the float corrections run in a fixed scalar order, so an
+//! estimate is the same bits on every instruction set.
+//!
+//! Measured on 98 000 MiniLM embeddings of 384 dimensions under cosine (1000 queries,
+//! brute force; `tests/codes.rs`, `real_data`): recall@10 of "the `R` best estimates,
+//! re-ranked by the exact distance" for `R` = 10 / 20 / 40 / 100 was
+//! 0.995 / 1.0 / 1.0 / 1.0 for `sq8`, 0.756 / 0.924 / 0.981 / 0.997 for `rabitq1`,
+//! 0.864 / 0.988 / 0.999 / 1.0 for `rabitq2` and 0.941 / 1.0 / 1.0 / 1.0 for `rabitq4`.
 //!
 //! Adding a scheme is one file implementing the internal `Codec` trait and one line in the
 //! `schemes!` list of this file (its variant, stable name and codec).
