@@ -101,8 +101,14 @@ pub(crate) fn read(bytes: &[u8]) -> Result<Quantizer, CodeError> {
             "format version {version}, this build reads version {VERSION}"
         )));
     }
-    let scheme: Scheme = cursor.name("scheme name")?.parse()?;
-    let space = Space::from_name(cursor.name("metric name")?)?;
+    // A well-formed name this build does not know is corrupt too (the spec's contract:
+    // `Corrupted` on anything off), with the name in the message.
+    let name = cursor.name("scheme name")?;
+    let scheme =
+        Scheme::from_name(name).ok_or_else(|| corrupted(format!("unknown scheme {name:?}")))?;
+    let name = cursor.name("metric name")?;
+    let space =
+        Space::from_name(name).map_err(|_| corrupted(format!("metric {name:?} takes no codes")))?;
     let dims = u32::from_le_bytes(cursor.array("dimensions")?) as usize;
     if dims > MAX_DIMENSIONS {
         return Err(corrupted(format!(

@@ -179,10 +179,9 @@ impl Quantizer {
     /// never a panic.
     ///
     /// # Errors
-    /// [`CodeError::Corrupted`] on anything off (bad magic, unknown format version, wrong
-    /// length, trailing bytes, more than [`MAX_DIMENSIONS`], a non-finite mean);
-    /// [`CodeError::UnknownScheme`] / [`CodeError::UnsupportedMetric`] for a well-formed name
-    /// this version does not know.
+    /// [`CodeError::Corrupted`] on anything off, naming what: bad magic, unknown format
+    /// version, wrong length, trailing bytes, more than [`MAX_DIMENSIONS`], a non-finite
+    /// mean, a scheme or metric name this build does not know.
     pub fn from_bytes(bytes: &[u8]) -> Result<Quantizer, CodeError> {
         format::read(bytes)
     }

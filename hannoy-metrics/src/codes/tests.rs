@@ -210,13 +210,15 @@ fn each_field_is_checked() {
     // Scheme "sq8" at 7..10, metric "dot" at 11..14, dims at 14.
     assert_eq!(
         patched(7, b"sq9"),
-        Err(CodeError::UnknownScheme { name: "sq9".into() })
+        Err(CodeError::Corrupted {
+            what: "unknown scheme \"sq9\"".into()
+        })
     );
     assert!(corrupted(patched(7, &[0xff])));
     assert_eq!(
         patched(11, b"l1_"),
-        Err(CodeError::UnsupportedMetric {
-            metric: "l1_".into()
+        Err(CodeError::Corrupted {
+            what: "metric \"l1_\" takes no codes".into()
         })
     );
     assert!(corrupted(patched(14, &u32::MAX.to_le_bytes())));
