@@ -89,9 +89,10 @@ struct Args {
     /// The ef_search of the cold-cache passes.
     #[arg(long, default_value_t = 64)]
     cold_ef: usize,
-    /// Comma-separated configurations measured on each fresh build: `none` (the walk on
-    /// full vectors), `sq8` (8-bit codes), `rabitq1` (1-bit codes). Codes are added to the
-    /// built graph, in the order given, and the walk runs on them with full-vector rescoring.
+    /// Comma-separated configurations, each measured on a fresh build of its own: `none`
+    /// (the walk on full vectors), `sq8` (8-bit codes), `rabitq1`, `rabitq2`, `rabitq4`
+    /// (RaBitQ codes of 1, 2, 4 bits): the walk runs on the codes and rescores with the
+    /// full vectors (--rescore).
     #[arg(long, value_delimiter = ',', default_values_t = [String::from("none")])]
     quantization: Vec<String>,
     /// Candidates rescored with full vectors per query on codes (default: all `ef`).

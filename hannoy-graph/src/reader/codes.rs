@@ -63,8 +63,12 @@ impl<'t, M: Metric, T: ReadTxn + 't> GraphView for CodeWalk<'_, '_, 't, M, T> {
 
     #[inline]
     fn prefetch(&self, slot: u32) {
+        // Every line of the code (a 384-d 8-bit code spans 7): the hint covers 4 lines at
+        // a time, and a code is small enough to ask for all of it.
         if let Some(code) = self.codes.chunks.get(slot) {
-            hannoy_metrics::prefetch(code);
+            for part in code.chunks(256).take(4) {
+                hannoy_metrics::prefetch(part);
+            }
         }
     }
 
