@@ -1,7 +1,7 @@
 //! The search on compact codes: the graph walked with estimated distances (the query
 //! prepared once), then the best candidates rescored with the full vectors.
 
-use hannoy_metrics::{Metric, QueryCode, Quantizer};
+use hannoy_metrics::{Metric, Quantizer, QueryCode};
 
 use super::Reader;
 use crate::chunks;

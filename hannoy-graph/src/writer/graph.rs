@@ -455,13 +455,10 @@ impl<'a, M: Metric> BuildGraph<'a, M> {
         if list.len() < self.m0 {
             return None;
         }
-        list.iter()
-            .copied()
-            .enumerate()
-            .max_by(|a, b| {
-                self.distance_between(from, a.1)
-                    .total_cmp(&self.distance_between(from, b.1))
-            })
+        list.iter().copied().enumerate().max_by(|a, b| {
+            self.distance_between(from, a.1)
+                .total_cmp(&self.distance_between(from, b.1))
+        })
     }
 
     /// Adds `from -> to` on layer 0, replacing `from`'s farthest link when it is full;
