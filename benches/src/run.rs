@@ -156,7 +156,9 @@ pub fn measure_search(
     let recall = recall_at(k, &found, truth);
     let mut pass_qps = Vec::new();
     let mut latencies = Vec::with_capacity(queries * passes);
+    let mut cpu_qps = Vec::new();
     for _ in 0..passes.max(1) {
+        let cpu = thread_cpu_seconds();
         let started = Instant::now();
         for q in 0..queries {
             let one = Instant::now();
@@ -164,7 +166,11 @@ pub fn measure_search(
             latencies.push(one.elapsed().as_secs_f64() * 1e6);
         }
         pass_qps.push(queries as f64 / started.elapsed().as_secs_f64());
+        cpu_qps.push(queries as f64 / (thread_cpu_seconds() - cpu));
     }
+    // Queries per second of this thread's CPU time: on a shared machine, robust to the
+    // thread being descheduled, so same-run A/B comparisons hold where wall time does not.
+    eprintln!("CPUQPS ef {ef_search}: {:.0}", median(&cpu_qps));
     SearchFigures {
         ef_search,
         recall,
@@ -172,6 +178,12 @@ pub fn measure_search(
         p50_us: quantile(&latencies, 0.5),
         p99_us: quantile(&latencies, 0.99),
     }
+}
+
+/// The CPU time this thread has used, in seconds.
+fn thread_cpu_seconds() -> f64 {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    t.tv_sec as f64 + t.tv_nsec as f64 * 1e-9
 }
 
 /// A progress bar fed by the builder's reports.

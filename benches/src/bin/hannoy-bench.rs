@@ -35,6 +35,10 @@ struct Args {
     /// Use only the first N base vectors (ground truth is then recomputed exactly).
     #[arg(long)]
     limit: Option<usize>,
+    /// The dataset's ground truth is by --metric already (as `peers/make_l2_mixture.py`
+    /// writes it): do not recompute it for a metric other than cosine.
+    #[arg(long)]
+    keep_ground_truth: bool,
     /// Use only the first N queries.
     #[arg(long)]
     queries: Option<usize>,
@@ -181,7 +185,7 @@ fn load_data<M: Metric>(args: &Args) -> Result<Dataset, String> {
     }
     // The shipped ground truth is by cosine; any subset or other metric needs it anew.
     let stale = args.limit.is_some_and(|l| l < data.base.rows())
-        || (args.generate.is_none() && M::NAME != "cosine");
+        || (args.generate.is_none() && M::NAME != "cosine" && !args.keep_ground_truth);
     if let Some(limit) = args.limit {
         data.base.truncate(limit);
     }

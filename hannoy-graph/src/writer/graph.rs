@@ -504,6 +504,21 @@ impl<M: Metric> GraphView for BuildGraph<'_, M> {
         Ok(M::distance(query, vector))
     }
 
+    #[inline(always)]
+    fn distance_in<S: hannoy_metrics::kernels::Simd>(
+        &self,
+        simd: S,
+        query: &[u8],
+        slot: u32,
+    ) -> Result<f32> {
+        let vector = self
+            .vectors
+            .get(slot as usize)
+            .ok_or_else(|| Error::corrupted(format!("link to slot {slot} past the end"), &[]))?;
+        self.count_distance();
+        Ok(M::distance_in(simd, query, vector))
+    }
+
     #[inline]
     fn for_each_neighbour(&self, slot: u32, layer: u8, f: impl FnMut(u32)) -> Result<()> {
         if layer == 0 {
