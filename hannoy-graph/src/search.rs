@@ -97,6 +97,12 @@ impl<G: GraphView> GraphView for Counting<'_, G> {
         self.graph.distance(query, slot)
     }
 
+    #[inline(always)]
+    fn distance_in<S: Simd>(&self, simd: S, query: &[u8], slot: u32) -> Result<f32> {
+        self.count.set(self.count.get() + 1);
+        self.graph.distance_in(simd, query, slot)
+    }
+
     #[inline]
     fn for_each_neighbour(&self, slot: u32, layer: u8, f: impl FnMut(u32)) -> Result<()> {
         self.graph.for_each_neighbour(slot, layer, f)

@@ -1,6 +1,7 @@
 //! The search on compact codes: the graph walked with estimated distances (the query
 //! prepared once), then the best candidates rescored with the full vectors.
 
+use hannoy_metrics::kernels::Simd;
 use hannoy_metrics::{Metric, Quantizer, QueryCode};
 
 use super::Reader;
@@ -50,6 +51,11 @@ impl<'t, M: Metric, T: ReadTxn + 't> GraphView for CodeWalk<'_, '_, 't, M, T> {
     #[inline]
     fn distance(&self, _query: &[u8], slot: u32) -> Result<f32> {
         Ok(self.query.distance(self.codes.code(slot)?))
+    }
+
+    #[inline(always)]
+    fn distance_in<S: Simd>(&self, simd: S, _query: &[u8], slot: u32) -> Result<f32> {
+        Ok(self.query.distance_in(simd, self.codes.code(slot)?))
     }
 
     #[inline]

@@ -70,6 +70,16 @@ impl QueryCode {
         self.estimate(code).distance
     }
 
+    /// [`QueryCode::distance`] inside a caller's own dispatch on `simd` (a search loop
+    /// that dispatches once, see [`crate::kernels::arch`]); the same bits.
+    #[inline(always)]
+    pub fn distance_in<S: Simd>(&self, simd: S, code: &[u8]) -> f32 {
+        if code.len() != self.code_len {
+            return f32::INFINITY;
+        }
+        self.finish(self.prepared.inner_product(simd, code)).distance
+    }
+
     /// The [`Estimate`] (distance and lower bound) of a stored code; same guarantees as
     /// [`QueryCode::distance`].
     #[inline]
