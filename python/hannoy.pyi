@@ -83,7 +83,7 @@ class Database:
         m0: Optional[int] = None,
         ef_construction: int = 100,
         seed: int = 42,
-        quantization: Optional[Literal["sq8", "rabitq1", "none"]] = None,
+        quantization: Optional[Literal["sq8", "rabitq1", "rabitq2", "rabitq4", "none"]] = None,
     ) -> "Writer":
         """A writer of index ``index`` for vectors of ``dims`` components. ``quantization``:
         the compact codes its builds leave the index with (``None`` keeps what it has)."""

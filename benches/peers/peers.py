@@ -14,6 +14,10 @@ index is measured too, with the file in the page cache ("reopened") and dropped 
 Usage: peers.py [--dataset DIR] [--systems hnswlib,faiss,usearch] [--m 16]
                 [--ef-construction 100] [--ef-search 16,32,64,128,256] [--k 10]
                 [--threads 2] [--passes 3] [--queries N] [--cold] [--cold-ef 64]
+                [--metric cosine|l2]
+
+`--metric l2` compares raw vectors by squared Euclidean distance (hnswlib "l2", faiss
+METRIC_L2, usearch "l2sq"): the protocol of `hannoy-bench --metric euclidean`.
 """
 
 import argparse
@@ -67,32 +71,39 @@ def memory():
 def measure(search, queries, truth, k, passes):
     found = [search(q) for q in queries]
     recall = recall_at(k, found, truth)
-    rates, latencies = [], []
+    rates, cpu_rates, latencies = [], [], []
     for _ in range(max(passes, 1)):
+        cpu = time.thread_time()
         started = time.perf_counter()
         for q in queries:
             one = time.perf_counter()
             search(q)
             latencies.append((time.perf_counter() - one) * 1e6)
         rates.append(len(queries) / (time.perf_counter() - started))
+        cpu_rates.append(len(queries) / (time.thread_time() - cpu))
     rates.sort()
+    cpu_rates.sort()
+    # Queries per second of this thread's CPU time (robust to descheduling on a shared
+    # machine), as hannoy-bench prints it; stderr, outside the table's protocol.
+    print(f"CPUQPS {cpu_rates[len(cpu_rates) // 2]:.0f}", file=sys.stderr, flush=True)
     latencies.sort()
     at = lambda q: latencies[min(len(latencies) - 1, max(0, int(np.ceil(q * len(latencies))) - 1))]
     return recall, rates[len(rates) // 2], at(0.5), at(0.99)
 
 
 class Hnswlib:
-    """hnswlib's `Index` (space "cosine": it normalises and uses the inner product)."""
+    """hnswlib's `Index` (space "cosine": it normalises and uses the inner product; or "l2")."""
 
     def __init__(self, args, dim):
         import hnswlib
 
         self.module, self.args, self.dim = hnswlib, args, dim
+        self.space = "l2" if args.metric == "l2" else "cosine"
         self.name = f"hnswlib {version('hnswlib')}"
 
     def build(self, base):
         args = self.args
-        self.index = self.module.Index(space="cosine", dim=self.dim)
+        self.index = self.module.Index(space=self.space, dim=self.dim)
         self.index.init_index(max_elements=len(base), M=args.m, ef_construction=args.ef_construction, random_seed=args.seed)
         self.index.set_num_threads(args.threads)
         self.index.add_items(base, np.arange(len(base)))
@@ -102,7 +113,7 @@ class Hnswlib:
         self.index.save_index(str(path))
 
     def load(self, path):
-        self.index = self.module.Index(space="cosine", dim=self.dim)
+        self.index = self.module.Index(space=self.space, dim=self.dim)
         self.index.load_index(str(path))
         self.index.set_num_threads(1)
 
@@ -123,10 +134,14 @@ class Faiss:
     def build(self, base):
         faiss, args = self.module, self.args
         faiss.omp_set_num_threads(args.threads)
-        normalized = base / np.linalg.norm(base, axis=1, keepdims=True)
-        self.index = faiss.IndexHNSWFlat(self.dim, args.m, faiss.METRIC_INNER_PRODUCT)
+        if args.metric == "l2":
+            self.index = faiss.IndexHNSWFlat(self.dim, args.m, faiss.METRIC_L2)
+            vectors = base
+        else:
+            self.index = faiss.IndexHNSWFlat(self.dim, args.m, faiss.METRIC_INNER_PRODUCT)
+            vectors = base / np.linalg.norm(base, axis=1, keepdims=True)
         self.index.hnsw.efConstruction = args.ef_construction
-        self.index.add(normalized)
+        self.index.add(vectors)
         faiss.omp_set_num_threads(1)
 
     def save(self, path):
@@ -139,7 +154,9 @@ class Faiss:
         self.index.hnsw.efSearch = ef
 
         def search(q):
-            q = (q / np.linalg.norm(q)).reshape(1, -1)
+            if self.args.metric != "l2":
+                q = q / np.linalg.norm(q)
+            q = q.reshape(1, -1)
             return self.index.search(q, self.args.k)[1][0]
 
         return search
@@ -156,7 +173,7 @@ class Usearch:
 
     def build(self, base):
         args = self.args
-        self.index = self.cls(ndim=self.dim, metric="cos", dtype="f32", connectivity=args.m, expansion_add=args.ef_construction)
+        self.index = self.cls(ndim=self.dim, metric="l2sq" if args.metric == "l2" else "cos", dtype="f32", connectivity=args.m, expansion_add=args.ef_construction)
         self.index.add(np.arange(len(base)), base, threads=args.threads)
 
     def save(self, path):
@@ -212,6 +229,7 @@ def main():
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--cold", action="store_true", help="also the first pass after loading the saved index, with its file cached and dropped from the page cache")
     parser.add_argument("--cold-ef", type=int, default=64)
+    parser.add_argument("--metric", choices=("cosine", "l2"), default="cosine")
     args = parser.parse_args()
 
     base, queries, truth = load(args.dataset)
@@ -232,7 +250,7 @@ def main():
                 mem = memory()
                 print(json.dumps({
                     "system": system.name, "backend": "in-memory", "dataset": args.dataset.name,
-                    "n": len(base), "dim": base.shape[1], "metric": "cosine", "m": args.m,
+                    "n": len(base), "dim": base.shape[1], "metric": "euclidean" if args.metric == "l2" else "cosine", "m": args.m,
                     "m0": 2 * args.m, "ef_construction": args.ef_construction, "threads": args.threads,
                     "build_s": build_s, "size_bytes": size, "peak_rss_bytes": mem.get("VmHWM", 0),
                     "rss_anon_bytes": mem.get("RssAnon", 0), "rss_file_bytes": mem.get("RssFile", 0),

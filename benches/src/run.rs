@@ -1,6 +1,6 @@
 //! One benchmark run of our index: build on a backend, then search at each ef_search.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use hannoy::{
@@ -75,9 +75,9 @@ pub struct RunConfig {
     pub cold: bool,
     /// The ef_search of the cold-cache passes.
     pub cold_ef: usize,
-    /// The configurations measured on each fresh build, in order: `None` walks on the full
-    /// vectors; a scheme adds its compact codes to the built index (re-encoding only) and
-    /// walks on them, rescoring with the full vectors.
+    /// The configurations measured, each on a fresh build of its own, in order: `None`
+    /// walks on the full vectors; a scheme's build also encodes its compact codes, and the
+    /// walk runs on them, rescoring with the full vectors.
     pub quantizations: Vec<Option<Scheme>>,
     /// Candidates rescored per query on codes (`None`: the default, all `ef`).
     pub rescore: Option<usize>,
@@ -156,7 +156,9 @@ pub fn measure_search(
     let recall = recall_at(k, &found, truth);
     let mut pass_qps = Vec::new();
     let mut latencies = Vec::with_capacity(queries * passes);
+    let mut cpu_qps = Vec::new();
     for _ in 0..passes.max(1) {
+        let cpu = thread_cpu_seconds();
         let started = Instant::now();
         for q in 0..queries {
             let one = Instant::now();
@@ -164,7 +166,11 @@ pub fn measure_search(
             latencies.push(one.elapsed().as_secs_f64() * 1e6);
         }
         pass_qps.push(queries as f64 / started.elapsed().as_secs_f64());
+        cpu_qps.push(queries as f64 / (thread_cpu_seconds() - cpu));
     }
+    // Queries per second of this thread's CPU time: on a shared machine, robust to the
+    // thread being descheduled, so same-run A/B comparisons hold where wall time does not.
+    eprintln!("CPUQPS ef {ef_search}: {:.0}", median(&cpu_qps));
     SearchFigures {
         ef_search,
         recall,
@@ -172,6 +178,12 @@ pub fn measure_search(
         p50_us: quantile(&latencies, 0.5),
         p99_us: quantile(&latencies, 0.99),
     }
+}
+
+/// The CPU time this thread has used, in seconds.
+fn thread_cpu_seconds() -> f64 {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    t.tv_sec as f64 + t.tv_nsec as f64 * 1e-9
 }
 
 /// A progress bar fed by the builder's reports.
@@ -216,33 +228,48 @@ pub fn run_ours<M: Metric>(
         .db_dir
         .clone()
         .unwrap_or_else(|| temp.path().to_path_buf());
-    let fresh = Store::create(backend, &root, "hannoy")?;
     let n = data.base.rows() as u32;
-    let Some(churn) = config.churn else {
-        let build_s = build::<M>(&fresh, data, 0..n, &[], config)?;
-        let (fresh, mut rows) = if config.cold && fresh.path().is_some() {
-            measure_cold::<M>(fresh, data, config)?
-        } else {
-            (fresh, Vec::new())
-        };
-        for row in &mut rows {
-            row.build_s = build_s;
-        }
-        for &quantization in &config.quantizations {
-            // Codes are added to the built graph (re-encoding only): the build time of a
-            // row on codes is the graph's plus the encoding's.
-            let code_s = match quantization {
-                Some(scheme) => recode::<M>(&fresh, data.base.dim, scheme, config)?,
-                None => 0.0,
+    if config.churn.is_none() {
+        // One fresh build per configuration, codes encoded by the build itself: its time
+        // and its store are what a user of that configuration gets.
+        let mut rows = Vec::new();
+        for (i, &quantization) in config.quantizations.iter().enumerate() {
+            let name = quantization.map_or("hannoy".to_owned(), |s| format!("hannoy-{s}"));
+            let fresh = Store::create(backend, &root, &name)?;
+            let build_s = build::<M>(&fresh, data, 0..n, &[], config, quantization)?;
+            let (fresh, mut measured) = if i == 0 && config.cold && fresh.path().is_some() {
+                measure_cold::<M>(fresh, data, config, quantization)?
+            } else {
+                (fresh, Vec::new())
             };
-            let mut measured =
-                measure::<M>(&fresh, data, &data.ground_truth, filters, config, quantization)?;
+            measured.extend(measure::<M>(
+                &fresh,
+                data,
+                &data.ground_truth,
+                filters,
+                config,
+                quantization,
+            )?);
             for row in &mut measured {
-                row.build_s = build_s + code_s;
+                row.build_s = build_s;
             }
             rows.extend(measured);
+            // In a temporary directory, the next configuration's store replaces this one.
+            if let Some(path) = fresh.path().map(Path::to_path_buf)
+                && config.db_dir.is_none()
+            {
+                drop(fresh);
+                let dir = match backend {
+                    Backend::Redb => path.parent().unwrap_or(&path),
+                    _ => &path,
+                };
+                let _ = std::fs::remove_dir_all(dir);
+            }
         }
         return Ok(rows);
+    }
+    let Some(churn) = config.churn else {
+        unreachable!("handled above");
     };
     if config.quantizations.iter().any(Option::is_some) {
         return Err("--churn measures full vectors only (no --quantization)".into());
@@ -257,15 +284,16 @@ pub fn run_ours<M: Metric>(
             .into_iter()
             .map(|i| i as u32)
             .collect();
+    let fresh = Store::create(backend, &root, "hannoy")?;
     let updated = Store::create(backend, &root, "hannoy-churned")?;
-    build::<M>(&updated, data, 0..first, &[], config)?;
-    let rebuild_s = build::<M>(&updated, data, first..n, &deleted, config)?;
+    build::<M>(&updated, data, 0..first, &[], config, None)?;
+    let rebuild_s = build::<M>(&updated, data, first..n, &deleted, config, None)?;
 
     let gone: RoaringBitmap = deleted.iter().copied().collect();
     let live: Vec<u32> = (0..n).filter(|id| !gone.contains(*id)).collect();
     let truth = dataset::exact_neighbours_among(&data.base, &live, &data.queries, 100, exact::<M>);
     let live_set: RoaringBitmap = live.iter().copied().collect();
-    let fresh_s = build::<M>(&fresh, data, 0..n, &deleted, config)?;
+    let fresh_s = build::<M>(&fresh, data, 0..n, &deleted, config, None)?;
     let live_filters: Vec<Filter> = filters
         .iter()
         .map(|f| {
@@ -324,58 +352,14 @@ fn build<M: Metric>(
     ids: std::ops::Range<u32>,
     deleted: &[u32],
     config: &RunConfig,
+    codes: Option<Scheme>,
 ) -> Result<f64, String> {
+    let name = store.name();
     match store {
-        Store::Lmdb(db, _) => build_on::<M, _>(db, store.name(), data, ids, deleted, config),
-        Store::Redb(db, _) => build_on::<M, _>(db, store.name(), data, ids, deleted, config),
-        Store::Memory(db) => build_on::<M, _>(db, store.name(), data, ids, deleted, config),
+        Store::Lmdb(db, _) => build_on::<M, _>(db, name, data, ids, deleted, config, codes),
+        Store::Redb(db, _) => build_on::<M, _>(db, name, data, ids, deleted, config, codes),
+        Store::Memory(db) => build_on::<M, _>(db, name, data, ids, deleted, config, codes),
     }
-}
-
-/// Adds (or changes) the compact codes of the built index in `store`, without touching
-/// the graph; returns the seconds it took, commit included.
-fn recode<M: Metric>(
-    store: &Store,
-    dim: usize,
-    scheme: Scheme,
-    config: &RunConfig,
-) -> Result<f64, String> {
-    match store {
-        Store::Lmdb(db, _) => recode_on::<M, _>(db, dim, scheme, config),
-        Store::Redb(db, _) => recode_on::<M, _>(db, dim, scheme, config),
-        Store::Memory(db) => recode_on::<M, _>(db, dim, scheme, config),
-    }
-}
-
-fn recode_on<M: Metric, S: KvStore>(
-    db: &Database<S>,
-    dim: usize,
-    scheme: Scheme,
-    config: &RunConfig,
-) -> Result<f64, String> {
-    let err = |e: hannoy::Error| e.to_string();
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(config.threads)
-        .build()
-        .map_err(|e| e.to_string())?;
-    let started = Instant::now();
-    let mut wtxn = db.write_txn().map_err(|e| e.to_string())?;
-    let mut rng = StdRng::seed_from_u64(config.seed);
-    Writer::<M>::new(0, dim)
-        .builder(&mut rng)
-        .m(config.m)
-        .m0(config.m0)
-        .ef_construction(config.ef_construction)
-        .thread_pool(&pool)
-        .codes(Some(scheme))
-        .build(&mut wtxn)
-        .map_err(err)?;
-    wtxn.commit().map_err(|e| e.to_string())?;
-    let seconds = started.elapsed().as_secs_f64();
-    if config.progress {
-        eprintln!("{} codes encoded in {seconds:.1} s", scheme.name());
-    }
-    Ok(seconds)
 }
 
 fn build_on<M: Metric, S: KvStore>(
@@ -385,6 +369,7 @@ fn build_on<M: Metric, S: KvStore>(
     ids: std::ops::Range<u32>,
     deleted: &[u32],
     config: &RunConfig,
+    codes: Option<Scheme>,
 ) -> Result<f64, String> {
     let err = |e: hannoy::Error| e.to_string();
     let pool = rayon::ThreadPoolBuilder::new()
@@ -413,21 +398,25 @@ fn build_on<M: Metric, S: KvStore>(
         writer.del_item(&mut wtxn, id).map_err(err)?;
     }
     let mut rng = StdRng::seed_from_u64(config.seed);
-    let stats = writer
+    let builder = writer
         .builder(&mut rng)
         .m(config.m)
         .m0(config.m0)
         .ef_construction(config.ef_construction)
         .thread_pool(&pool)
-        .progress(&report)
-        .build(&mut wtxn)
-        .map_err(err)?;
+        .progress(&report);
+    let builder = match codes {
+        Some(scheme) => builder.codes(Some(scheme)),
+        None => builder,
+    };
+    let stats = builder.build(&mut wtxn).map_err(err)?;
     wtxn.commit().map_err(|e| e.to_string())?;
     let seconds = started.elapsed().as_secs_f64();
     bar.finish_and_clear();
     if config.progress {
         eprintln!(
-            "{name}: build of {} inserted, {} removed ({} repaired) in {seconds:.1} s (graph {:.1} s, write {:.1} s, {} links added for reachability)",
+            "{name}{}: build of {} inserted, {} removed ({} repaired) in {seconds:.1} s (graph {:.1} s, write {:.1} s, {} links added for reachability)",
+            codes.map_or(String::new(), |s| format!(" with {s} codes")),
             stats.inserted,
             stats.removed,
             stats.repaired,
@@ -446,6 +435,7 @@ fn measure_cold<M: Metric>(
     mut store: Store,
     data: &Dataset,
     config: &RunConfig,
+    quantization: Option<Scheme>,
 ) -> Result<(Store, Vec<Row>), String> {
     let mut rows = Vec::new();
     for cache in [Cache::Reopened, Cache::Cold] {
@@ -465,6 +455,13 @@ fn measure_cold<M: Metric>(
             Store::Redb(db, _) => first_pass_on::<M, _>(db, &store, data, config, started),
             Store::Memory(db) => first_pass_on::<M, _>(db, &store, data, config, started),
         };
+        let row = row.map(|mut row| {
+            if let Some(scheme) = quantization {
+                row.system = format!("{} {}", row.system, scheme.name());
+                row.codes = Some(scheme.name().to_owned());
+            }
+            row
+        });
         let mut row = row?;
         row.cache = cache;
         rows.push(row);
@@ -486,7 +483,7 @@ fn first_pass_on<M: Metric, S: KvStore>(
     let open_ms = started.elapsed().as_secs_f64() * 1e3;
     let ef = config.cold_ef;
     let figures = cold::first_pass(data, &data.ground_truth, config.k, ef, |query| {
-        search_ids(&reader, config, ef, None, false, query)
+        search_ids(&reader, config, ef, None, true, query)
     });
     let mut row = our_row::<M>(store, data, config, store.size(), &figures);
     row.open_ms = Some(open_ms);

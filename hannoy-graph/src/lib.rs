@@ -9,8 +9,8 @@
 
 mod chunks;
 mod error;
-mod item_chunks;
 pub mod format;
+mod item_chunks;
 mod params;
 mod reader;
 mod search;
@@ -20,7 +20,8 @@ mod writer;
 pub use error::{Error, Result};
 pub use params::{BuildParams, MAX_LEVELS, MAX_M0};
 pub use reader::{
-    CheckReport, DEFAULT_EF_SEARCH, FilterStrategy, GRAPH_DISTANCE_WEIGHT, QueryBuilder, Reader, SearchStats,
+    CheckReport, DEFAULT_EF_SEARCH, FilterStrategy, GRAPH_DISTANCE_WEIGHT, QueryBuilder, Reader,
+    SearchStats,
 };
 pub use store::{KvStore, ReadTxn, StoreError, StoreResult, WriteTxn};
 pub use writer::{BuildStats, Builder, Phase, Progress, Writer};

@@ -1,10 +1,18 @@
 //! HNSW traversal, shared by the reader (over stored chunks) and the builder (over the
 //! graph being built): the greedy descent of the upper layers and the best-first search of
 //! one layer with a candidate list of size `ef` (the paper's SEARCH-LAYER).
+//!
+//! Each traversal runs under one [`kernels::arch`] dispatch: the distance kernels of the
+//! detected instruction set are inlined into its loop ([`GraphView::distance_in`]) instead
+//! of being dispatched per distance (a cached-`Arch` load, a match and a call into a
+//! non-inlined target-feature function for every one of the hundreds of distances of a
+//! query). The kernels are the same, so the distances are the same bits.
 
 use std::cell::RefCell;
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
+
+use hannoy_metrics::kernels::{self, Simd, WithSimd};
 
 use crate::error::Result;
 
@@ -37,6 +45,14 @@ impl PartialOrd for Candidate {
 pub trait GraphView {
     /// The distance between the (encoded) query and the vector in `slot`.
     fn distance(&self, query: &[u8], slot: u32) -> Result<f32>;
+
+    /// [`distance`](GraphView::distance) with the kernels of `simd` inlined, for the
+    /// traversals that dispatch once; the same bits. The default calls `distance`.
+    #[inline(always)]
+    fn distance_in<S: Simd>(&self, simd: S, query: &[u8], slot: u32) -> Result<f32> {
+        let _ = simd;
+        self.distance(query, slot)
+    }
 
     /// Calls `f` with every neighbour of `slot` on `layer`.
     fn for_each_neighbour(&self, slot: u32, layer: u8, f: impl FnMut(u32)) -> Result<()>;
@@ -79,6 +95,12 @@ impl<G: GraphView> GraphView for Counting<'_, G> {
     fn distance(&self, query: &[u8], slot: u32) -> Result<f32> {
         self.count.set(self.count.get() + 1);
         self.graph.distance(query, slot)
+    }
+
+    #[inline(always)]
+    fn distance_in<S: Simd>(&self, simd: S, query: &[u8], slot: u32) -> Result<f32> {
+        self.count.set(self.count.get() + 1);
+        self.graph.distance_in(simd, query, slot)
     }
 
     #[inline]
@@ -163,28 +185,54 @@ pub fn greedy_closest<G: GraphView>(
     start: Candidate,
     layer: u8,
 ) -> Result<Candidate> {
-    let mut best = start;
-    loop {
-        let mut improved = None;
-        let mut error = Ok(());
-        graph.for_each_neighbour(best.slot, layer, |slot| {
-            if error.is_err() {
-                return;
-            }
-            match graph.distance(query, slot) {
-                Ok(dist) => {
-                    let candidate = Candidate { dist, slot };
-                    if candidate < improved.unwrap_or(best) {
-                        improved = Some(candidate);
-                    }
+    kernels::arch().dispatch(Greedy {
+        graph,
+        query,
+        start,
+        layer,
+    })
+}
+
+/// The arguments of [`greedy_closest`], run under one dispatch.
+struct Greedy<'a, G> {
+    graph: &'a G,
+    query: &'a [u8],
+    start: Candidate,
+    layer: u8,
+}
+
+impl<G: GraphView> WithSimd for Greedy<'_, G> {
+    type Output = Result<Candidate>;
+
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, simd: S) -> Result<Candidate> {
+        let Greedy {
+            graph,
+            query,
+            start,
+            layer,
+        } = self;
+        let mut best = start;
+        // The neighbours are gathered first, so the distances run in this function (with
+        // the dispatched kernels inlined), not in the closure.
+        let mut neighbours = Vec::new();
+        loop {
+            neighbours.clear();
+            graph.for_each_neighbour(best.slot, layer, |slot| neighbours.push(slot))?;
+            let mut improved = None;
+            for &slot in &neighbours {
+                let candidate = Candidate {
+                    dist: graph.distance_in(simd, query, slot)?,
+                    slot,
+                };
+                if candidate < improved.unwrap_or(best) {
+                    improved = Some(candidate);
                 }
-                Err(e) => error = Err(e),
             }
-        })?;
-        error?;
-        match improved {
-            Some(closer) => best = closer,
-            None => return Ok(best),
+            match improved {
+                Some(closer) => best = closer,
+                None => return Ok(best),
+            }
         }
     }
 }
@@ -193,6 +241,59 @@ pub fn greedy_closest<G: GraphView>(
 /// are returned sorted, closest first. Only nodes accepted by `keep` enter the results, but
 /// every node is traversed.
 pub fn search_layer<G: GraphView>(
+    graph: &G,
+    query: &[u8],
+    entries: &[Candidate],
+    ef: usize,
+    layer: u8,
+    scratch: &mut Scratch,
+    keep: impl Fn(u32) -> bool,
+) -> Result<Vec<Candidate>> {
+    kernels::arch().dispatch(SearchLayer {
+        graph,
+        query,
+        entries,
+        ef,
+        layer,
+        scratch,
+        keep,
+    })
+}
+
+/// The arguments of [`search_layer`], run under one dispatch.
+struct SearchLayer<'a, G, K> {
+    graph: &'a G,
+    query: &'a [u8],
+    entries: &'a [Candidate],
+    ef: usize,
+    layer: u8,
+    scratch: &'a mut Scratch,
+    keep: K,
+}
+
+impl<G: GraphView, K: Fn(u32) -> bool> WithSimd for SearchLayer<'_, G, K> {
+    type Output = Result<Vec<Candidate>>;
+
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, simd: S) -> Result<Vec<Candidate>> {
+        let SearchLayer {
+            graph,
+            query,
+            entries,
+            ef,
+            layer,
+            scratch,
+            keep,
+        } = self;
+        search_layer_in(simd, graph, query, entries, ef, layer, scratch, keep)
+    }
+}
+
+/// [`search_layer`]'s body, with the kernels of `simd`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn search_layer_in<S: Simd, G: GraphView>(
+    simd: S,
     graph: &G,
     query: &[u8],
     entries: &[Candidate],
@@ -245,7 +346,7 @@ pub fn search_layer<G: GraphView>(
             }
         })?;
         for &slot in fresh.iter() {
-            let dist = graph.distance(query, slot)?;
+            let dist = graph.distance_in(simd, query, slot)?;
             let full = results.len() >= ef;
             if full && results.peek().is_some_and(|worst| dist >= worst.dist) {
                 continue;

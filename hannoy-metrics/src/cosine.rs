@@ -1,8 +1,9 @@
 //! The cosine metric, with the norm stored next to the components.
 
 use crate::error::{check_finite, check_len};
+use crate::kernels::{self, Simd, simd};
 use crate::raw::{append_raw, raw_len, read_raw};
-use crate::{Metric, VectorError, kernels};
+use crate::{Metric, VectorError};
 
 /// Bytes of the norm trailer.
 const TRAILER: usize = 4;
@@ -104,6 +105,12 @@ impl Metric for Cosine {
         // the stored vector's last cache line (which holds its norm) has arrived with the
         // rest, instead of a demand miss on that line before the kernel starts.
         let dot = kernels::dot(components(a), components(b));
+        cosine_distance(dot, norm(a), norm(b))
+    }
+
+    #[inline(always)]
+    fn distance_in<S: Simd>(simd: S, a: &[u8], b: &[u8]) -> f32 {
+        let dot = simd::dot(simd, components(a), components(b));
         cosine_distance(dot, norm(a), norm(b))
     }
 

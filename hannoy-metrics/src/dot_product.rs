@@ -1,8 +1,9 @@
 //! The (negated) dot product, for maximum-inner-product search.
 
+use crate::kernels::{self, Simd, simd};
 use crate::metric::not_nan;
 use crate::raw::{decode_raw, encode_raw, raw_len};
-use crate::{Metric, VectorError, kernels};
+use crate::{Metric, VectorError};
 
 /// Negated inner product, `"dot"`: maximum-inner-product search.
 ///
@@ -36,6 +37,11 @@ impl Metric for DotProduct {
     #[inline]
     fn distance(a: &[u8], b: &[u8]) -> f32 {
         not_nan(-kernels::dot(a, b))
+    }
+
+    #[inline(always)]
+    fn distance_in<S: Simd>(simd: S, a: &[u8], b: &[u8]) -> f32 {
+        not_nan(-simd::dot(simd, a, b))
     }
 
     #[inline]

@@ -1,8 +1,9 @@
 //! The Euclidean (L2) metric.
 
+use crate::kernels::{self, Simd, simd};
 use crate::metric::not_nan;
 use crate::raw::{decode_raw, encode_raw, raw_len};
-use crate::{Metric, VectorError, kernels};
+use crate::{Metric, VectorError};
 
 /// Euclidean distance, `"euclidean"`.
 ///
@@ -35,6 +36,11 @@ impl Metric for Euclidean {
     #[inline]
     fn distance(a: &[u8], b: &[u8]) -> f32 {
         not_nan(kernels::l2_squared(a, b))
+    }
+
+    #[inline(always)]
+    fn distance_in<S: Simd>(simd: S, a: &[u8], b: &[u8]) -> f32 {
+        not_nan(simd::l2_squared(simd, a, b))
     }
 
     #[inline]

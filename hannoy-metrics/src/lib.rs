@@ -41,13 +41,53 @@
 //! encodings pack one bit per component, least-significant bit first, into
 //! little-endian `u64` words. [`Metric::distance`] never returns NaN: a NaN
 //! result (only possible from corrupt bytes) becomes `f32::INFINITY`.
+//!
+//! # Compact codes
+//!
+//! The [`codes`] module writes a few bits per component (8 with [`Scheme::Sq8`], 1, 2 or 4
+//! with [`Scheme::RaBitQ1`], [`Scheme::RaBitQ2`], [`Scheme::RaBitQ4`]) after centring and a
+//! random rotation, and estimates the metric's
+//! internal distance from them with integer kernels, with a lower bound: a first pass that
+//! exact distances on the full vectors then re-rank. Euclidean, cosine and dot take codes.
+//!
+//! ```
+//! use hannoy_metrics::{Cosine, Metric, Quantizer, Scheme};
+//!
+//! // 100 pseudo-random rows of 32 components.
+//! let component = |k: u64| {
+//!     let z = k.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+//!     let z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+//!     let z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+//!     (z >> 40) as f32 / 16_777_216.0
+//! };
+//! let rows: Vec<Vec<f32>> = (0..100u64)
+//!     .map(|i| (0..32).map(|j| component(32 * i + j + 1) + 0.5).collect())
+//!     .collect();
+//! let quantizer = Quantizer::fit(Scheme::Sq8, Cosine::NAME, 32, 42, rows.iter().map(Vec::as_slice))?;
+//! let mut codes = Vec::new();
+//! for row in &rows {
+//!     quantizer.encode(row, &mut codes)?;
+//! }
+//! let query = quantizer.prepare(&rows[17])?;
+//! let nearest = codes
+//!     .chunks_exact(quantizer.code_len())
+//!     .map(|code| query.distance(code))
+//!     .enumerate()
+//!     .min_by(|a, b| a.1.total_cmp(&b.1))
+//!     .map(|(i, _)| i);
+//! assert_eq!(nearest, Some(17));
+//!
+//! // The quantizer is stored next to the index and read back exactly.
+//! assert_eq!(Quantizer::from_bytes(&quantizer.to_bytes())?, quantizer);
+//! # Ok::<(), hannoy_metrics::CodeError>(())
+//! ```
 
 // Safe code only, but for the one prefetch hint in `prefetch.rs`.
 #![deny(unsafe_code)]
 
 mod binary_quantized;
-pub mod codes;
 mod bits;
+pub mod codes;
 mod cosine;
 mod dot_product;
 mod error;
@@ -62,7 +102,7 @@ mod raw;
 pub use binary_quantized::{
     BinaryQuantizedCosine, BinaryQuantizedEuclidean, BinaryQuantizedManhattan,
 };
-pub use codes::{CodeError, Estimate, QueryCode, Quantizer, Scheme};
+pub use codes::{CodeError, Estimate, Quantizer, QueryCode, Scheme};
 pub use cosine::Cosine;
 pub use dot_product::DotProduct;
 pub use error::VectorError;

@@ -1,8 +1,9 @@
 //! The Manhattan (L1) metric.
 
+use crate::kernels::{self, Simd, simd};
 use crate::metric::not_nan;
 use crate::raw::{decode_raw, encode_raw, raw_len};
-use crate::{Metric, VectorError, kernels};
+use crate::{Metric, VectorError};
 
 /// Manhattan distance, `"manhattan"`.
 ///
@@ -30,6 +31,11 @@ impl Metric for Manhattan {
     #[inline]
     fn distance(a: &[u8], b: &[u8]) -> f32 {
         not_nan(kernels::l1(a, b))
+    }
+
+    #[inline(always)]
+    fn distance_in<S: Simd>(simd: S, a: &[u8], b: &[u8]) -> f32 {
+        not_nan(simd::l1(simd, a, b))
     }
 
     #[inline]

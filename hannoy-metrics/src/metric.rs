@@ -49,6 +49,18 @@ pub trait Metric: Copy + Default + std::fmt::Debug + Send + Sync + 'static {
     /// common prefix is compared (never a panic nor an out-of-bounds read).
     fn distance(a: &[u8], b: &[u8]) -> f32;
 
+    /// [`distance`](Metric::distance) with the kernels of the instruction set `simd` stands
+    /// for, inlined: for a loop of many distances run once under
+    /// [`kernels::arch`](crate::kernels::arch)`().dispatch(..)` (a search, once per query)
+    /// instead of dispatching per call. The same bits as `distance` when `S` is the
+    /// dispatched instruction set (every kernel follows [`crate::kernels::order`]). The
+    /// default calls `distance`.
+    #[inline(always)]
+    fn distance_in<S: crate::kernels::Simd>(simd: S, a: &[u8], b: &[u8]) -> f32 {
+        let _ = simd;
+        Self::distance(a, b)
+    }
+
     /// Converts an internal distance into the user-facing value.
     fn user_distance(internal: f32, dimensions: usize) -> f32;
 }
@@ -60,5 +72,70 @@ pub(crate) fn not_nan(distance: f32) -> f32 {
         f32::INFINITY
     } else {
         distance
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernels::{self, Simd, WithSimd};
+    use crate::test_util::enc;
+    use crate::{Cosine, DotProduct, Euclidean, Manhattan};
+
+    /// `M::distance_in` run under one dispatch, as a search runs it.
+    struct Dispatched<'a, M> {
+        a: &'a [u8],
+        b: &'a [u8],
+        metric: std::marker::PhantomData<M>,
+    }
+
+    impl<M: Metric> WithSimd for Dispatched<'_, M> {
+        type Output = f32;
+
+        #[inline(always)]
+        fn with_simd<S: Simd>(self, simd: S) -> f32 {
+            M::distance_in(simd, self.a, self.b)
+        }
+    }
+
+    /// `distance_in` under the dispatched instruction set is `distance`, bit for bit, for
+    /// every length and tail and at unaligned offsets.
+    fn same_bits<M: Metric>() {
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            ((state >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 40.0
+        };
+        for len in [1, 2, 15, 16, 17, 63, 64, 65, 100, 384, 385] {
+            let x: Vec<f32> = (0..len).map(|_| next()).collect();
+            let y: Vec<f32> = (0..len).map(|_| next()).collect();
+            let (x, y) = (enc::<M>(&x), enc::<M>(&y));
+            for offset in [0, 1, 3, 4] {
+                let mut shifted = vec![0u8; offset];
+                shifted.extend_from_slice(&y);
+                let (a, b) = (&x[..], &shifted[offset..]);
+                let dispatched = kernels::arch().dispatch(Dispatched::<M> {
+                    a,
+                    b,
+                    metric: std::marker::PhantomData,
+                });
+                assert_eq!(
+                    dispatched.to_bits(),
+                    M::distance(a, b).to_bits(),
+                    "{} len {len} offset {offset}",
+                    M::NAME
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn distance_in_is_distance() {
+        same_bits::<Euclidean>();
+        same_bits::<Cosine>();
+        same_bits::<DotProduct>();
+        same_bits::<Manhattan>();
     }
 }

@@ -81,8 +81,8 @@ pub use hannoy_graph::{
     MAX_M0, Phase, Progress, QueryBuilder, Reader, Result, SearchStats, Writer,
 };
 pub use hannoy_metrics::{
-    BinaryQuantizedCosine, BinaryQuantizedEuclidean, BinaryQuantizedManhattan, Cosine, DotProduct,
-    CodeError, Euclidean, Hamming, Manhattan, Metric, Quantizer, Scheme, VectorError,
+    BinaryQuantizedCosine, BinaryQuantizedEuclidean, BinaryQuantizedManhattan, CodeError, Cosine,
+    DotProduct, Euclidean, Hamming, Manhattan, Metric, Quantizer, Scheme, VectorError,
 };
 pub use roaring::RoaringBitmap;
 

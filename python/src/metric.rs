@@ -47,7 +47,7 @@ pub fn codes_choice(metric: Metric, name: &str) -> PyResult<Option<hannoy::Schem
     }
     let scheme: hannoy::Scheme = name.parse().map_err(|_| {
         value_error(format!(
-            "quantization must be \"none\", \"sq8\" or \"rabitq1\", not {name:?}"
+            "quantization must be \"none\", \"sq8\", \"rabitq1\", \"rabitq2\" or \"rabitq4\", not {name:?}"
         ))
     })?;
     if !matches!(metric, Metric::Euclidean | Metric::Cosine | Metric::Dot) {

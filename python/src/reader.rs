@@ -59,13 +59,16 @@ impl View {
     /// Opens a snapshot of `shared` and the reader of index `index` in it.
     fn open(shared: &Shared, metric: Metric, index: u16) -> Result<View, Error> {
         let snapshot = Snapshot::open(&shared.store, metric, index)?;
-        let (dimensions, slots, items, quantization) =
-            with_snapshot!(&snapshot, |_txn, reader| (
-                reader.dimensions(),
-                reader.metadata().slot_count as usize,
-                reader.item_ids().clone(),
-                reader.metadata().codes.as_ref().map(|codes| codes.scheme.clone())
-            ));
+        let (dimensions, slots, items, quantization) = with_snapshot!(&snapshot, |_txn, reader| (
+            reader.dimensions(),
+            reader.metadata().slot_count as usize,
+            reader.item_ids().clone(),
+            reader
+                .metadata()
+                .codes
+                .as_ref()
+                .map(|codes| codes.scheme.clone())
+        ));
         Ok(View {
             snapshot,
             dimensions,

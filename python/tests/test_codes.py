@@ -44,7 +44,9 @@ def test_search_on_codes_returns_exact_distances(make_db, metric, scheme):
     ids, distances = reader.search_batch(queries, k=5, rescore=20)
     for row, query in enumerate(queries):
         assert ids[row].tolist() == [i for i, _ in reader.search(query, k=5, rescore=20)]
-    assert reader.search_item(7, k=3)[0][0] == 7
+    # By item: the nearest to item 7 (itself, but under the dot product, not a metric).
+    nearest = int(np.argsort(reference_distances(metric, items[7], items))[0])
+    assert reader.search_item(7, k=3, ef_search=128)[0][0] == nearest
 
 
 def test_quantization_changes_without_new_items(make_db):

@@ -88,8 +88,14 @@ fn digests() -> String {
         ("lmdb-euclidean", digest::<Lmdb, Euclidean>(None)),
         ("redb-manhattan", digest::<Redb, Manhattan>(None)),
         ("memory-cosine", digest::<Memory, Cosine>(None)),
-        ("lmdb-euclidean-sq8", digest::<Lmdb, Euclidean>(Some(Scheme::Sq8))),
-        ("memory-cosine-rabitq1", digest::<Memory, Cosine>(Some(Scheme::RaBitQ1))),
+        (
+            "lmdb-euclidean-sq8",
+            digest::<Lmdb, Euclidean>(Some(Scheme::Sq8)),
+        ),
+        (
+            "memory-cosine-rabitq1",
+            digest::<Memory, Cosine>(Some(Scheme::RaBitQ1)),
+        ),
     ]
     .iter()
     .map(|(name, digest)| format!("digest {name} {digest:016x}\n"))

@@ -35,6 +35,10 @@ struct Args {
     /// Use only the first N base vectors (ground truth is then recomputed exactly).
     #[arg(long)]
     limit: Option<usize>,
+    /// The dataset's ground truth is by --metric already (as `peers/make_l2_mixture.py`
+    /// writes it): do not recompute it for a metric other than cosine.
+    #[arg(long)]
+    keep_ground_truth: bool,
     /// Use only the first N queries.
     #[arg(long)]
     queries: Option<usize>,
@@ -89,9 +93,10 @@ struct Args {
     /// The ef_search of the cold-cache passes.
     #[arg(long, default_value_t = 64)]
     cold_ef: usize,
-    /// Comma-separated configurations measured on each fresh build: `none` (the walk on
-    /// full vectors), `sq8` (8-bit codes), `rabitq1` (1-bit codes). Codes are added to the
-    /// built graph, in the order given, and the walk runs on them with full-vector rescoring.
+    /// Comma-separated configurations, each measured on a fresh build of its own: `none`
+    /// (the walk on full vectors), `sq8` (8-bit codes), `rabitq1`, `rabitq2`, `rabitq4`
+    /// (RaBitQ codes of 1, 2, 4 bits): the walk runs on the codes and rescores with the
+    /// full vectors (--rescore).
     #[arg(long, value_delimiter = ',', default_values_t = [String::from("none")])]
     quantization: Vec<String>,
     /// Candidates rescored with full vectors per query on codes (default: all `ef`).
@@ -180,7 +185,7 @@ fn load_data<M: Metric>(args: &Args) -> Result<Dataset, String> {
     }
     // The shipped ground truth is by cosine; any subset or other metric needs it anew.
     let stale = args.limit.is_some_and(|l| l < data.base.rows())
-        || (args.generate.is_none() && M::NAME != "cosine");
+        || (args.generate.is_none() && M::NAME != "cosine" && !args.keep_ground_truth);
     if let Some(limit) = args.limit {
         data.base.truncate(limit);
     }

@@ -1,7 +1,8 @@
 //! The search on compact codes: the graph walked with estimated distances (the query
 //! prepared once), then the best candidates rescored with the full vectors.
 
-use hannoy_metrics::{Metric, QueryCode, Quantizer};
+use hannoy_metrics::kernels::Simd;
+use hannoy_metrics::{Metric, Quantizer, QueryCode};
 
 use super::Reader;
 use crate::chunks;
@@ -52,6 +53,11 @@ impl<'t, M: Metric, T: ReadTxn + 't> GraphView for CodeWalk<'_, '_, 't, M, T> {
         Ok(self.query.distance(self.codes.code(slot)?))
     }
 
+    #[inline(always)]
+    fn distance_in<S: Simd>(&self, simd: S, _query: &[u8], slot: u32) -> Result<f32> {
+        Ok(self.query.distance_in(simd, self.codes.code(slot)?))
+    }
+
     #[inline]
     fn for_each_neighbour(&self, slot: u32, layer: u8, f: impl FnMut(u32)) -> Result<()> {
         self.reader.for_each_neighbour(slot, layer, f)
@@ -63,8 +69,12 @@ impl<'t, M: Metric, T: ReadTxn + 't> GraphView for CodeWalk<'_, '_, 't, M, T> {
 
     #[inline]
     fn prefetch(&self, slot: u32) {
+        // Every line of the code (a 384-d 8-bit code spans 7): the hint covers 4 lines at
+        // a time, and a code is small enough to ask for all of it.
         if let Some(code) = self.codes.chunks.get(slot) {
-            hannoy_metrics::prefetch(code);
+            for part in code.chunks(256).take(4) {
+                hannoy_metrics::prefetch(part);
+            }
         }
     }
 

@@ -211,6 +211,16 @@ impl<'t, M: Metric, T: ReadTxn + 't> GraphView for Reader<'t, M, T> {
         Ok(M::distance(query, self.stored_vector(slot)?))
     }
 
+    #[inline(always)]
+    fn distance_in<S: hannoy_metrics::kernels::Simd>(
+        &self,
+        simd: S,
+        query: &[u8],
+        slot: u32,
+    ) -> Result<f32> {
+        Ok(M::distance_in(simd, query, self.stored_vector(slot)?))
+    }
+
     #[inline]
     fn for_each_neighbour(&self, slot: u32, layer: u8, f: impl FnMut(u32)) -> Result<()> {
         if layer == 0 {

@@ -374,8 +374,9 @@ impl<'a, M: Metric, R: Rng> Builder<'a, M, R> {
             ));
         }
         free |= &removed;
-        let code_writes =
-            codes::plan_codes(txn, index, &mut meta, self.codes, &graph, &inserted, self.hooks)?;
+        let code_writes = codes::plan_codes(
+            txn, index, &mut meta, self.codes, &graph, &inserted, self.hooks,
+        )?;
         let changes = Changes {
             items: &items,
             inserted: &inserted,

@@ -204,7 +204,11 @@ fn decode_slots<M: Metric>(
     Ok(out)
 }
 
-fn decode_slot<M: Metric>(graph: &BuildGraph<'_, M>, slot: u32, dimensions: usize) -> Result<Vec<f32>> {
+fn decode_slot<M: Metric>(
+    graph: &BuildGraph<'_, M>,
+    slot: u32,
+    dimensions: usize,
+) -> Result<Vec<f32>> {
     M::decode(graph.vectors[slot as usize], dimensions)
         .map_err(|e| Error::corrupted(format!("vector of slot {slot}: {e}"), &[]))
 }

@@ -357,11 +357,22 @@ impl<'a, M: Metric> BuildGraph<'a, M> {
             .filter(|&s| self.is_live(s))
             .collect();
         let mut added = 0;
-        for _round in 0..4 {
+        for _round in 0..8 {
             let mut reachable = self.reachable(entry, RoaringBitmap::new());
             let unreachable = &live - &reachable;
             if unreachable.is_empty() {
                 break;
+            }
+            // Links into each node: a full host gives up its farthest link, which must not
+            // be the only way into that node (under the dot product a few large-norm hubs
+            // are everyone's nearest, and replacing their links blindly orphans others).
+            let mut in_degree = vec![0u32; self.levels.len()];
+            for slot in &live {
+                self.read_links0(slot, |link| {
+                    if let Some(count) = in_degree.get_mut(link as usize) {
+                        *count += 1;
+                    }
+                });
             }
             for slot in &unreachable {
                 if reachable.contains(slot) {
@@ -384,16 +395,31 @@ impl<'a, M: Metric> BuildGraph<'a, M> {
                 let Some(closest) = found.first() else {
                     continue;
                 };
-                let host = found
+                let spare = |c: &&Candidate| {
+                    self.words0(c.slot)
+                        .first()
+                        .is_some_and(|d| (d.load(Ordering::Acquire) as usize) < self.m0)
+                };
+                let gives_up_a_spare_link = |c: &&Candidate| {
+                    self.farthest_link(c.slot)
+                        .is_some_and(|(_, target)| in_degree[target as usize] >= 2)
+                };
+                let host = match found
                     .iter()
-                    .find(|c| {
-                        self.words0(c.slot)
-                            .first()
-                            .is_some_and(|d| (d.load(Ordering::Acquire) as usize) < self.m0)
-                    })
-                    .unwrap_or(closest)
-                    .slot;
-                self.force_link(host, slot);
+                    .find(spare)
+                    .or_else(|| found.iter().find(gives_up_a_spare_link))
+                {
+                    Some(host) => host.slot,
+                    // Rare (hubs full of links that are the only way into their targets):
+                    // the closest reachable node with room, found by a scan.
+                    None => self
+                        .closest_with_room(query, &reachable)?
+                        .unwrap_or(closest.slot),
+                };
+                if let Some(removed) = self.force_link(host, slot) {
+                    in_degree[removed as usize] -= 1;
+                }
+                in_degree[slot as usize] += 1;
                 added += 1;
                 reachable = self.reachable(slot, reachable);
             }
@@ -401,30 +427,55 @@ impl<'a, M: Metric> BuildGraph<'a, M> {
         Ok(added)
     }
 
-    /// Adds `from -> to` on layer 0, replacing `from`'s farthest link when it is full.
-    fn force_link(&self, from: u32, to: u32) {
-        let Some(lock) = self.upper.get(from as usize) else {
-            return;
-        };
-        let guard = write(lock);
-        let mut list = self.links_of(from, 0);
-        if list.len() >= self.m0 {
-            let farthest = list
-                .iter()
-                .enumerate()
-                .max_by(|a, b| {
-                    self.distance_between(from, *a.1)
-                        .total_cmp(&self.distance_between(from, *b.1))
-                })
-                .map(|(i, _)| i);
-            if let Some(i) = farthest {
-                list.swap_remove(i);
+    /// The reachable node closest to `query` whose layer-0 list has room, by a scan.
+    fn closest_with_room(&self, query: &[u8], reachable: &RoaringBitmap) -> Result<Option<u32>> {
+        let mut best: Option<Candidate> = None;
+        for slot in reachable {
+            let has_room = self
+                .words0(slot)
+                .first()
+                .is_some_and(|d| (d.load(Ordering::Acquire) as usize) < self.m0);
+            if !has_room || !self.is_live(slot) {
+                continue;
+            }
+            let candidate = Candidate {
+                dist: self.distance(query, slot)?,
+                slot,
+            };
+            if best.is_none_or(|b| candidate < b) {
+                best = Some(candidate);
             }
         }
+        Ok(best.map(|c| c.slot))
+    }
+
+    /// The place and slot of `from`'s farthest layer-0 link, when its list is full.
+    fn farthest_link(&self, from: u32) -> Option<(usize, u32)> {
+        let list = self.links_of(from, 0);
+        if list.len() < self.m0 {
+            return None;
+        }
+        list.iter().copied().enumerate().max_by(|a, b| {
+            self.distance_between(from, a.1)
+                .total_cmp(&self.distance_between(from, b.1))
+        })
+    }
+
+    /// Adds `from -> to` on layer 0, replacing `from`'s farthest link when it is full;
+    /// returns the link replaced.
+    fn force_link(&self, from: u32, to: u32) -> Option<u32> {
+        let lock = self.upper.get(from as usize)?;
+        let guard = write(lock);
+        let mut list = self.links_of(from, 0);
+        let removed = self.farthest_link(from).map(|(i, target)| {
+            list.swap_remove(i);
+            target
+        });
         list.push(to);
         self.store_links0(from, &list);
         drop(guard);
         self.mark_dirty(from);
+        removed
     }
 
     /// Adds to `seen` every node reachable from `start` on layer 0.
@@ -451,6 +502,21 @@ impl<M: Metric> GraphView for BuildGraph<'_, M> {
             .ok_or_else(|| Error::corrupted(format!("link to slot {slot} past the end"), &[]))?;
         self.count_distance();
         Ok(M::distance(query, vector))
+    }
+
+    #[inline(always)]
+    fn distance_in<S: hannoy_metrics::kernels::Simd>(
+        &self,
+        simd: S,
+        query: &[u8],
+        slot: u32,
+    ) -> Result<f32> {
+        let vector = self
+            .vectors
+            .get(slot as usize)
+            .ok_or_else(|| Error::corrupted(format!("link to slot {slot} past the end"), &[]))?;
+        self.count_distance();
+        Ok(M::distance_in(simd, query, vector))
     }
 
     #[inline]

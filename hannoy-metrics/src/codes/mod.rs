@@ -1,51 +1,265 @@
-//! TEMPORARY STUB (replaced by the codec branch at merge).
-#![allow(missing_docs, unused_variables)]
-use crate::VectorError;
+//! Compact vector codes: a few bits per component, compared with a prepared query
+//! without decoding, for a fast first pass that full-precision vectors then re-rank.
+//!
+//! A [`Quantizer`] is fitted once per index (its centre is the mean of a sample), stored
+//! with [`Quantizer::to_bytes`], and writes one code per vector with
+//! [`Quantizer::encode`]. A search prepares its query once with [`Quantizer::prepare`]
+//! and asks the [`QueryCode`] for the [`Estimate`] of each code.
+//!
+//! # Transform
+//!
+//! Every vector `x` (normalized first under cosine) is centred on the quantizer's mean and
+//! rotated: `x' = R(x - mean)`, with `R` a seeded randomized Hadamard rotation of
+//! `D` = `dims` rounded up to a multiple of 64 (see `rotation.rs` for why and how).
+//! Centring makes codes of non-normalized data (or data far from the origin) as precise as
+//! codes of centred data; the rotation spreads the energy over all components. The query is
+//! centred and rotated the same way, `q' = R(q - mean)`, for every metric:
+//!
+//! * Euclidean: `‖x - q‖² = ‖x'‖² + ‖q'‖² - 2<x', q'>`;
+//! * dot and cosine: `<x, q> = <x', q'> + <x - mean, mean> + <mean, q>`, where the second
+//!   term is one exact number per code (stored with it) and the third one per query.
+//!
+//! (Comparing `R(x - mean)` with an uncentred `R(q)` would also be exact, since
+//! `<x, q> = <x - mean, q> + <mean, q>`, but then the query's own quantization steps span
+//! its offset `mean`, not its spread: on data far from the origin, as normalized embeddings
+//! are, the estimates were an order of magnitude worse in our tests; the stored term costs
+//! four bytes.) Every scheme therefore estimates the same quantity, `<x', q'>`, with an
+//! error bound; this module turns it into the metric's internal distance and a lower bound.
+//!
+//! # Schemes
+//!
+//! | Scheme | Name | Bytes per code (`D` padded) | Kernel | Bound |
+//! |--------|------|-----------------------------|--------|-------|
+//! | [`Scheme::Sq8`] | `sq8` | `D + 20` (404 for 384 dims) | `Σ cᵢuᵢ`, `u8·u8` in `u32` | always valid, loose |
+//! | [`Scheme::RaBitQ1`] | `rabitq1` | `D/8 + 16` (64 for 384 dims) | bit planes · popcount | RaBitQ's, `ε₀ = 1.9` (≈ 94 %) |
+//! | [`Scheme::RaBitQ2`] | `rabitq2` | `D/4 + 20` (116 for 384 dims) | 2 × bit planes · popcount | same, `<ō, o>` of the 2-bit grid |
+//! | [`Scheme::RaBitQ4`] | `rabitq4` | `D/2 + 20` (212 for 384 dims) | 4 × bit planes · popcount | same, `<ō, o>` of the 4-bit grid |
+//!
+//! The layouts and formulas are documented in `sq8.rs`, `rabitq.rs` and `rabitq_ext.rs`.
+//! Integer kernels are exact and the float corrections run in a fixed scalar order, so an
+//! estimate is the same bits on every instruction set.
+//!
+//! Measured on 98 000 MiniLM embeddings of 384 dimensions under cosine (1000 queries,
+//! brute force; `tests/codes.rs`, `real_data`): recall@10 of "the `R` best estimates,
+//! re-ranked by the exact distance" for `R` = 10 / 20 / 40 / 100 was
+//! 0.995 / 1.0 / 1.0 / 1.0 for `sq8`, 0.756 / 0.924 / 0.981 / 0.997 for `rabitq1`,
+//! 0.864 / 0.988 / 0.999 / 1.0 for `rabitq2` and 0.941 / 1.0 / 1.0 / 1.0 for `rabitq4`.
+//!
+//! Adding a scheme is one file implementing the internal `Codec` trait and one line in the
+//! `schemes!` list of this file (its variant, stable name and codec).
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Scheme { Sq8, RaBitQ1 }
+mod error;
+mod format;
+pub mod kernels;
+mod quantizer;
+mod query;
+mod rabitq;
+mod rabitq_ext;
+mod rotation;
+mod sq8;
+
+use std::fmt;
+use std::str::FromStr;
+
+use pulp::Simd;
+
+pub use error::CodeError;
+pub use quantizer::Quantizer;
+pub use query::{Estimate, QueryCode};
+pub use rabitq::{EPSILON_0, QUERY_BOUND};
+
+use crate::{Cosine, DotProduct, Euclidean, Metric};
+use rabitq::RaBitQ1;
+use rabitq_ext::RaBitQExt;
+use sq8::Sq8;
+
+/// The largest number of dimensions a quantizer accepts.
+pub const MAX_DIMENSIONS: usize = 65_536;
+
+/// Lists every scheme once: its [`Scheme`] variant (with its documentation), its stable
+/// name and the [`Codec`] that implements it. Generates [`Scheme`], the prepared-query
+/// enum and the dispatch between them, so a new scheme is one file and one line here.
+macro_rules! schemes {
+    ($($(#[$doc:meta])* $variant:ident = $name:literal => $codec:ty,)+) => {
+        /// Which code a quantizer writes. Stable names, stored on disk.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        #[non_exhaustive]
+        pub enum Scheme {
+            $($(#[$doc])* $variant,)+
+        }
+
+        impl Scheme {
+            /// Every scheme, in a stable order.
+            pub const ALL: &'static [Scheme] = &[$(Scheme::$variant),+];
+
+            /// The stable lower-case name, e.g. `"sq8"`.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(Scheme::$variant => $name,)+
+                }
+            }
+
+            /// Bytes of one code of `padded` rotated components.
+            fn code_len(self, padded: usize) -> usize {
+                match self {
+                    $(Scheme::$variant => <$codec>::code_len(padded),)+
+                }
+            }
+
+            /// Appends the code of the rotated centred `x`.
+            fn encode(self, x: &[f32], cross: f32, out: &mut Vec<u8>) {
+                match self {
+                    $(Scheme::$variant => <$codec>::encode(x, cross, out),)+
+                }
+            }
+
+            /// Prepares the rotated centred query `q`.
+            fn prepare(self, q: &[f32]) -> Prepared {
+                match self {
+                    $(Scheme::$variant => Prepared::$variant(<$codec>::prepare(q)),)+
+                }
+            }
+        }
+
+        /// The scheme-specific part of a prepared query.
+        #[derive(Clone, Debug)]
+        enum Prepared {
+            $($variant(<$codec as Codec>::Query),)+
+        }
+
+        impl Prepared {
+            /// The scheme's estimate of `<x', q'>` from `code`.
+            #[inline(always)]
+            fn inner_product<S: Simd>(&self, simd: S, code: &[u8]) -> InnerProduct {
+                match self {
+                    $(Prepared::$variant(q) => <$codec>::inner_product(simd, q, code),)+
+                }
+            }
+        }
+    };
+}
+
+schemes! {
+    /// 8 bits per rotated component plus 20 bytes of factors, `"sq8"` (see `sq8.rs`).
+    Sq8 = "sq8" => Sq8,
+    /// RaBitQ, 1 bit per rotated component plus 16 bytes of factors, `"rabitq1"` (see
+    /// `rabitq.rs`).
+    RaBitQ1 = "rabitq1" => RaBitQ1,
+    /// Extended RaBitQ, 2 bits per rotated component plus 20 bytes, `"rabitq2"` (see
+    /// `rabitq_ext.rs`).
+    RaBitQ2 = "rabitq2" => RaBitQExt<2>,
+    /// Extended RaBitQ, 4 bits per rotated component plus 20 bytes, `"rabitq4"` (see
+    /// `rabitq_ext.rs`).
+    RaBitQ4 = "rabitq4" => RaBitQExt<4>,
+}
+
 impl Scheme {
-    pub const ALL: &'static [Scheme] = &[Scheme::Sq8, Scheme::RaBitQ1];
-    pub fn name(self) -> &'static str { match self { Scheme::Sq8 => "sq8", Scheme::RaBitQ1 => "rabitq1" } }
-    pub fn from_name(name: &str) -> Option<Scheme> { Self::ALL.iter().copied().find(|s| s.name() == name) }
+    /// The scheme called `name` (exactly as [`Scheme::name`] spells it), if any.
+    pub fn from_name(name: &str) -> Option<Scheme> {
+        Scheme::ALL.iter().copied().find(|s| s.name() == name)
+    }
 }
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[non_exhaustive]
-pub enum CodeError {
-    #[error("metric {metric} takes no codes")]
-    UnsupportedMetric { metric: String },
-    #[error("unknown scheme {name}")]
-    UnknownScheme { name: String },
-    #[error("corrupted: {what}")]
-    Corrupted { what: String },
-    #[error(transparent)]
-    Vector(#[from] VectorError),
-    #[error("dims {expected} {found}")]
-    DimensionMismatch { expected: usize, found: usize },
+
+impl fmt::Display for Scheme {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
 }
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Estimate { pub distance: f32, pub lower: f32 }
-#[derive(Clone, Debug, PartialEq)]
-pub struct Quantizer { scheme: Scheme, dims: usize, seed: u64, mean: Vec<f32> }
-impl Quantizer {
-    pub fn fit<'a>(scheme: Scheme, metric: &str, dims: usize, seed: u64, sample: impl IntoIterator<Item = &'a [f32]>) -> Result<Quantizer, CodeError> { unimplemented!() }
-    pub fn scheme(&self) -> Scheme { self.scheme }
-    pub fn dimensions(&self) -> usize { self.dims }
-    pub fn seed(&self) -> u64 { self.seed }
-    pub fn mean(&self) -> &[f32] { &self.mean }
-    pub fn code_len(&self) -> usize { unimplemented!() }
-    pub fn encode(&self, vector: &[f32], out: &mut Vec<u8>) -> Result<(), CodeError> { unimplemented!() }
-    pub fn prepare(&self, query: &[f32]) -> Result<QueryCode, CodeError> { unimplemented!() }
-    pub fn to_bytes(&self) -> Vec<u8> { unimplemented!() }
-    pub fn from_bytes(bytes: &[u8]) -> Result<Quantizer, CodeError> { unimplemented!() }
-}
-pub struct QueryCode { }
-impl QueryCode {
-    pub fn distance(&self, code: &[u8]) -> f32 { unimplemented!() }
-    pub fn estimate(&self, code: &[u8]) -> Estimate { unimplemented!() }
-}
-impl std::str::FromStr for Scheme {
+
+impl FromStr for Scheme {
     type Err = CodeError;
-    fn from_str(s: &str) -> Result<Self, CodeError> { Scheme::from_name(s).ok_or(CodeError::UnknownScheme { name: s.into() }) }
+
+    fn from_str(name: &str) -> Result<Scheme, CodeError> {
+        Scheme::from_name(name).ok_or_else(|| CodeError::UnknownScheme { name: name.into() })
+    }
 }
+
+/// One code scheme: how a rotated centred vector becomes bytes, and how a prepared query
+/// estimates `<x', q'>` from them.
+pub(crate) trait Codec {
+    /// The query in the form the scheme compares against.
+    type Query: Clone + fmt::Debug + Send + Sync;
+
+    /// Bytes of one code of `padded` rotated components.
+    fn code_len(padded: usize) -> usize;
+
+    /// Appends exactly `code_len(x.len())` bytes: the code of `x'` (finite components),
+    /// with `cross = <x - mean, mean>` stored as a little-endian `f32` among its factors.
+    fn encode(x: &[f32], cross: f32, out: &mut Vec<u8>);
+
+    /// Prepares the rotated centred query `q'`.
+    fn prepare(q: &[f32]) -> Self::Query;
+
+    /// The estimate of `<x', q'>` from a code of exactly `code_len` bytes. Corrupt factors
+    /// may give any value, NaN included (the caller maps it); never a panic.
+    fn inner_product<S: Simd>(simd: S, query: &Self::Query, code: &[u8]) -> InnerProduct;
+}
+
+/// What a scheme knows about `<x', q'>` from one code.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct InnerProduct {
+    /// The estimate of `<x', q'>`.
+    value: f64,
+    /// A bound on `|value - <x', q'>|` (see each scheme for its confidence).
+    error: f64,
+    /// `‖x'‖`, as stored in the code.
+    norm: f64,
+    /// `<x - mean, mean>`, as stored in the code.
+    cross: f64,
+}
+
+/// The little-endian `f32` at `at` (NaN when out of range, which the callers' length
+/// checks exclude).
+#[inline(always)]
+pub(crate) fn le_f32(bytes: &[u8], at: usize) -> f32 {
+    bytes
+        .get(at..at + 4)
+        .and_then(|b| b.try_into().ok())
+        .map_or(f32::NAN, f32::from_le_bytes)
+}
+
+/// The little-endian `u32` at `at` (0 when out of range).
+#[inline(always)]
+pub(crate) fn le_u32(bytes: &[u8], at: usize) -> u32 {
+    bytes
+        .get(at..at + 4)
+        .and_then(|b| b.try_into().ok())
+        .map_or(0, u32::from_le_bytes)
+}
+
+/// The metrics that take codes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Space {
+    /// Squared L2.
+    Euclidean,
+    /// `1 - cos`.
+    Cosine,
+    /// `-<x, q>`.
+    Dot,
+}
+
+impl Space {
+    /// The space of the metric called `name`.
+    pub(crate) fn from_name(name: &str) -> Result<Space, CodeError> {
+        match name {
+            Euclidean::NAME => Ok(Space::Euclidean),
+            Cosine::NAME => Ok(Space::Cosine),
+            DotProduct::NAME => Ok(Space::Dot),
+            _ => Err(CodeError::UnsupportedMetric {
+                metric: name.into(),
+            }),
+        }
+    }
+
+    /// The metric's [`Metric::NAME`].
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Space::Euclidean => Euclidean::NAME,
+            Space::Cosine => Cosine::NAME,
+            Space::Dot => DotProduct::NAME,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -22,7 +22,7 @@ pub mod simd;
 use std::fmt;
 use std::sync::LazyLock;
 
-use pulp::{Arch, Simd, WithSimd};
+pub use pulp::{Arch, Simd, WithSimd};
 
 /// The instruction set detected once at first use, capped by [`SIMD_CAP_VAR`].
 static ARCH: LazyLock<Arch> = LazyLock::new(|| {
@@ -156,7 +156,7 @@ dispatched!(HammingCall, hamming, u32);
 #[inline]
 pub fn dot(a: &[u8], b: &[u8]) -> f32 {
     if cfg!(target_endian = "big") {
-        return scalar::dot(a, b);
+        return order::dot(a, b);
     }
     arch().dispatch(DotCall { a, b })
 }
@@ -165,7 +165,7 @@ pub fn dot(a: &[u8], b: &[u8]) -> f32 {
 #[inline]
 pub fn l2_squared(a: &[u8], b: &[u8]) -> f32 {
     if cfg!(target_endian = "big") {
-        return scalar::l2_squared(a, b);
+        return order::l2_squared(a, b);
     }
     arch().dispatch(L2SquaredCall { a, b })
 }
@@ -174,7 +174,7 @@ pub fn l2_squared(a: &[u8], b: &[u8]) -> f32 {
 #[inline]
 pub fn l1(a: &[u8], b: &[u8]) -> f32 {
     if cfg!(target_endian = "big") {
-        return scalar::l1(a, b);
+        return order::l1(a, b);
     }
     arch().dispatch(L1Call { a, b })
 }

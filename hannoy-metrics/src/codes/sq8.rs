@@ -1,0 +1,181 @@
+//! SQ8: 8 bits per rotated component, with per-vector bounds (LVQ-style).
+//!
+//! # Code layout (`D + 20` bytes, `D` the padded dimension count)
+//!
+//! | Bytes | Field | Meaning |
+//! |-------|-------|---------|
+//! | `0 .. D` | `cᵢ` (`u8`) | `round((x'ᵢ - lo) / step)` |
+//! | `D .. D+4` | `lo` (`f32` LE) | `min x'ᵢ` |
+//! | `D+4 .. D+8` | `step` (`f32` LE) | `(max x'ᵢ - lo) / 255` (0 when all equal) |
+//! | `D+8 .. D+12` | `Σ cᵢ` (`u32` LE) | |
+//! | `D+12 .. D+16` | `‖x'‖` (`f32` LE) | norm of the rotated centred vector |
+//! | `D+16 .. D+20` | `<x - mean, mean>` (`f32` LE) | for dot and cosine (see the parent) |
+//!
+//! `x'` is the rotated, centred vector the quantizer hands over (see the module parent).
+//! The query `q'` is quantized the same way into `uᵢ`, `qlo`, `qstep`, and with
+//! `x̂ᵢ = lo + step·cᵢ`, `q̂ᵢ = qlo + qstep·uᵢ` the estimate is exactly `<x̂, q̂>`:
+//!
+//! `<x̂, q̂> = D·lo·qlo + lo·qstep·Σuᵢ + qlo·step·Σcᵢ + step·qstep·Σ cᵢuᵢ`
+//!
+//! one integer kernel ([`dot_u8`](super::kernels::dot_u8)) and four multiply-adds per code:
+//! no component is decoded to a float.
+//!
+//! # Error bound (always valid)
+//!
+//! `<x', q'> - <x̂, q̂> = <x', q' - q̂> + <x' - x̂, q̂>`, and rounding to the nearest level
+//! leaves `|x'ᵢ - x̂ᵢ| <= step/2`, `|q'ᵢ - q̂ᵢ| <= qstep/2`, so by Cauchy–Schwarz
+//!
+//! `|<x', q'> - <x̂, q̂>| <= √D/2 · (‖x'‖·qstep + step·‖q̂‖)`
+//!
+//! It is loose (the errors are far from aligned) but holds for every input.
+
+use pulp::Simd;
+
+use super::kernels::dot_u8;
+use super::{Codec, InnerProduct, le_f32, le_u32};
+
+/// The highest level of a component.
+const LEVELS: f32 = 255.0;
+
+/// Bytes of the factors after the components.
+const FACTORS: usize = 20;
+
+/// The SQ8 scheme.
+pub(crate) struct Sq8;
+
+/// A query prepared for SQ8: its own 8-bit code and bounds.
+#[derive(Clone, Debug)]
+pub(crate) struct Sq8Query {
+    codes: Vec<u8>,
+    lo: f64,
+    step: f64,
+    sum: f64,
+    /// `√D/2 · qstep` and `√D/2 · ‖q̂‖`: the two halves of the error bound.
+    error_per_norm: f64,
+    error_per_step: f64,
+}
+
+/// `(lo, step, codes)` of `x` on `levels` levels above `lo`, rounding to nearest.
+pub(crate) fn quantize(x: &[f32], levels: f32) -> (f32, f32, impl Iterator<Item = u8> + '_) {
+    let lo = x.iter().copied().fold(f32::INFINITY, f32::min);
+    let hi = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let step = (hi - lo) / levels;
+    let (lo, step) = if step > 0.0 && step.is_finite() {
+        (lo, step)
+    } else {
+        (if lo.is_finite() { lo } else { 0.0 }, 0.0)
+    };
+    let codes = x.iter().map(move |&v| {
+        if step > 0.0 {
+            ((v - lo) / step).round().clamp(0.0, levels) as u8
+        } else {
+            0
+        }
+    });
+    (lo, step, codes)
+}
+
+impl Codec for Sq8 {
+    type Query = Sq8Query;
+
+    fn code_len(padded: usize) -> usize {
+        padded + FACTORS
+    }
+
+    fn encode(x: &[f32], cross: f32, out: &mut Vec<u8>) {
+        let (lo, step, codes) = quantize(x, LEVELS);
+        let start = out.len();
+        out.extend(codes);
+        let sum: u32 = out[start..].iter().map(|&c| u32::from(c)).sum();
+        let norm = x.iter().map(|&v| f64::from(v) * f64::from(v)).sum::<f64>();
+        out.extend_from_slice(&lo.to_le_bytes());
+        out.extend_from_slice(&step.to_le_bytes());
+        out.extend_from_slice(&sum.to_le_bytes());
+        out.extend_from_slice(&(norm.sqrt() as f32).to_le_bytes());
+        out.extend_from_slice(&cross.to_le_bytes());
+    }
+
+    fn prepare(q: &[f32]) -> Sq8Query {
+        let (lo, step, codes) = quantize(q, LEVELS);
+        let codes: Vec<u8> = codes.collect();
+        let (lo, step) = (f64::from(lo), f64::from(step));
+        let sum: f64 = codes.iter().map(|&u| f64::from(u)).sum();
+        let norm_hat = codes
+            .iter()
+            .map(|&u| {
+                let v = lo + step * f64::from(u);
+                v * v
+            })
+            .sum::<f64>()
+            .sqrt();
+        let half_root = (q.len() as f64).sqrt() / 2.0;
+        Sq8Query {
+            codes,
+            lo,
+            step,
+            sum,
+            error_per_norm: half_root * step,
+            error_per_step: half_root * norm_hat,
+        }
+    }
+
+    #[inline(always)]
+    fn inner_product<S: Simd>(simd: S, query: &Sq8Query, code: &[u8]) -> InnerProduct {
+        let d = query.codes.len();
+        let (codes, factors) = code.split_at(d.min(code.len()));
+        let dot = f64::from(dot_u8(simd, codes, &query.codes));
+        let lo = f64::from(le_f32(factors, 0));
+        let step = f64::from(le_f32(factors, 4));
+        let sum = f64::from(le_u32(factors, 8));
+        let norm = f64::from(le_f32(factors, 12));
+        let cross = f64::from(le_f32(factors, 16));
+        let value = d as f64 * lo * query.lo
+            + lo * query.step * query.sum
+            + query.lo * step * sum
+            + step * query.step * dot;
+        let error = norm * query.error_per_norm + step * query.error_per_step;
+        InnerProduct {
+            value,
+            error,
+            norm,
+            cross,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layout_and_exact_levels() {
+        let x: Vec<f32> = (0..64)
+            .map(|i| -1.0 + (i * 4) as f32 / 255.0 * 2.0)
+            .collect();
+        let mut code = Vec::new();
+        Sq8::encode(&x, 0.0, &mut code);
+        assert_eq!(code.len(), Sq8::code_len(64));
+        assert_eq!(code[0], 0);
+        assert_eq!(code[63], 255);
+        assert_eq!(code[32], 130);
+        assert_eq!(le_f32(&code[64..], 0), -1.0);
+        let q = Sq8::prepare(&x);
+        let ip = Sq8::inner_product(pulp::Scalar::new(), &q, &code);
+        let exact: f64 = x.iter().map(|&v| f64::from(v) * f64::from(v)).sum();
+        assert!((ip.value - exact).abs() <= ip.error, "{ip:?} vs {exact}");
+        assert!((ip.value - exact).abs() < 2e-3 * exact, "{ip:?} vs {exact}");
+        assert!((ip.norm - exact.sqrt()).abs() < 1e-5);
+    }
+
+    #[test]
+    fn constant_vector_has_zero_step() {
+        let x = [0.5f32; 64];
+        let mut code = Vec::new();
+        Sq8::encode(&x, 0.0, &mut code);
+        assert!(code[..64].iter().all(|&c| c == 0));
+        assert_eq!(le_f32(&code[64..], 4), 0.0);
+        let q = Sq8::prepare(&[2.0; 64]);
+        let ip = Sq8::inner_product(pulp::Scalar::new(), &q, &code);
+        assert_eq!(ip.value, 64.0);
+    }
+}

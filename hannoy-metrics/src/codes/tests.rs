@@ -1,0 +1,351 @@
+//! Unit tests of the quantizer's surface: names, validation, the stored form, corrupt codes.
+
+use super::rotation::SplitMix64;
+use super::*;
+use crate::VectorError;
+use pulp::Arch;
+
+/// `rows` Gaussian rows of `dims` components around `offset`.
+fn data(seed: u64, rows: usize, dims: usize, offset: f32) -> Vec<Vec<f32>> {
+    let mut rng = SplitMix64::new(seed);
+    let mut uniform = move || ((rng.next_u64() >> 11) as f64 + 0.5) / (1u64 << 53) as f64;
+    (0..rows)
+        .map(|_| {
+            (0..dims)
+                .map(|_| {
+                    let r = (-2.0 * uniform().ln()).sqrt();
+                    (r * (std::f64::consts::TAU * uniform()).cos()) as f32 + offset
+                })
+                .collect()
+        })
+        .collect()
+}
+
+fn fitted(scheme: Scheme, metric: &str, dims: usize) -> (Quantizer, Vec<Vec<f32>>) {
+    let rows = data(dims as u64, 50, dims, 0.3);
+    let q = Quantizer::fit(scheme, metric, dims, 11, rows.iter().map(Vec::as_slice)).unwrap();
+    (q, rows)
+}
+
+const METRICS: [&str; 3] = ["euclidean", "cosine", "dot"];
+
+#[test]
+fn scheme_names_are_stable() {
+    assert_eq!(
+        Scheme::ALL,
+        &[
+            Scheme::Sq8,
+            Scheme::RaBitQ1,
+            Scheme::RaBitQ2,
+            Scheme::RaBitQ4
+        ]
+    );
+    for &s in Scheme::ALL {
+        assert_eq!(Scheme::from_name(s.name()), Some(s));
+        assert_eq!(s.to_string().parse::<Scheme>(), Ok(s));
+    }
+    assert_eq!(Scheme::Sq8.name(), "sq8");
+    assert_eq!(Scheme::RaBitQ1.name(), "rabitq1");
+    assert_eq!(Scheme::RaBitQ2.name(), "rabitq2");
+    assert_eq!(Scheme::RaBitQ4.name(), "rabitq4");
+    assert_eq!(
+        "SQ8".parse::<Scheme>(),
+        Err(CodeError::UnknownScheme { name: "SQ8".into() })
+    );
+}
+
+#[test]
+fn only_three_metrics_take_codes() {
+    for metric in ["manhattan", "hamming", "bq_cosine", ""] {
+        let err = Quantizer::fit(Scheme::Sq8, metric, 4, 0, []).unwrap_err();
+        assert_eq!(
+            err,
+            CodeError::UnsupportedMetric {
+                metric: metric.into()
+            }
+        );
+    }
+    for metric in METRICS {
+        let q = Quantizer::fit(Scheme::RaBitQ1, metric, 4, 0, []).unwrap();
+        assert_eq!(q.metric(), metric);
+        assert_eq!(q.mean(), &[0.0; 4]);
+    }
+}
+
+#[test]
+fn fit_is_the_mean_and_validates_rows() {
+    let rows: [&[f32]; 2] = [&[1.0, 2.0], &[3.0, -2.0]];
+    let q = Quantizer::fit(Scheme::Sq8, "euclidean", 2, 5, rows).unwrap();
+    assert_eq!(q.mean(), &[2.0, 0.0]);
+    assert_eq!((q.dimensions(), q.seed(), q.scheme()), (2, 5, Scheme::Sq8));
+    // Cosine normalizes each row first.
+    let rows: [&[f32]; 2] = [&[3.0, 0.0], &[0.0, 0.5]];
+    let q = Quantizer::fit(Scheme::Sq8, "cosine", 2, 5, rows).unwrap();
+    assert_eq!(q.mean(), &[0.5, 0.5]);
+    let bad: [&[f32]; 1] = [&[1.0]];
+    assert_eq!(
+        Quantizer::fit(Scheme::Sq8, "dot", 2, 5, bad),
+        Err(CodeError::DimensionMismatch {
+            expected: 2,
+            found: 1
+        })
+    );
+    let bad: [&[f32]; 1] = [&[1.0, f32::NAN]];
+    assert_eq!(
+        Quantizer::fit(Scheme::Sq8, "dot", 2, 5, bad),
+        Err(CodeError::Vector(VectorError::NonFinite { index: 1 }))
+    );
+    let zero: [&[f32]; 1] = [&[0.0, 0.0]];
+    assert_eq!(
+        Quantizer::fit(Scheme::Sq8, "cosine", 2, 5, zero),
+        Err(CodeError::Vector(VectorError::ZeroNorm))
+    );
+    assert!(Quantizer::fit(Scheme::Sq8, "dot", 2, 5, zero).is_ok());
+    assert_eq!(
+        Quantizer::fit(Scheme::Sq8, "dot", MAX_DIMENSIONS + 1, 5, []),
+        Err(CodeError::DimensionMismatch {
+            expected: MAX_DIMENSIONS,
+            found: MAX_DIMENSIONS + 1
+        })
+    );
+}
+
+#[test]
+fn code_lengths() {
+    for (dims, sq8, rabitq) in [(384, 404, 64), (1, 84, 24), (100, 148, 32), (0, 84, 24)] {
+        let q = Quantizer::fit(Scheme::Sq8, "dot", dims, 0, []).unwrap();
+        assert_eq!(q.code_len(), sq8, "{dims}");
+        let q = Quantizer::fit(Scheme::RaBitQ1, "dot", dims, 0, []).unwrap();
+        assert_eq!(q.code_len(), rabitq, "{dims}");
+        let q = Quantizer::fit(Scheme::RaBitQ4, "dot", dims, 0, []).unwrap();
+        assert_eq!(q.code_len(), 4 * (rabitq - 16) + 20, "{dims}");
+    }
+}
+
+#[test]
+fn encode_appends_exactly_or_nothing() {
+    for &scheme in Scheme::ALL {
+        for metric in METRICS {
+            let (q, rows) = fitted(scheme, metric, 37);
+            let mut out = vec![9u8];
+            q.encode(&rows[0], &mut out).unwrap();
+            assert_eq!(out.len(), 1 + q.code_len());
+            let before = out.clone();
+            assert!(matches!(
+                q.encode(&rows[0][..36], &mut out),
+                Err(CodeError::DimensionMismatch { .. })
+            ));
+            let mut nan = rows[0].clone();
+            nan[5] = f32::INFINITY;
+            assert_eq!(
+                q.encode(&nan, &mut out),
+                Err(CodeError::Vector(VectorError::NonFinite { index: 5 }))
+            );
+            assert!(q.prepare(&nan).is_err());
+            if metric == "cosine" {
+                assert_eq!(
+                    q.encode(&[0.0; 37], &mut out),
+                    Err(CodeError::Vector(VectorError::ZeroNorm))
+                );
+            } else {
+                // The zero vector is fine elsewhere (it is just far from the centre).
+                let mut zero = Vec::new();
+                q.encode(&[0.0; 37], &mut zero).unwrap();
+                assert!(q.prepare(&[0.0; 37]).unwrap().distance(&zero).is_finite());
+            }
+            assert_eq!(out, before);
+        }
+    }
+}
+
+#[test]
+fn stored_form_round_trips() {
+    for &scheme in Scheme::ALL {
+        for metric in METRICS {
+            let (q, rows) = fitted(scheme, metric, 100);
+            let bytes = q.to_bytes();
+            let back = Quantizer::from_bytes(&bytes).unwrap();
+            assert_eq!(back, q);
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            q.encode(&rows[1], &mut a).unwrap();
+            back.encode(&rows[1], &mut b).unwrap();
+            assert_eq!(a, b);
+        }
+    }
+}
+
+#[test]
+fn every_truncation_and_extension_is_corrupted() {
+    let (q, _) = fitted(Scheme::RaBitQ1, "cosine", 20);
+    let bytes = q.to_bytes();
+    for end in 0..bytes.len() {
+        assert!(
+            matches!(
+                Quantizer::from_bytes(&bytes[..end]),
+                Err(CodeError::Corrupted { .. })
+            ),
+            "{end}"
+        );
+    }
+    let mut longer = bytes.clone();
+    longer.push(0);
+    assert!(matches!(
+        Quantizer::from_bytes(&longer),
+        Err(CodeError::Corrupted { .. })
+    ));
+}
+
+#[test]
+fn each_field_is_checked() {
+    let (q, _) = fitted(Scheme::Sq8, "dot", 3);
+    let bytes = q.to_bytes();
+    let patched = |at: usize, with: &[u8]| {
+        let mut b = bytes.clone();
+        b[at..at + with.len()].copy_from_slice(with);
+        Quantizer::from_bytes(&b)
+    };
+    let corrupted = |r: Result<Quantizer, CodeError>| matches!(r, Err(CodeError::Corrupted { .. }));
+    assert!(corrupted(patched(0, b"X")));
+    assert!(corrupted(patched(4, &2u16.to_le_bytes())));
+    // Scheme "sq8" at 7..10, metric "dot" at 11..14, dims at 14.
+    assert_eq!(
+        patched(7, b"sq9"),
+        Err(CodeError::Corrupted {
+            what: "unknown scheme \"sq9\"".into()
+        })
+    );
+    assert!(corrupted(patched(7, &[0xff])));
+    assert_eq!(
+        patched(11, b"l1_"),
+        Err(CodeError::Corrupted {
+            what: "metric \"l1_\" takes no codes".into()
+        })
+    );
+    assert!(corrupted(patched(14, &u32::MAX.to_le_bytes())));
+    assert!(corrupted(patched(14, &4u32.to_le_bytes())));
+    assert!(corrupted(patched(26, &f32::NAN.to_le_bytes())));
+    assert!(corrupted(patched(30, &f32::INFINITY.to_le_bytes())));
+}
+
+#[test]
+fn garbage_never_panics() {
+    let mut rng = SplitMix64::new(77);
+    let (q, _) = fitted(Scheme::Sq8, "euclidean", 8);
+    let good = q.to_bytes();
+    for round in 0..20_000 {
+        let bytes: Vec<u8> = if round % 2 == 0 {
+            let len = (rng.next_u64() % 80) as usize;
+            (0..len).map(|_| rng.next_u64() as u8).collect()
+        } else {
+            // A valid form with a few random bytes changed.
+            let mut b = good.clone();
+            for _ in 0..1 + rng.next_u64() % 3 {
+                let at = (rng.next_u64() % b.len() as u64) as usize;
+                b[at] = rng.next_u64() as u8;
+            }
+            b
+        };
+        if let Ok(q) = Quantizer::from_bytes(&bytes) {
+            // Whatever decodes is a working quantizer.
+            let v = vec![0.5; q.dimensions()];
+            let mut code = Vec::new();
+            if q.encode(&v, &mut code).is_ok() {
+                assert!(!q.prepare(&v).unwrap().distance(&code).is_nan());
+            }
+        }
+    }
+}
+
+#[test]
+fn corrupt_codes_are_never_nan() {
+    let mut rng = SplitMix64::new(5);
+    for &scheme in Scheme::ALL {
+        for metric in METRICS {
+            let (q, rows) = fitted(scheme, metric, 64);
+            let query = q.prepare(&rows[2]).unwrap();
+            let mut code = Vec::new();
+            q.encode(&rows[3], &mut code).unwrap();
+            for len in [0, 1, code.len() - 1, code.len() + 1] {
+                let wrong = vec![0u8; len];
+                let e = query.estimate(&wrong);
+                assert_eq!(e.distance, f32::INFINITY);
+                assert!(e.lower <= e.distance);
+            }
+            let fields = if scheme == Scheme::RaBitQ1 { 4 } else { 5 };
+            let factors = code.len() - 4 * fields;
+            for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 0.0, -1.0, 1e38] {
+                for field in 0..fields {
+                    let mut c = code.clone();
+                    c[factors + 4 * field..factors + 4 * field + 4]
+                        .copy_from_slice(&bad.to_le_bytes());
+                    let e = query.estimate(&c);
+                    assert!(
+                        !e.distance.is_nan() && !e.lower.is_nan(),
+                        "{bad} in {field}"
+                    );
+                    assert!(e.lower <= e.distance);
+                }
+            }
+            for _ in 0..2000 {
+                let c: Vec<u8> = (0..code.len()).map(|_| rng.next_u64() as u8).collect();
+                let e = query.estimate(&c);
+                assert!(!e.distance.is_nan() && !e.lower.is_nan());
+                assert!(e.lower <= e.distance);
+            }
+        }
+    }
+}
+
+#[test]
+fn same_bits_on_every_instruction_set() {
+    for &scheme in Scheme::ALL {
+        for metric in METRICS {
+            let (q, rows) = fitted(scheme, metric, 300);
+            let fast = q.prepare(&rows[0]).unwrap();
+            let mut scalar = fast.clone();
+            scalar.arch = Arch::Scalar;
+            for row in &rows[1..] {
+                let mut code = Vec::new();
+                q.encode(row, &mut code).unwrap();
+                let (a, b) = (fast.estimate(&code), scalar.estimate(&code));
+                assert_eq!(a.distance.to_bits(), b.distance.to_bits());
+                assert_eq!(a.lower.to_bits(), b.lower.to_bits());
+            }
+        }
+    }
+}
+
+#[test]
+fn a_vector_is_close_to_itself() {
+    for &scheme in Scheme::ALL {
+        let (q, rows) = fitted(scheme, "cosine", 128);
+        let mut code = Vec::new();
+        q.encode(&rows[4], &mut code).unwrap();
+        let e = q.prepare(&rows[4]).unwrap().estimate(&code);
+        assert!(e.distance.abs() < 0.05, "{scheme}: {e:?}");
+        assert!(e.lower <= 0.0 + 1e-6, "{scheme}: {e:?}");
+    }
+}
+
+#[test]
+fn extreme_magnitudes_never_panic_nor_give_nan() {
+    let huge = [f32::MAX, -f32::MAX, 1e30, f32::MIN_POSITIVE, 0.0, 3.0];
+    for &scheme in Scheme::ALL {
+        for metric in METRICS {
+            let q = Quantizer::fit(scheme, metric, 6, 3, [&huge[..], &[1.0; 6][..]]).unwrap();
+            for v in [&huge[..], &[1e-30; 6][..], &[f32::MAX; 6][..]] {
+                let mut code = Vec::new();
+                q.encode(v, &mut code).unwrap();
+                assert_eq!(code.len(), q.code_len());
+                for w in [&huge[..], &[1.0; 6][..]] {
+                    let e = q.prepare(w).unwrap().estimate(&code);
+                    assert!(
+                        !e.distance.is_nan() && !e.lower.is_nan(),
+                        "{scheme} {metric}"
+                    );
+                    assert!(e.lower <= e.distance, "{scheme} {metric}: {e:?}");
+                }
+            }
+        }
+    }
+}
