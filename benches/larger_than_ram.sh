@@ -7,12 +7,13 @@
 #
 #   benches/larger_than_ram.sh [--dir /work/ltr-data] [--limit-mb 700] [--ef 64]
 #       [--rescore R] [--warm-up 2000] [--max-seconds 240] [--configs f32,sq8,rabitq1]
-#       [--no-hnswlib] [--no-warm]
+#       [--read-ahead both|on|off] [--no-hnswlib] [--no-warm]
 #
 # For each configuration (f32; sq8 codes; rabitq1 codes) it re-encodes the codes as needed,
 # drops the directory's files from the page cache and runs `hannoy-ltr search` twice in a
 # fresh memory cgroup limited to --limit-mb (page cache included: cgroup v1 charges it to
-# the group that reads it), with LMDB's default read-ahead and with MDB_NORDAHEAD; then once
+# the group that reads it), with LMDB's default read-ahead and with MDB_NORDAHEAD (only one
+# of them with --read-ahead on|off); then once
 # with no limit, after the same warm-up, for reference. hnswlib is built outside the group
 # and loaded and searched inside it. Each run adds one JSON line to DIR/results.jsonl, with
 # the group's failcnt, peak usage, OOM kills and the exit status.
@@ -29,6 +30,7 @@ max_seconds=240
 configs="f32,sq8,rabitq1"
 hnswlib=1
 warm=1
+read_ahead=both
 while [ $# -gt 0 ]; do
     case "$1" in
         --dir) dir="$2"; shift 2 ;;
@@ -38,6 +40,7 @@ while [ $# -gt 0 ]; do
         --warm-up) warm_up="$2"; shift 2 ;;
         --max-seconds) max_seconds="$2"; shift 2 ;;
         --configs) configs="$2"; shift 2 ;;
+        --read-ahead) read_ahead="$2"; shift 2 ;;
         --no-hnswlib) hnswlib=0; shift ;;
         --no-warm) warm=0; shift ;;
         *) echo "unknown argument $1 (see the header of $0)" >&2; exit 2 ;;
@@ -128,8 +131,12 @@ for config in ${configs//,/ }; do
         args+=(--rescore "$rescore")
     fi
     echo "== $config, limited to $limit_mb MiB"
-    limited "$config" "$bin" "${args[@]}"
-    limited "$config no-read-ahead" "$bin" "${args[@]}" --no-read-ahead
+    if [ "$read_ahead" != off ]; then
+        limited "$config" "$bin" "${args[@]}"
+    fi
+    if [ "$read_ahead" != on ]; then
+        limited "$config no-read-ahead" "$bin" "${args[@]}" --no-read-ahead
+    fi
     if [ "$warm" = 1 ]; then
         echo "== $config, no limit"
         unlimited "$config warm" "$bin" "${args[@]}"
