@@ -7,7 +7,7 @@
 #
 #   benches/larger_than_ram.sh [--dir /work/ltr-data] [--limit-mb 700] [--ef 64]
 #       [--rescore R] [--warm-up 2000] [--max-seconds 240] [--configs f32,sq8,rabitq1]
-#       [--read-ahead both|on|off] [--no-hnswlib] [--no-warm]
+#       [--read-ahead both|on|off] [--lock-codes] [--no-hnswlib] [--no-warm]
 #
 # For each configuration (f32; sq8 codes; rabitq1 codes) it re-encodes the codes as needed,
 # drops the directory's files from the page cache and runs `hannoy-ltr search` twice in a
@@ -16,7 +16,8 @@
 # of them with --read-ahead on|off); then once
 # with no limit, after the same warm-up, for reference. hnswlib is built outside the group
 # and loaded and searched inside it. Each run adds one JSON line to DIR/results.jsonl, with
-# the group's failcnt, peak usage, OOM kills and the exit status.
+# the group's failcnt, peak usage, OOM kills and the exit status. --lock-codes pins the code
+# and link chunks in memory first (mlock), to measure what keeping them resident would give.
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -31,6 +32,7 @@ configs="f32,sq8,rabitq1"
 hnswlib=1
 warm=1
 read_ahead=both
+lock=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --dir) dir="$2"; shift 2 ;;
@@ -41,6 +43,7 @@ while [ $# -gt 0 ]; do
         --max-seconds) max_seconds="$2"; shift 2 ;;
         --configs) configs="$2"; shift 2 ;;
         --read-ahead) read_ahead="$2"; shift 2 ;;
+        --lock-codes) lock=1; shift ;;
         --no-hnswlib) hnswlib=0; shift ;;
         --no-warm) warm=0; shift ;;
         *) echo "unknown argument $1 (see the header of $0)" >&2; exit 2 ;;
@@ -129,6 +132,10 @@ for config in ${configs//,/ }; do
     args=(search --dir "$dir" --mode "$mode" "${search_args[@]}")
     if [ "$mode" = codes ] && [ -n "$rescore" ]; then
         args+=(--rescore "$rescore")
+    fi
+    if [ -n "$lock" ]; then
+        # mlock the code and link chunks: what keeping them resident would do.
+        args+=(--lock-codes)
     fi
     echo "== $config, limited to $limit_mb MiB"
     if [ "$read_ahead" != off ]; then

@@ -20,11 +20,12 @@ use clap::{Parser, Subcommand, ValueEnum};
 use hannoy::metrics::simd_level;
 use hannoy::storage::LmdbStore;
 use hannoy::storage::lmdb::LmdbOptions;
-use hannoy::{Cosine, Database, Progress, Reader, Scheme, SearchStats, WriteTxn, Writer};
+use hannoy::{Cosine, Database, Progress, ReadTxn, Reader, Scheme, SearchStats, WriteTxn, Writer};
 use hannoy_benches::cold;
 use hannoy_benches::dataset::{self, Matrix, recall_at};
 use hannoy_benches::run::exact;
 use hannoy_benches::stats::{self, quantile};
+use hannoy_graph::format::key::{self, Tag};
 use heed::types::Bytes;
 use heed::{CommitOrAbort, EnvFlags, EnvOpenOptions};
 use rand::SeedableRng;
@@ -146,6 +147,11 @@ struct SearchArgs {
     /// reads one page instead of the kernel's read-around window.
     #[arg(long)]
     no_read_ahead: bool,
+    /// Lock the link chunks, and in codes mode the code chunks, in memory (`mlock` on
+    /// their pages of LMDB's map) before the warm-up, so page reclaim can evict only the
+    /// full vectors: what keeping codes and links resident in the library would do.
+    #[arg(long)]
+    lock_codes: bool,
     /// A label copied into the JSON line.
     #[arg(long, default_value = "")]
     label: String,
@@ -381,6 +387,30 @@ fn cgroup_limit() -> Option<u64> {
     (limit < 1 << 62).then_some(limit)
 }
 
+/// Locks every link chunk of index 0 in memory, and every code chunk if `codes`; returns
+/// the bytes locked.
+fn lock_chunks<T: ReadTxn>(rtxn: &T, codes: bool) -> Result<u64, String> {
+    let mut bytes = 0;
+    let tags: &[Tag] = if codes {
+        &[Tag::Codes, Tag::Links]
+    } else {
+        &[Tag::Links]
+    };
+    for &tag in tags {
+        for entry in rtxn.prefix(&key::prefix(0, tag)).map_err(err)? {
+            let (_, value) = entry.map_err(err)?;
+            let value: &[u8] = value.as_ref();
+            // SAFETY: `value` is a slice of LMDB's read-only map, valid while `rtxn` is
+            // open; mlock only pins the pages that hold it (rounded out to whole pages)
+            // and writes nothing. The pins end with the process.
+            unsafe { rustix::mm::mlock(value.as_ptr().cast_mut().cast(), value.len()) }
+                .map_err(|e| format!("mlock: {e}"))?;
+            bytes += value.len() as u64;
+        }
+    }
+    Ok(bytes)
+}
+
 /// Queries run, their time and the major faults they took.
 struct Pass {
     queries: usize,
@@ -432,6 +462,11 @@ fn search(args: &SearchArgs) -> Result<(), String> {
     let db = open_for_search(&args.dir, args.no_read_ahead)?;
     let rtxn = db.read_txn().map_err(err)?;
     let reader = Reader::<Cosine, _>::open(&rtxn, 0).map_err(err)?;
+    let locked = if args.lock_codes {
+        lock_chunks(&rtxn, args.mode == Mode::Codes)?
+    } else {
+        0
+    };
     let open_ms = opening.elapsed().as_secs_f64() * 1e3;
     let open_faults = stats::major_faults() - faults_before_open;
     let scheme = reader.metadata().codes.as_ref().map(|c| c.scheme.clone());
@@ -490,6 +525,7 @@ fn search(args: &SearchArgs) -> Result<(), String> {
             "major_faults": measured.faults,
             "major_faults_per_query": measured.faults as f64 / n,
             "open_ms": open_ms,
+            "locked_mib": mib(locked),
             "open_major_faults": open_faults,
             "warm_up_queries": warm.queries,
             "warm_up_qps": per_second(&warm),
