@@ -77,7 +77,8 @@ impl QueryCode {
         if code.len() != self.code_len {
             return f32::INFINITY;
         }
-        self.finish(self.prepared.inner_product(simd, code)).distance
+        self.finish(self.prepared.inner_product(simd, code))
+            .distance
     }
 
     /// The [`Estimate`] (distance and lower bound) of a stored code; same guarantees as
