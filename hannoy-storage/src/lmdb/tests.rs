@@ -5,8 +5,8 @@ use std::path::Path;
 
 use hannoy_graph::store::{KvStore, ReadTxn, StoreError, WriteTxn};
 
-use super::LmdbStore;
 use super::meta::{DB_LEN, DB_ROOT_AT, DBS_AT, LAST_PAGE_AT, check_data_file, parse_meta};
+use super::{LmdbOptions, LmdbStore};
 
 /// A store with small values, large ones, a named-database-free main tree of several
 /// levels, and a file shorter than `mm_last_pg` says (a value put and deleted in one
@@ -181,4 +181,22 @@ fn foreign_and_unknown_version_files_are_typed_errors() {
     copy_with(dir.path(), &empty, &[]);
     let store = LmdbStore::open(&empty).unwrap();
     assert!(read_all(&store).is_empty());
+}
+
+#[test]
+fn a_store_opened_without_read_ahead_reads_and_writes_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let entries = write_store(dir.path());
+    let store = LmdbOptions::default()
+        .read_ahead(false)
+        .open(dir.path())
+        .unwrap();
+    assert_eq!(read_all(&store), entries);
+    let mut wtxn = store.write_txn().unwrap();
+    wtxn.put(b"more", b"bytes").unwrap();
+    wtxn.commit().unwrap();
+    assert_eq!(
+        store.read_txn().unwrap().get(b"more").unwrap(),
+        Some(&b"bytes"[..])
+    );
 }
