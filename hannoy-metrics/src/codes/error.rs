@@ -30,6 +30,13 @@ pub enum CodeError {
     /// under cosine.
     #[error(transparent)]
     Vector(#[from] VectorError),
+    /// The scheme keeps too little of a vector to stand in for it (only `sq8` decodes):
+    /// a codes-only index needs one that does.
+    #[error("{scheme} codes cannot stand in for the vectors (only sq8 decodes)")]
+    NotDecodable {
+        /// The scheme's name.
+        scheme: &'static str,
+    },
     /// The vector does not have the quantizer's number of dimensions (or, when fitting,
     /// more than [`MAX_DIMENSIONS`](super::MAX_DIMENSIONS) were asked for).
     #[error("vector has {found} dimensions but {expected} were expected")]

@@ -113,6 +113,14 @@ macro_rules! schemes {
                 }
             }
 
+            /// Writes the rotated centred vector `code` approximates into `out`, if the
+            /// scheme can.
+            fn decode(self, code: &[u8], out: &mut [f32]) -> bool {
+                match self {
+                    $(Scheme::$variant => <$codec>::decode(code, out),)+
+                }
+            }
+
             /// Prepares the rotated centred query `q`.
             fn prepare(self, q: &[f32]) -> Prepared {
                 match self {
@@ -189,6 +197,15 @@ pub(crate) trait Codec {
 
     /// Prepares the rotated centred query `q'`.
     fn prepare(q: &[f32]) -> Self::Query;
+
+    /// Writes the rotated centred vector that a code of exactly `code_len(out.len())` bytes
+    /// stands for into `out` and returns true, or returns false when the scheme keeps too
+    /// little to stand in for the vector (codes-only indexes need it). Corrupt factors may
+    /// give any value; never a panic.
+    fn decode(code: &[u8], out: &mut [f32]) -> bool {
+        let _ = (code, out);
+        false
+    }
 
     /// The estimate of `<x', q'>` from a code of exactly `code_len` bytes. Corrupt factors
     /// may give any value, NaN included (the caller maps it); never a panic.

@@ -130,6 +130,50 @@ impl Quantizer {
         Ok(())
     }
 
+    /// The vector a code of this quantizer stands for, `R⁻¹(x̂') + mean` (under cosine,
+    /// of the normalized vector): what a codes-only index has in place of the vector.
+    ///
+    /// # Errors
+    /// [`CodeError::NotDecodable`] for a scheme that keeps too little of the vector (only
+    /// `sq8` decodes); [`CodeError::Corrupted`] for a code of another length or one that
+    /// decodes to a NaN or infinite component.
+    ///
+    /// ```
+    /// use hannoy_metrics::codes::{Quantizer, Scheme};
+    ///
+    /// let rows: Vec<Vec<f32>> = (0..8).map(|i| vec![i as f32, 1.0, -2.0]).collect();
+    /// let q = Quantizer::fit(Scheme::Sq8, "euclidean", 3, 7, rows.iter().map(|r| &r[..]))?;
+    /// let mut code = Vec::new();
+    /// q.encode(&rows[5], &mut code)?;
+    /// let back = q.decode(&code)?;
+    /// assert!(back.iter().zip(&rows[5]).all(|(a, b)| (a - b).abs() < 0.05));
+    /// # Ok::<(), hannoy_metrics::codes::CodeError>(())
+    /// ```
+    pub fn decode(&self, code: &[u8]) -> Result<Vec<f32>, CodeError> {
+        if code.len() != self.code_len() {
+            return Err(super::error::corrupted(format!(
+                "a code of {} bytes where {} were expected",
+                code.len(),
+                self.code_len()
+            )));
+        }
+        let mut v = vec![0.0; self.rotation.padded()];
+        if !self.scheme.decode(code, &mut v) {
+            return Err(CodeError::NotDecodable {
+                scheme: self.scheme.name(),
+            });
+        }
+        self.rotation.invert(&mut v);
+        v.truncate(self.dims);
+        for (x, &m) in v.iter_mut().zip(&self.mean) {
+            *x += m;
+        }
+        if v.iter().any(|x| !x.is_finite()) {
+            return Err(super::error::corrupted("a code decodes to a non-finite value"));
+        }
+        Ok(v)
+    }
+
     /// The query prepared once (rotated, centred, quantized); reused for every code. The
     /// instruction set of its kernels is chosen here ([`crate::kernels::arch`]).
     ///

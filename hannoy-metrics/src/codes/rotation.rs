@@ -124,6 +124,22 @@ impl Rotation {
         }
     }
 
+    /// Undoes [`apply`](Self::apply) in place on `v` (`padded` components): the rounds in
+    /// reverse order, each step its own inverse (a sign flip, a normalized Hadamard
+    /// transform). The first `dims` components then hold the vector.
+    pub(crate) fn invert(&self, v: &mut [f32]) {
+        debug_assert_eq!(v.len(), self.padded);
+        let scale = (1.0 / (self.block as f64).sqrt()) as f32;
+        let tail = self.padded - self.block;
+        for flips in self.signs.chunks_exact(2 * self.padded).rev() {
+            let (first, second) = flips.split_at(self.padded);
+            fwht(&mut v[tail..], scale);
+            flip(v, second);
+            fwht(&mut v[..self.block], scale);
+            flip(v, first);
+        }
+    }
+
     /// The rotation of `x` as a new vector.
     pub(crate) fn rotate(&self, x: &[f32]) -> Vec<f32> {
         let mut out = vec![0.0; self.padded];
@@ -236,6 +252,20 @@ mod tests {
             assert!(r.iter().all(|&x| x != 0.0), "basis {i}");
             let max = r.iter().fold(0.0f32, |m, x| m.max(x.abs()));
             assert!(max < 0.5, "basis {i}: {max}");
+        }
+    }
+
+    #[test]
+    fn invert_undoes_apply() {
+        for dims in [1, 64, 100, 384, 1000] {
+            let rotation = Rotation::new(dims, 11);
+            let x = gaussian(&mut SplitMix64::new(dims as u64), dims, 1.0);
+            let mut v = rotation.rotate(&x);
+            rotation.invert(&mut v);
+            for (a, b) in x.iter().zip(&v) {
+                assert!((a - b).abs() < 1e-5, "dims {dims}: {a} vs {b}");
+            }
+            assert!(v[dims..].iter().all(|p| p.abs() < 1e-5), "padding back to zero");
         }
     }
 

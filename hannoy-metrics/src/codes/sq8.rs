@@ -119,6 +119,16 @@ impl Codec for Sq8 {
         }
     }
 
+    fn decode(code: &[u8], out: &mut [f32]) -> bool {
+        let (codes, factors) = code.split_at(out.len().min(code.len()));
+        let lo = le_f32(factors, 0);
+        let step = le_f32(factors, 4);
+        for (x, &c) in out.iter_mut().zip(codes) {
+            *x = lo + step * f32::from(c);
+        }
+        true
+    }
+
     #[inline(always)]
     fn inner_product<S: Simd>(simd: S, query: &Sq8Query, code: &[u8]) -> InnerProduct {
         let d = query.codes.len();
@@ -165,6 +175,19 @@ mod tests {
         assert!((ip.value - exact).abs() <= ip.error, "{ip:?} vs {exact}");
         assert!((ip.value - exact).abs() < 2e-3 * exact, "{ip:?} vs {exact}");
         assert!((ip.norm - exact.sqrt()).abs() < 1e-5);
+    }
+
+    #[test]
+    fn decode_is_within_half_a_step() {
+        let x: Vec<f32> = (0..128).map(|i| ((i * 37 % 101) as f32 - 50.0) / 7.0).collect();
+        let mut code = Vec::new();
+        Sq8::encode(&x, 0.0, &mut code);
+        let mut back = vec![0.0; 128];
+        assert!(Sq8::decode(&code, &mut back));
+        let step = le_f32(&code[128..], 4);
+        for (a, b) in x.iter().zip(&back) {
+            assert!((a - b).abs() <= step * 0.5001, "{a} vs {b} (step {step})");
+        }
     }
 
     #[test]

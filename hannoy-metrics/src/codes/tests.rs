@@ -349,3 +349,52 @@ fn extreme_magnitudes_never_panic_nor_give_nan() {
         }
     }
 }
+
+#[test]
+fn sq8_decodes_close_to_the_vector_and_the_others_refuse() {
+    for metric in METRICS {
+        for dims in [3, 64, 100, 384] {
+            let (q, rows) = fitted(Scheme::Sq8, metric, dims);
+            for row in &rows[..5] {
+                let mut code = Vec::new();
+                q.encode(row, &mut code).unwrap();
+                let back = q.decode(&code).unwrap();
+                assert_eq!(back.len(), dims);
+                let norm = row.iter().map(|x| x * x).sum::<f32>().sqrt();
+                // Cosine codes stand for the normalized vector.
+                let want: Vec<f32> = match metric {
+                    "cosine" => row.iter().map(|x| x / norm).collect(),
+                    _ => row.clone(),
+                };
+                let scale = want.iter().map(|x| x * x).sum::<f32>().sqrt();
+                let error = want
+                    .iter()
+                    .zip(&back)
+                    .map(|(a, b)| (a - b) * (a - b))
+                    .sum::<f32>()
+                    .sqrt();
+                assert!(error < 0.02 * scale, "{metric} {dims}: error {error}");
+            }
+            let mut code = Vec::new();
+            q.encode(&rows[0], &mut code).unwrap();
+            assert!(matches!(
+                q.decode(&code[1..]),
+                Err(CodeError::Corrupted { .. })
+            ));
+            let last = code.len() - 16;
+            code[last..last + 4].copy_from_slice(&f32::NAN.to_le_bytes());
+            assert!(matches!(q.decode(&code), Err(CodeError::Corrupted { .. })));
+        }
+    }
+    for scheme in [Scheme::RaBitQ1, Scheme::RaBitQ2, Scheme::RaBitQ4] {
+        let (q, rows) = fitted(scheme, "euclidean", 64);
+        let mut code = Vec::new();
+        q.encode(&rows[0], &mut code).unwrap();
+        assert_eq!(
+            q.decode(&code),
+            Err(CodeError::NotDecodable {
+                scheme: scheme.name()
+            })
+        );
+    }
+}
