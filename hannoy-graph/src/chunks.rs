@@ -37,7 +37,8 @@ impl<B: AsRef<[u8]>> Chunks<B> {
     /// Every slot below the slot count had its vector chunk written when it was reserved,
     /// so the vector chunks present must be exactly those the slot count needs: that bounds
     /// the slot count by bytes that exist before any table (or, later, a search's visited
-    /// set and a build's graph) is sized from it.
+    /// set and a build's graph) is sized from it. In a codes-only index the code chunks
+    /// and the vector chunks of items added since the last build bound it together.
     pub fn load<'t, T>(txn: &'t T, index: u16, meta: &Metadata, encoded_len: usize) -> Result<Self>
     where
         T: ReadTxn<Bytes<'t> = B>,
@@ -54,7 +55,27 @@ impl<B: AsRef<[u8]>> Chunks<B> {
         let stored = scan_kind(txn, &key::prefix(index, key::Tag::Vectors), |_, bytes| {
             length_ok(bytes.len() == vector_chunk_len, bytes)
         })?;
-        if stored.len() < vector_chunks {
+        if let Some(codes) = meta.codes.as_ref().filter(|_| meta.codes_only()) {
+            // Codes only: built slots have a code and no vector, slots reserved since the
+            // last build a vector and no code yet. Together the chunks present must cover
+            // every slot.
+            let mut code_chunks = 0u64;
+            for entry in txn.prefix(&key::prefix(index, key::Tag::Codes))? {
+                entry?;
+                code_chunks += 1;
+            }
+            let covered = stored.len() as u64 * u64::from(geometry.vector_slots)
+                + code_chunks * u64::from(codes.code_slots);
+            if covered < u64::from(meta.slot_count) {
+                return Err(Error::corrupted(
+                    format!(
+                        "slot count {} is more than the {covered} slots of the stored code and vector chunks",
+                        meta.slot_count
+                    ),
+                    &key::prefix(index, key::Tag::Metadata),
+                ));
+            }
+        } else if stored.len() < vector_chunks {
             return Err(Error::corrupted(
                 format!(
                     "slot count {} needs {vector_chunks} vector chunks, {} are stored",
@@ -133,7 +154,8 @@ impl<B: AsRef<[u8]>> Chunks<B> {
                     &chunk_key(),
                 ));
             }
-            if self.vector(slot).is_none() {
+            // A codes-only index keeps a code instead (checked where codes load).
+            if !meta.codes_only() && self.vector(slot).is_none() {
                 return Err(Error::corrupted(
                     format!("slot {slot} has links but no vector"),
                     &chunk_key(),

@@ -107,6 +107,11 @@ impl<B: AsRef<[u8]>> ItemChunks<B> {
         }
     }
 
+    /// The key of the chunk holding `slot`, for messages.
+    pub fn key_of(&self, slot: u32) -> [u8; key::HEADER_LEN + 4] {
+        self.chunk_key(self.place(slot).0)
+    }
+
     fn chunk_key(&self, chunk: usize) -> [u8; key::HEADER_LEN + 4] {
         key::item(self.index, self.tag, chunk as u32)
     }

@@ -351,3 +351,217 @@ pub fn bad_codes_input_is_a_typed_error<B: Backend>() {
     wtxn.commit().unwrap();
     assert_open_corrupted(&store, &quantizer_key);
 }
+
+/// Builds `items` into a fresh codes-only index (sq8) and commits.
+fn build_codes_only<S: KvStore, M: Metric>(
+    store: &S,
+    writer: &Writer<M>,
+    items: &[(u32, Vec<f32>)],
+) -> hannoy_graph::Result<()> {
+    let mut wtxn = store.write_txn()?;
+    for (id, vector) in items {
+        writer.add_item(&mut wtxn, *id, vector)?;
+    }
+    writer
+        .builder(&mut StdRng::seed_from_u64(5))
+        .m(8)
+        .m0(16)
+        .ef_construction(64)
+        .codes_only(Scheme::Sq8)
+        .build(&mut wtxn)?;
+    wtxn.commit()?;
+    Ok(())
+}
+
+/// Recall@10 at ef 64 of the reader's searches against the exact top 10 of `items`.
+fn recall_at_10<M: Metric, T: ReadTxn>(
+    reader: &Reader<'_, M, T>,
+    items: &[(u32, Vec<f32>)],
+    queries: &[Vec<f32>],
+) -> f64 {
+    let mut hits = 0usize;
+    for query in queries {
+        let truth = exact_top::<M>(items, query, 10);
+        let (found, stats) = reader.nns(10).by_vector_with_stats(query).unwrap();
+        assert_eq!(stats.rescored, 0, "a codes-only search rescores nothing");
+        hits += found.iter().filter(|(id, _)| truth.contains(id)).count();
+    }
+    hits as f64 / (10 * queries.len()) as f64
+}
+
+/// A codes-only index keeps no vector chunk, ranks by the codes (recall close to a walk
+/// with rescoring, distances within the codes' error), gives back the vectors its codes
+/// stand for, and takes adds, replacements and deletes later; its scheme is fixed, and an
+/// index with full vectors can become codes-only.
+pub fn codes_only_keeps_no_vectors_and_takes_updates<B: Backend>() {
+    let items = offset_vectors(900, 51);
+    let queries: Vec<Vec<f32>> = offset_vectors(40, 52).into_iter().map(|(_, v)| v).collect();
+    let (_dir, store) = fresh::<B>();
+    let writer = Writer::<Euclidean>::new(0, DIM);
+    build_codes_only(&store, &writer, &items).unwrap();
+    assert!(entries_of(&store, key::Tag::Vectors).is_empty());
+    let meta = metadata(&store);
+    assert!(meta.codes.as_ref().is_some_and(|codes| codes.only));
+    {
+        let rtxn = store.read_txn().unwrap();
+        let reader = Reader::<Euclidean, _>::open(&rtxn, 0).unwrap();
+        assert_valid(&reader, &rtxn);
+        let recall = recall_at_10(&reader, &items, &queries);
+        assert!(recall >= 0.9, "recall@10 {recall}");
+        // Distances are the codes' estimates: close to the exact ones, not equal.
+        let (id, vector) = &items[7];
+        let found = reader.nns(3).by_vector(vector).unwrap();
+        assert_eq!(found[0].0, *id);
+        assert!(found[0].1 < 0.05 * found[1].1, "{found:?}");
+        let back = reader.item_vector(&rtxn, *id).unwrap().unwrap();
+        let error: f32 = back.iter().zip(vector).map(|(a, b)| (a - b).abs()).sum();
+        assert!(
+            error < 0.02 * vector.iter().map(|x| x.abs()).sum::<f32>(),
+            "{error}"
+        );
+        assert_eq!(reader.nns(3).by_item(&rtxn, *id).unwrap()[0].0, *id);
+        // A small filter is answered by a scan, on the codes too.
+        let allowed: roaring::RoaringBitmap = items[..5].iter().map(|(id, _)| *id).collect();
+        let found = reader
+            .nns(3)
+            .candidates(&allowed)
+            .by_vector(&items[2].1)
+            .unwrap();
+        assert_eq!(found.len(), 3);
+        assert_eq!(found[0].0, items[2].0);
+        assert!(found.iter().all(|(id, _)| allowed.contains(*id)));
+        let err = reader
+            .nns(3)
+            .use_codes(false)
+            .by_vector(vector)
+            .unwrap_err();
+        assert!(matches!(err, Error::InvalidParameter(_)), "{err}");
+    }
+
+    // Adds (one and a batch), a replacement and deletes: built against the codes' vectors.
+    let more = offset_vectors(200, 53);
+    let mut wtxn = store.write_txn().unwrap();
+    for (id, vector) in &more[..50] {
+        writer.add_item(&mut wtxn, id + 10_000, vector).unwrap();
+    }
+    let batch: Vec<u32> = more[50..].iter().map(|(id, _)| id + 10_000).collect();
+    let rows: Vec<f32> = more[50..].iter().flat_map(|(_, v)| v.clone()).collect();
+    writer.add_items(&mut wtxn, &batch, &rows).unwrap();
+    let replaced = items[3].0;
+    let new_vector: Vec<f32> = items[700].1.iter().map(|x| x + 0.05).collect();
+    writer.add_item(&mut wtxn, replaced, &new_vector).unwrap();
+    // Pending items keep their exact vector until the build; built ones give their codes'.
+    assert_eq!(
+        writer.item_vector(&wtxn, replaced).unwrap().unwrap(),
+        new_vector
+    );
+    assert!(writer.item_vector(&wtxn, items[8].0).unwrap().is_some());
+    let deleted: Vec<u32> = items[20..50].iter().map(|(id, _)| *id).collect();
+    for id in &deleted {
+        assert!(writer.del_item(&mut wtxn, *id).unwrap());
+    }
+    writer
+        .builder(&mut StdRng::seed_from_u64(6))
+        .m(8)
+        .m0(16)
+        .build(&mut wtxn)
+        .unwrap();
+    wtxn.commit().unwrap();
+    assert!(entries_of(&store, key::Tag::Vectors).is_empty());
+    assert!(metadata(&store).codes.is_some_and(|codes| codes.only));
+    let mut now: Vec<(u32, Vec<f32>)> = items
+        .iter()
+        .filter(|(id, _)| !deleted.contains(id) && *id != replaced)
+        .cloned()
+        .collect();
+    now.extend(more.iter().map(|(id, v)| (id + 10_000, v.clone())));
+    now.push((replaced, new_vector.clone()));
+    {
+        let rtxn = store.read_txn().unwrap();
+        let reader = Reader::<Euclidean, _>::open(&rtxn, 0).unwrap();
+        assert_valid(&reader, &rtxn);
+        assert_eq!(reader.len(), now.len() as u64);
+        let recall = recall_at_10(&reader, &now, &queries);
+        assert!(recall >= 0.9, "recall@10 after updates {recall}");
+        for query in &queries {
+            let found = reader.nns(20).by_vector(query).unwrap();
+            assert!(found.iter().all(|(id, _)| !deleted.contains(id)));
+        }
+        assert_eq!(reader.nns(1).by_vector(&new_vector).unwrap()[0].0, replaced);
+        assert_eq!(
+            reader.nns(1).by_vector(&more[60].1).unwrap()[0].0,
+            more[60].0 + 10_000
+        );
+    }
+
+    // The scheme is fixed: another one, or none, is refused and writes nothing.
+    let before = snapshot(&store);
+    for codes in [Some(Scheme::RaBitQ1), None] {
+        match add_and_build(&store, &writer, &[], Some(codes)) {
+            Err(Error::InvalidParameter(_)) => {}
+            other => panic!("{codes:?}: expected InvalidParameter, got {other:?}"),
+        }
+    }
+    assert_eq!(snapshot(&store), before);
+
+    // A scheme that does not decode cannot be codes-only; an index with full vectors and
+    // codes of the same scheme becomes codes-only without new codes.
+    let (_dir2, other) = fresh::<B>();
+    let mut wtxn = other.write_txn().unwrap();
+    writer.add_item(&mut wtxn, 1, &items[0].1).unwrap();
+    let err = writer
+        .builder(&mut StdRng::seed_from_u64(1))
+        .codes_only(Scheme::RaBitQ1)
+        .build(&mut wtxn)
+        .unwrap_err();
+    assert!(matches!(err, Error::Codes(_)), "{err}");
+    drop(wtxn);
+    add_and_build(&other, &writer, &items, Some(Some(Scheme::Sq8))).unwrap();
+    let codes = entries_of(&other, key::Tag::Codes);
+    let links = entries_of(&other, key::Tag::Links);
+    let mut wtxn = other.write_txn().unwrap();
+    writer
+        .builder(&mut StdRng::seed_from_u64(1))
+        .m(8)
+        .m0(16)
+        .codes_only(Scheme::Sq8)
+        .build(&mut wtxn)
+        .unwrap();
+    wtxn.commit().unwrap();
+    assert!(entries_of(&other, key::Tag::Vectors).is_empty());
+    assert_eq!(entries_of(&other, key::Tag::Codes), codes);
+    assert_eq!(entries_of(&other, key::Tag::Links), links);
+    let rtxn = other.read_txn().unwrap();
+    let reader = Reader::<Euclidean, _>::open(&rtxn, 0).unwrap();
+    assert_valid(&reader, &rtxn);
+    assert!(recall_at_10(&reader, &items, &queries) >= 0.9);
+    drop(reader);
+    drop(rtxn);
+
+    // A code is all there is of an item: a missing code chunk is refused at open, and a
+    // damaged one by the search that reads it.
+    let chunk_key = key::codes(0, 0);
+    let good = get(&other.read_txn().unwrap(), &chunk_key).unwrap();
+    let mut wtxn = other.write_txn().unwrap();
+    wtxn.delete(&chunk_key).unwrap();
+    wtxn.commit().unwrap();
+    match Reader::<Euclidean, _>::open(&other.read_txn().unwrap(), 0) {
+        Err(Error::Store(StoreError::Corrupted { .. })) => {}
+        other => panic!("expected Corrupted, got {:?}", other.map(|_| ())),
+    }
+    let mut damaged = good.clone();
+    damaged[5] ^= 1;
+    put_raw(&other, &chunk_key, &damaged);
+    let rtxn = other.read_txn().unwrap();
+    let reader = Reader::<Euclidean, _>::open(&rtxn, 0).unwrap();
+    let searches = queries
+        .iter()
+        .map(|query| reader.nns(10).ef_search(400).by_vector(query).map(|_| ()));
+    assert!(
+        searches
+            .into_iter()
+            .any(|result| matches!(result, Err(Error::Store(StoreError::Corrupted { .. })))),
+        "a search reads the damaged chunk"
+    );
+    assert!(reader.check(&rtxn).is_err());
+}

@@ -53,6 +53,10 @@ pub struct CodesInfo {
     pub code_len: u32,
     /// Codes per chunk.
     pub code_slots: u32,
+    /// Whether the index keeps codes only, no full vectors (codes flag 2): searches rank by
+    /// the codes, and builds link new items against the vectors the codes stand for
+    /// ([`Quantizer::decode`](hannoy_metrics::Quantizer::decode)).
+    pub only: bool,
 }
 
 impl CodesInfo {
@@ -69,6 +73,12 @@ impl CodesInfo {
 }
 
 impl Metadata {
+    /// Whether the index keeps compact codes and no full vectors ([`CodesInfo::only`]).
+    #[inline]
+    pub fn codes_only(&self) -> bool {
+        self.codes.as_ref().is_some_and(|codes| codes.only)
+    }
+
     /// Whether every value of the index ends with a checksum trailer
     /// ([`checksum`]): format version 2 and later.
     #[inline]
@@ -114,7 +124,7 @@ impl Metadata {
             match &self.codes {
                 None => out.push(0),
                 Some(codes) => {
-                    out.push(1);
+                    out.push(if codes.only { 2 } else { 1 });
                     let name = codes.scheme.as_bytes();
                     out.push(name.len() as u8);
                     out.extend_from_slice(name);
@@ -184,7 +194,7 @@ impl Metadata {
         let codes = if version >= CODES_SINCE {
             match reader.take::<1>()? {
                 [0] => None,
-                [1] => {
+                [flag @ (1 | 2)] => {
                     let [name_len] = reader.take()?;
                     let name = reader.slice(name_len as usize)?;
                     let scheme = std::str::from_utf8(name)
@@ -196,6 +206,7 @@ impl Metadata {
                         scheme,
                         code_len,
                         code_slots,
+                        only: flag == 2,
                     })
                 }
                 [flag] => {
@@ -287,8 +298,11 @@ impl Metadata {
             return bad(format!("max level {} is out of range", self.max_level));
         }
         if let Some(codes) = &self.codes {
-            if hannoy_metrics::Scheme::from_name(&codes.scheme).is_none() {
+            let Some(scheme) = hannoy_metrics::Scheme::from_name(&codes.scheme) else {
                 return bad(format!("unknown code scheme {:?}", codes.scheme));
+            };
+            if codes.only && !scheme.decodes() {
+                return bad(format!("a codes-only index of {scheme} codes"));
             }
             let slots = codes.code_slots as usize;
             let fits = (codes.code_len as usize)
@@ -353,6 +367,7 @@ mod tests {
                 scheme: "sq8".into(),
                 code_len: 400,
                 code_slots: 200,
+                only: false,
             }),
         }
     }
@@ -444,16 +459,25 @@ mod tests {
                 scheme: "pq".into(),
                 code_len: 400,
                 code_slots: 200,
+                only: false,
             },
             CodesInfo {
                 scheme: "sq8".into(),
                 code_len: 0,
                 code_slots: 200,
+                only: false,
             },
             CodesInfo {
                 scheme: "sq8".into(),
                 code_len: 1 << 20,
                 code_slots: 200,
+                only: false,
+            },
+            CodesInfo {
+                scheme: "rabitq1".into(),
+                code_len: 64,
+                code_slots: 200,
+                only: true,
             },
         ] {
             let meta = Metadata {
@@ -466,6 +490,16 @@ mod tests {
                 "{bad:?}: {err}"
             );
         }
+        let only = Metadata {
+            codes: Some(CodesInfo {
+                only: true,
+                ..sample().codes.unwrap()
+            }),
+            ..sample()
+        };
+        let encoded = only.encode(b"k");
+        assert_eq!(Metadata::decode(&encoded, b"k").unwrap(), only);
+        assert_eq!(encoded.len(), sample().encode(b"k").len());
         let codes = sample().codes.unwrap();
         assert_eq!(codes.chunks(401), 3);
         assert_eq!(codes.place(401), (2, 1));

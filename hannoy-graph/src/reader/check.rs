@@ -179,7 +179,8 @@ impl<'t, M: Metric, T: ReadTxn + 't> Reader<'t, M, T> {
 
     /// With compact codes: every code chunk's checksum, and every live node's code equal to
     /// the encoding of its vector by the stored quantizer (a code left behind by a
-    /// replaced vector, or a stale quantizer, shows here).
+    /// replaced vector, or a stale quantizer, shows here); in a codes-only index, every
+    /// live node's code decoding to a vector the metric takes.
     fn check_codes(&self, live: &RoaringBitmap, report: &mut CheckReport) -> Result<()> {
         let Some(codes) = &self.codes else {
             return Ok(());
@@ -191,6 +192,17 @@ impl<'t, M: Metric, T: ReadTxn + 't> Reader<'t, M, T> {
                 report.problem(format!("slot {slot} has no code"));
                 continue;
             };
+            if self.meta.codes_only() {
+                // No vector to compare with: the code must stand for a usable one.
+                let usable = codes.quantizer.decode(code).is_ok_and(|vector| {
+                    encoded.clear();
+                    M::encode(&vector, &mut encoded).is_ok()
+                });
+                if !usable {
+                    report.problem(format!("the code of slot {slot} stands for no vector"));
+                }
+                continue;
+            }
             let vector = M::decode(self.stored_vector(slot)?, self.dimensions())
                 .map_err(|e| crate::Error::corrupted(format!("vector of slot {slot}: {e}"), &[]))?;
             encoded.clear();

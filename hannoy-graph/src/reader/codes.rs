@@ -37,6 +37,38 @@ impl<B: AsRef<[u8]>> ReaderCodes<B> {
     pub(super) fn code(&self, slot: u32) -> Result<&[u8]> {
         self.chunks.checked(slot)
     }
+
+    /// The vector the code of `slot` stands for (a codes-only index has no other).
+    pub(super) fn stand_in(&self, slot: u32) -> Result<Vec<f32>> {
+        self.quantizer
+            .decode(self.code(slot)?)
+            .map_err(|error| match error {
+                hannoy_metrics::CodeError::Corrupted { what } => Error::corrupted(
+                    format!("code of slot {slot}: {what}"),
+                    &self.chunks.key_of(slot),
+                ),
+                other => codes::code_error(other, None),
+            })
+    }
+
+    /// Checks that every live slot of `chunks` has a code: in a codes-only index the code
+    /// is all there is of an item.
+    pub(super) fn check_present<C: AsRef<[u8]>>(
+        &self,
+        chunks: &chunks::Chunks<C>,
+        slot_count: u32,
+    ) -> Result<()> {
+        for slot in 0..slot_count {
+            let live = chunks.record0(slot).is_some_and(|r| r.level().is_some());
+            if live && self.chunks.get(slot).is_none() {
+                return Err(Error::corrupted(
+                    format!("slot {slot} has links but no code"),
+                    &self.chunks.key_of(slot),
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The graph of a reader seen through the codes: distances are estimates against a

@@ -63,6 +63,9 @@ impl<'t, M: Metric, T: ReadTxn + 't> Reader<'t, M, T> {
         let meta = read_metadata::<M, T>(txn, index)?.ok_or(Error::MissingIndex(index))?;
         let chunks = Chunks::load(txn, index, &meta, M::encoded_len(meta.dimensions as usize))?;
         let codes = codes::ReaderCodes::load(txn, index, &meta)?;
+        if let Some(codes) = codes.as_ref().filter(|_| meta.codes_only()) {
+            codes.check_present(&chunks, meta.slot_count)?;
+        }
         let mut items = values::read_items(txn, index, &meta)?;
         let mut hides_items = false;
         for (id, change) in values::pending_changes(txn, index, &meta)? {
@@ -124,7 +127,8 @@ impl<'t, M: Metric, T: ReadTxn + 't> Reader<'t, M, T> {
         self.codes.as_ref().map(|codes| &codes.quantizer)
     }
 
-    /// The vector of item `id` as stored (a quantized metric gives its reconstruction), or
+    /// The vector of item `id` as stored (a quantized metric gives its reconstruction, a
+    /// codes-only index the vector its code stands for, normalized under cosine), or
     /// `None` if the item is not in the index.
     ///
     /// # Errors
@@ -133,6 +137,9 @@ impl<'t, M: Metric, T: ReadTxn + 't> Reader<'t, M, T> {
         let Some(slot) = self.slot_of(txn, id)? else {
             return Ok(None);
         };
+        if let Some(codes) = self.codes_only() {
+            return codes.stand_in(slot).map(Some);
+        }
         let bytes = self.stored_vector(slot)?;
         let vector = M::decode(bytes, self.dimensions())
             .map_err(|e| Error::corrupted(format!("vector of item {id}: {e}"), &[]))?;
@@ -168,6 +175,26 @@ impl<'t, M: Metric, T: ReadTxn + 't> Reader<'t, M, T> {
     #[inline]
     fn stored_vector(&self, slot: u32) -> Result<&[u8]> {
         self.chunks.checked_vector(slot)
+    }
+
+    /// The codes, when the index keeps nothing else (see [`CodesInfo::only`]).
+    ///
+    /// [`CodesInfo::only`]: crate::format::CodesInfo::only
+    fn codes_only(&self) -> Option<&codes::ReaderCodes<T::Bytes<'t>>> {
+        self.codes.as_ref().filter(|_| self.meta.codes_only())
+    }
+
+    /// The encoded vector of `slot`: the stored one, or in a codes-only index the one its
+    /// code stands for.
+    fn vector_bytes(&self, slot: u32) -> Result<std::borrow::Cow<'_, [u8]>> {
+        let Some(codes) = self.codes_only() else {
+            return self.stored_vector(slot).map(std::borrow::Cow::Borrowed);
+        };
+        let vector = codes.stand_in(slot)?;
+        let mut encoded = Vec::with_capacity(M::encoded_len(self.dimensions()));
+        M::encode(&vector, &mut encoded)
+            .map_err(|e| Error::corrupted(format!("code of slot {slot}: {e}"), &[]))?;
+        Ok(std::borrow::Cow::Owned(encoded))
     }
 
     /// The slot of every live item, sorted by id (built once, on the first filtered query).

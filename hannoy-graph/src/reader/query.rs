@@ -125,8 +125,8 @@ impl<'r, 't, M: Metric, T: ReadTxn + 't> QueryBuilder<'r, 't, M, T> {
             .reader
             .slot_of(txn, id)?
             .ok_or(Error::ItemNotFound(id))?;
-        let query = self.reader.stored_vector(slot)?;
-        Ok(self.search_encoded(query, None)?.0)
+        let query = self.reader.vector_bytes(slot)?;
+        Ok(self.search_encoded(&query, None)?.0)
     }
 
     /// One search per row of `queries` (row-major, `dimensions` floats per row), spread
@@ -198,19 +198,37 @@ impl<'r, 't, M: Metric, T: ReadTxn + 't> QueryBuilder<'r, 't, M, T> {
             meta.max_level,
             meta.m,
         ) {
-            let stats = SearchStats {
+            let mut stats = SearchStats {
                 walk_distances: allowed.len(),
                 bytes_per_distance: M::encoded_len(reader.dimensions()) as u64,
                 rescored: 0,
             };
-            Ok((self.scan(query, k, &allowed)?, stats))
+            let Some(codes) = reader.codes_only() else {
+                return Ok((self.scan(reader, query, k, &allowed)?, stats));
+            };
+            // Codes only: the scan ranks by the codes too.
+            let prepared = prepare::<M, _>(codes, query, raw, reader.dimensions())?;
+            let walk = CodeWalk {
+                reader,
+                codes,
+                query: &prepared,
+            };
+            stats.bytes_per_distance = codes.quantizer.code_len() as u64;
+            Ok((self.scan(&walk, &[], k, &allowed)?, stats))
         } else {
             self.search_graph(query, raw, k, Some(&allowed))
         }
     }
 
-    /// The exact `k` nearest of `allowed` (`k` at most the item count).
-    fn scan(&self, query: &[u8], k: usize, allowed: &RoaringBitmap) -> Result<Vec<(u32, f32)>> {
+    /// The `k` nearest of `allowed` by `graph`'s distances (exact on the vectors; `k` at
+    /// most the item count).
+    fn scan<G: GraphView>(
+        &self,
+        graph: &G,
+        query: &[u8],
+        k: usize,
+        allowed: &RoaringBitmap,
+    ) -> Result<Vec<(u32, f32)>> {
         let reader = self.reader;
         let mut slots = reader.slot_index().cursor();
         let mut best: BinaryHeap<(Candidate, u32)> = BinaryHeap::with_capacity(k + 1);
@@ -219,7 +237,7 @@ impl<'r, 't, M: Metric, T: ReadTxn + 't> QueryBuilder<'r, 't, M, T> {
                 .slot(id)
                 .ok_or_else(|| Error::corrupted(format!("item {id} has no node"), &[]))?;
             let candidate = Candidate {
-                dist: reader.distance(query, slot)?,
+                dist: graph.distance(query, slot)?,
                 slot,
             };
             if best.len() < k {
@@ -250,6 +268,12 @@ impl<'r, 't, M: Metric, T: ReadTxn + 't> QueryBuilder<'r, 't, M, T> {
     ) -> Result<(Vec<(u32, f32)>, SearchStats)> {
         let reader = self.reader;
         let ef = self.ef_search.max(k);
+        let codes_only = reader.codes_only().is_some();
+        if codes_only && !self.use_codes {
+            return Err(Error::invalid_parameter(
+                "use_codes(false) on a codes-only index: it keeps no full vectors",
+            ));
+        }
         let Some(codes) = reader.codes.as_ref().filter(|_| self.use_codes) else {
             let graph = Counting::new(reader);
             let found = self.walk(&graph, query, ef, allowed)?;
@@ -260,19 +284,7 @@ impl<'r, 't, M: Metric, T: ReadTxn + 't> QueryBuilder<'r, 't, M, T> {
             };
             return Ok((self.results(found.into_iter().take(k))?, stats));
         };
-        let decoded;
-        let raw = match raw {
-            Some(raw) => raw,
-            None => {
-                decoded = M::decode(query, reader.dimensions())
-                    .map_err(|e| Error::corrupted(format!("query vector: {e}"), &[]))?;
-                &decoded
-            }
-        };
-        let prepared = codes
-            .quantizer
-            .prepare(raw)
-            .map_err(|error| code_error(error, None))?;
+        let prepared = prepare::<M, _>(codes, query, raw, reader.dimensions())?;
         let walk = CodeWalk {
             reader,
             codes,
@@ -280,6 +292,14 @@ impl<'r, 't, M: Metric, T: ReadTxn + 't> QueryBuilder<'r, 't, M, T> {
         };
         let graph = Counting::new(&walk);
         let found = self.walk(&graph, &[], ef, allowed)?;
+        if codes_only {
+            let stats = SearchStats {
+                walk_distances: graph.count(),
+                bytes_per_distance: codes.quantizer.code_len() as u64,
+                rescored: 0,
+            };
+            return Ok((self.results(found.into_iter().take(k))?, stats));
+        }
         let rescore = self.rescore.unwrap_or(ef);
         let (best, rescored) = codes::rescore(reader, &walk, query, &found, k, rescore)?;
         let stats = SearchStats {
@@ -340,4 +360,27 @@ impl<'r, 't, M: Metric, T: ReadTxn + 't> QueryBuilder<'r, 't, M, T> {
         }
         Ok(results)
     }
+}
+
+/// The query prepared for the codes: `raw` as given, or decoded from the metric's encoding
+/// `query` (a search by item).
+fn prepare<M: Metric, B: AsRef<[u8]>>(
+    codes: &codes::ReaderCodes<B>,
+    query: &[u8],
+    raw: Option<&[f32]>,
+    dimensions: usize,
+) -> Result<hannoy_metrics::QueryCode> {
+    let decoded;
+    let raw = match raw {
+        Some(raw) => raw,
+        None => {
+            decoded = M::decode(query, dimensions)
+                .map_err(|e| Error::corrupted(format!("query vector: {e}"), &[]))?;
+            &decoded
+        }
+    };
+    codes
+        .quantizer
+        .prepare(raw)
+        .map_err(|error| code_error(error, None))
 }

@@ -174,6 +174,26 @@ impl<'a, M: Metric, R: Rng> Builder<'a, M, R> {
         self
     }
 
+    /// Keeps compact codes of `scheme` and no full vectors: the smallest store. The build
+    /// links the graph on the exact vectors it inserts, encodes them, and deletes every
+    /// stored vector; searches then rank by the codes (distances are the codes'
+    /// estimates), later builds link new items against the vectors the codes stand for
+    /// ([`Quantizer::decode`](hannoy_metrics::Quantizer::decode)), and `item_vector`
+    /// returns those. Adds, replacements and deletes work as on any index.
+    ///
+    /// The scheme must decode (`sq8`); an index with full vectors can become codes-only,
+    /// never the reverse, and a codes-only index keeps its scheme (it has no vectors to
+    /// encode again): another scheme, or [`codes(None)`](Self::codes), fails the build with
+    /// [`Error::InvalidParameter`].
+    ///
+    /// # Errors
+    /// The build fails with [`Error::Codes`] for a scheme that does not decode or a metric
+    /// that takes no codes.
+    pub fn codes_only(mut self, scheme: hannoy_metrics::Scheme) -> Self {
+        self.codes = CodesChoice::Only(scheme);
+        self
+    }
+
     /// Runs the parallel parts of the build on `pool` instead of the current rayon pool.
     /// (Wrapping the whole `build` call in `pool.install` does not work with stores whose
     /// write transaction cannot move between threads, such as LMDB's.)
@@ -249,6 +269,7 @@ impl<'a, M: Metric, R: Rng> Builder<'a, M, R> {
         }
         meta.ef_construction = self.params.ef_construction;
         codes::check_choice::<M>(self.codes, writer.dimensions, meta.version)?;
+        codes::check_against_stored(self.codes, meta.codes.as_ref())?;
 
         let chunks = Chunks::load(txn, index, &meta, encoded_len)?;
         // `meta` still holds the stored item count (0 for a new index).
@@ -273,6 +294,17 @@ impl<'a, M: Metric, R: Rng> Builder<'a, M, R> {
             entry,
             self.hooks.threads(),
         );
+        // A codes-only index links new items against the vectors its codes stand for.
+        let stand_ins = match meta.codes_only() {
+            true => {
+                let live: Vec<u32> = (0..slot_count)
+                    .filter(|&slot| chunks.record0(slot).is_some_and(|r| r.level().is_some()))
+                    .collect();
+                codes::stand_ins::<M, T>(txn, index, &meta, &live, self.hooks)?
+            }
+            false => Vec::new(),
+        };
+        let mut stand_ins = stand_ins.chunks_exact(encoded_len.max(1));
         let mut slot_of_item = std::collections::HashMap::new();
         for slot in 0..slot_count {
             let Some(record) = chunks.record0(slot) else {
@@ -283,7 +315,12 @@ impl<'a, M: Metric, R: Rng> Builder<'a, M, R> {
             };
             // Checks the vector chunk's checksum on its first use: a build never links (and
             // seals into fresh link chunks) a damaged vector.
-            let vector = chunks.checked_vector(slot)?;
+            let vector = match meta.codes_only() {
+                true => stand_ins
+                    .next()
+                    .ok_or_else(|| Error::corrupted(format!("slot {slot} has no code"), &[]))?,
+                false => chunks.checked_vector(slot)?,
+            };
             let mut links = vec![record.links().collect::<Vec<u32>>()];
             // Degrees and links (below the slot count) were checked when the chunks loaded.
             for layer in 1..=level {

@@ -31,6 +31,9 @@ pub enum CodesChoice {
     Set(Scheme),
     /// Keep no codes: delete them.
     Remove,
+    /// Keep codes of this scheme and no full vectors (a codes-only index; the scheme must
+    /// decode, see [`Scheme::decodes`]).
+    Only(Scheme),
 }
 
 /// The writes of a build's codes: payloads (sealed by the plan) and deletions.
@@ -51,17 +54,114 @@ pub struct CodeWrites {
 /// [`Error::Codes`] for a metric that takes no codes; [`Error::InvalidParameter`] for a
 /// version-1 index (its values have no checksums; clear it to add codes).
 pub fn check_choice<M: Metric>(choice: CodesChoice, dimensions: usize, version: u32) -> Result<()> {
-    let CodesChoice::Set(scheme) = choice else {
+    let (CodesChoice::Set(scheme) | CodesChoice::Only(scheme)) = choice else {
         return Ok(());
     };
     Quantizer::fit(scheme, M::NAME, dimensions, ROTATION_SEED, [])
         .map_err(|error| code_error(error, None))?;
+    if matches!(choice, CodesChoice::Only(_)) && !scheme.decodes() {
+        return Err(code_error(
+            hannoy_metrics::CodeError::NotDecodable {
+                scheme: scheme.name(),
+            },
+            None,
+        ));
+    }
     if version < CODES_SINCE - 1 {
         return Err(Error::invalid_parameter(format!(
             "an index in format version {version} cannot take codes: clear it and build again"
         )));
     }
     Ok(())
+}
+
+/// Checks that `choice` can apply to an index whose stored codes are `stored`: a
+/// codes-only index keeps its scheme (it has no vectors to encode again).
+///
+/// # Errors
+/// [`Error::InvalidParameter`] for another scheme, or no codes, on a codes-only index.
+pub fn check_against_stored(choice: CodesChoice, stored: Option<&CodesInfo>) -> Result<()> {
+    let Some(info) = stored.filter(|info| info.only) else {
+        return Ok(());
+    };
+    let keeps = match choice {
+        CodesChoice::Keep => true,
+        CodesChoice::Only(scheme) => scheme.name() == info.scheme,
+        CodesChoice::Set(_) | CodesChoice::Remove => false,
+    };
+    match keeps {
+        true => Ok(()),
+        false => Err(Error::invalid_parameter(format!(
+            "the index keeps {} codes only, no full vectors to encode again: it stays codes-only with that scheme",
+            info.scheme
+        ))),
+    }
+}
+
+/// The vectors the codes of `slots` stand for, encoded by the metric, one after the other
+/// (decoded in parallel): what a build of a codes-only index links new items against.
+pub fn stand_ins<M: Metric, T: ReadTxn>(
+    txn: &T,
+    index: u16,
+    meta: &Metadata,
+    slots: &[u32],
+    hooks: Hooks<'_>,
+) -> Result<Vec<u8>> {
+    let Some(info) = meta.codes.as_ref() else {
+        return Ok(Vec::new());
+    };
+    let quantizer = read_quantizer(txn, index, meta, info)?;
+    let codes = crate::chunks::load_codes(txn, index, meta, info)?;
+    let encoded_len = M::encoded_len(meta.dimensions as usize);
+    let parts: Vec<Vec<u8>> = hooks.run(|| {
+        slots
+            .par_chunks(256)
+            .map(|part| {
+                let mut out = Vec::with_capacity(part.len() * encoded_len);
+                for &slot in part {
+                    let code = codes.checked(slot)?;
+                    let vector = quantizer
+                        .decode(code)
+                        .map_err(|error| decode_error(error, &codes.key_of(slot), slot))?;
+                    M::encode(&vector, &mut out).map_err(|e| {
+                        Error::corrupted(format!("code of slot {slot}: {e}"), &codes.key_of(slot))
+                    })?;
+                }
+                Ok(out)
+            })
+            .collect::<Result<_>>()
+    })?;
+    Ok(parts.concat())
+}
+
+/// The vector the code of built `slot` stands for, in a codes-only index.
+pub fn read_stand_in<T: ReadTxn>(
+    txn: &T,
+    index: u16,
+    meta: &Metadata,
+    slot: u32,
+) -> Result<Vec<f32>> {
+    let info = meta
+        .codes
+        .as_ref()
+        .ok_or_else(|| Error::corrupted("a codes-only index without codes", &[]))?;
+    let quantizer = read_quantizer(txn, index, meta, info)?;
+    let (chunk, place) = info.place(slot);
+    let code_len = info.code_len as usize;
+    let bytes = read_chunk(txn, meta, index, chunk, code_len * info.code_slots as usize)?;
+    let chunk_key = key::codes(index, chunk);
+    quantizer
+        .decode(&bytes[place * code_len..(place + 1) * code_len])
+        .map_err(|error| decode_error(error, &chunk_key, slot))
+}
+
+fn decode_error(error: hannoy_metrics::CodeError, chunk_key: &[u8], slot: u32) -> Error {
+    match error {
+        hannoy_metrics::CodeError::Corrupted { what } => {
+            Error::corrupted(format!("code of slot {slot}: {what}"), chunk_key)
+        }
+        other => code_error(other, None),
+    }
 }
 
 /// Plans the codes of a build over `graph` (live nodes only): updates `meta.codes` (and
@@ -76,6 +176,12 @@ pub fn plan_codes<M: Metric, T: ReadTxn>(
     hooks: Hooks<'_>,
 ) -> Result<CodeWrites> {
     let stored = meta.codes.clone();
+    // A codes-only index stays so (`check_against_stored` refused any other scheme).
+    let (choice, only) = match choice {
+        CodesChoice::Only(scheme) => (CodesChoice::Set(scheme), true),
+        other => (other, stored.as_ref().is_some_and(|info| info.only)),
+    };
+    let vectors_prefix = key::prefix(index, key::Tag::Vectors).to_vec();
     let dimensions = meta.dimensions as usize;
     let quantizer_key = key::prefix(index, key::Tag::Quantizer).to_vec();
     let codes_prefix = key::prefix(index, key::Tag::Codes).to_vec();
@@ -91,7 +197,7 @@ pub fn plan_codes<M: Metric, T: ReadTxn>(
         }
         (CodesChoice::Keep, Some(info)) => Scheme::from_name(&info.scheme)
             .ok_or_else(|| Error::corrupted("unknown code scheme", &quantizer_key))?,
-        (CodesChoice::Set(scheme), _) => scheme,
+        (CodesChoice::Set(scheme) | CodesChoice::Only(scheme), _) => scheme,
     };
     let live: Vec<u32> = (0..graph.vectors.len() as u32)
         .filter(|&slot| graph.is_live(slot))
@@ -120,6 +226,13 @@ pub fn plan_codes<M: Metric, T: ReadTxn>(
                 .into_iter()
                 .map(|(chunk, bytes)| (key::codes(index, chunk).to_vec(), bytes)),
         );
+        if only {
+            // The inserted vectors are encoded: no vector is kept.
+            writes.delete_prefixes.push(vectors_prefix);
+            if let Some(info) = &mut meta.codes {
+                info.only = true;
+            }
+        }
         return Ok(writes);
     }
 
@@ -140,6 +253,7 @@ pub fn plan_codes<M: Metric, T: ReadTxn>(
         code_len: u32::try_from(code_len)
             .map_err(|_| Error::invalid_parameter("codes of more than 4 GiB"))?,
         code_slots,
+        only,
     };
     let encoded = encode_slots::<M>(&quantizer, graph, &live, dimensions, hooks)?;
     let chunk_len = code_len * code_slots as usize;
@@ -161,6 +275,9 @@ pub fn plan_codes<M: Metric, T: ReadTxn>(
             .map(|(chunk, bytes)| (key::codes(index, chunk as u32).to_vec(), bytes)),
     );
     writes.puts.push((quantizer_key, quantizer.to_bytes()));
+    if only {
+        writes.delete_prefixes.push(vectors_prefix);
+    }
     meta.codes = Some(info);
     meta.version = meta.version.max(CODES_SINCE);
     Ok(writes)

@@ -142,6 +142,10 @@ impl<M: Metric> Writer<M> {
             Some(Pending::Upsert(slot)) => slot,
             Some(Pending::Delete) => return Ok(None),
             None => match values::read_slot(txn, self.index, id, &meta)? {
+                // A built item of a codes-only index has its code only.
+                Some(slot) if meta.codes_only() => {
+                    return codes::read_stand_in(txn, self.index, &meta, slot).map(Some);
+                }
                 Some(slot) => slot,
                 None => return Ok(None),
             },

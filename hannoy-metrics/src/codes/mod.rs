@@ -113,6 +113,14 @@ macro_rules! schemes {
                 }
             }
 
+            /// Whether a code of this scheme can stand in for its vector
+            /// ([`Quantizer::decode`]): what a codes-only index needs.
+            pub fn decodes(self) -> bool {
+                match self {
+                    $(Scheme::$variant => <$codec>::DECODES,)+
+                }
+            }
+
             /// Writes the rotated centred vector `code` approximates into `out`, if the
             /// scheme can.
             fn decode(self, code: &[u8], out: &mut [f32]) -> bool {
@@ -197,6 +205,9 @@ pub(crate) trait Codec {
 
     /// Prepares the rotated centred query `q'`.
     fn prepare(q: &[f32]) -> Self::Query;
+
+    /// Whether [`decode`](Self::decode) gives the vector back.
+    const DECODES: bool = false;
 
     /// Writes the rotated centred vector that a code of exactly `code_len(out.len())` bytes
     /// stands for into `out` and returns true, or returns false when the scheme keeps too

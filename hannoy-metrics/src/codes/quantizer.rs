@@ -169,7 +169,9 @@ impl Quantizer {
             *x += m;
         }
         if v.iter().any(|x| !x.is_finite()) {
-            return Err(super::error::corrupted("a code decodes to a non-finite value"));
+            return Err(super::error::corrupted(
+                "a code decodes to a non-finite value",
+            ));
         }
         Ok(v)
     }

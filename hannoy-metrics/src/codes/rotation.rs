@@ -265,7 +265,10 @@ mod tests {
             for (a, b) in x.iter().zip(&v) {
                 assert!((a - b).abs() < 1e-5, "dims {dims}: {a} vs {b}");
             }
-            assert!(v[dims..].iter().all(|p| p.abs() < 1e-5), "padding back to zero");
+            assert!(
+                v[dims..].iter().all(|p| p.abs() < 1e-5),
+                "padding back to zero"
+            );
         }
     }
 

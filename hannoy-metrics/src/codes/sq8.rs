@@ -119,6 +119,8 @@ impl Codec for Sq8 {
         }
     }
 
+    const DECODES: bool = true;
+
     fn decode(code: &[u8], out: &mut [f32]) -> bool {
         let (codes, factors) = code.split_at(out.len().min(code.len()));
         let lo = le_f32(factors, 0);
@@ -179,7 +181,9 @@ mod tests {
 
     #[test]
     fn decode_is_within_half_a_step() {
-        let x: Vec<f32> = (0..128).map(|i| ((i * 37 % 101) as f32 - 50.0) / 7.0).collect();
+        let x: Vec<f32> = (0..128)
+            .map(|i| ((i * 37 % 101) as f32 - 50.0) / 7.0)
+            .collect();
         let mut code = Vec::new();
         Sq8::encode(&x, 0.0, &mut code);
         let mut back = vec![0.0; 128];

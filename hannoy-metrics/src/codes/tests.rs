@@ -386,7 +386,9 @@ fn sq8_decodes_close_to_the_vector_and_the_others_refuse() {
             assert!(matches!(q.decode(&code), Err(CodeError::Corrupted { .. })));
         }
     }
+    assert!(Scheme::Sq8.decodes());
     for scheme in [Scheme::RaBitQ1, Scheme::RaBitQ2, Scheme::RaBitQ4] {
+        assert!(!scheme.decodes());
         let (q, rows) = fitted(scheme, "euclidean", 64);
         let mut code = Vec::new();
         q.encode(&rows[0], &mut code).unwrap();
