@@ -84,9 +84,11 @@ class Database:
         ef_construction: int = 100,
         seed: int = 42,
         quantization: Optional[Literal["sq8", "rabitq1", "rabitq2", "rabitq4", "none"]] = None,
+        codes_only: bool = False,
     ) -> "Writer":
         """A writer of index ``index`` for vectors of ``dims`` components. ``quantization``:
-        the compact codes its builds leave the index with (``None`` keeps what it has)."""
+        the compact codes its builds leave the index with (``None`` keeps what it has);
+        ``codes_only=True`` (with ``"sq8"``) keeps the codes and no full vectors."""
 
     def reader(self, index: int = 0) -> "Reader":
         """A reader of index ``index`` as of the last commit."""
@@ -195,6 +197,10 @@ class Reader:
     @property
     def quantization(self) -> Optional[str]:
         """The compact codes the index keeps (``"sq8"``, ``"rabitq1"``), or ``None``."""
+
+    @property
+    def codes_only(self) -> bool:
+        """Whether the index keeps its codes only (searches rank by them)."""
 
     def refresh(self) -> None:
         """Moves the reader to the latest commit (a closed reader is opened again)."""

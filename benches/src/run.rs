@@ -81,6 +81,9 @@ pub struct RunConfig {
     pub quantizations: Vec<Option<Scheme>>,
     /// Candidates rescored per query on codes (`None`: the default, all `ef`).
     pub rescore: Option<usize>,
+    /// Builds with codes keep no full vectors ([`hannoy::Builder::codes_only`]): searches
+    /// rank by the codes.
+    pub codes_only: bool,
 }
 
 /// What our searches did on average at one point, from [`hannoy::SearchStats`].
@@ -234,7 +237,9 @@ pub fn run_ours<M: Metric>(
         // and its store are what a user of that configuration gets.
         let mut rows = Vec::new();
         for (i, &quantization) in config.quantizations.iter().enumerate() {
-            let name = quantization.map_or("hannoy".to_owned(), |s| format!("hannoy-{s}"));
+            let name = quantization.map_or("hannoy".to_owned(), |s| {
+                format!("hannoy-{}", code_label(s, config))
+            });
             let fresh = Store::create(backend, &root, &name)?;
             let build_s = build::<M>(&fresh, data, 0..n, &[], config, quantization)?;
             let (fresh, mut measured) = if i == 0 && config.cold && fresh.path().is_some() {
@@ -406,6 +411,7 @@ fn build_on<M: Metric, S: KvStore>(
         .thread_pool(&pool)
         .progress(&report);
     let builder = match codes {
+        Some(scheme) if config.codes_only => builder.codes_only(scheme),
         Some(scheme) => builder.codes(Some(scheme)),
         None => builder,
     };
@@ -457,8 +463,8 @@ fn measure_cold<M: Metric>(
         };
         let row = row.map(|mut row| {
             if let Some(scheme) = quantization {
-                row.system = format!("{} {}", row.system, scheme.name());
-                row.codes = Some(scheme.name().to_owned());
+                row.system = format!("{} {}", row.system, code_label(scheme, config));
+                row.codes = Some(code_label(scheme, config));
             }
             row
         });
@@ -557,6 +563,15 @@ fn measure<M: Metric>(
     }
 }
 
+/// The name of a code configuration in rows and store names: the scheme, `-only` when
+/// the index keeps no full vectors.
+fn code_label(scheme: Scheme, config: &RunConfig) -> String {
+    match config.codes_only {
+        true => format!("{}-only", scheme.name()),
+        false => scheme.name().to_owned(),
+    }
+}
+
 /// The mean [`hannoy::SearchStats`] over the queries at one point.
 fn walk_figures<M: Metric, T: hannoy::ReadTxn>(
     reader: &Reader<'_, M, T>,
@@ -615,7 +630,12 @@ fn measure_on<M: Metric, S: KvStore>(
             ));
         }
     }
-    let size = store.size();
+    // A codes-only build frees the vectors it wrote in the same transaction: the live data
+    // is what such a store holds once compacted (`Store::live_size`).
+    let size = match config.codes_only && codes {
+        true => store.live_size()?,
+        false => store.size(),
+    };
     let mut rows = Vec::new();
     let points = std::iter::once(None).chain(filters.iter().map(Some));
     for filter in points {
@@ -628,8 +648,8 @@ fn measure_on<M: Metric, S: KvStore>(
             row.filter_ratio = filter.map(|f| f.ratio);
             row.walk = Some(walk_figures(&reader, data, config, ef, filter, codes)?);
             if let Some(scheme) = quantization {
-                row.system = format!("{} {}", row.system, scheme.name());
-                row.codes = Some(scheme.name().to_owned());
+                row.system = format!("{} {}", row.system, code_label(scheme, config));
+                row.codes = Some(code_label(scheme, config));
                 row.rescore = config.rescore;
             }
             rows.push(row);

@@ -72,6 +72,23 @@ impl Store {
         }
     }
 
+    /// The bytes the store's live data takes: for LMDB, the size of a compacted copy (the
+    /// file keeps its high-water mark: pages freed by a build, such as the vectors a
+    /// codes-only build deletes in the transaction that wrote them, stay in it until
+    /// reused); otherwise [`size`](Self::size).
+    pub fn live_size(&self) -> Result<u64, String> {
+        let Store::Lmdb(db, _) = self else {
+            return Ok(self.size());
+        };
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let copy = dir.path().join("compacted.mdb");
+        db.store()
+            .env()
+            .copy_to_path(&copy, heed::CompactionOption::Enabled)
+            .map_err(|e| e.to_string())?;
+        Ok(stats::disk_size(&copy))
+    }
+
     /// Bytes the store takes: on disk, or committed in memory.
     pub fn size(&self) -> u64 {
         match self {

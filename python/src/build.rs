@@ -41,6 +41,8 @@ pub struct BuildJob {
     pub params: BuildParams,
     /// The compact codes the build leaves (`None`: keep the index's).
     pub codes: Option<Option<hannoy::Scheme>>,
+    /// Whether the codes are all the index keeps (no full vectors).
+    pub codes_only: bool,
     /// Build threads; 0 for rayon's default (the number of CPUs).
     pub threads: usize,
     /// Test hook of the panic boundary: the build panics with this message once its
@@ -146,6 +148,7 @@ fn run(
             .progress(&report)
             .cancel(&cancelled);
         match job.codes {
+            Some(Some(scheme)) if job.codes_only => builder.codes_only(scheme).build(txn),
             Some(codes) => builder.codes(codes).build(txn),
             None => builder.build(txn),
         }

@@ -53,28 +53,33 @@ struct View {
     items: RoaringBitmap,
     /// The scheme of the index's compact codes, if any.
     quantization: Option<String>,
+    /// Whether the codes are all the index keeps.
+    codes_only: bool,
 }
 
 impl View {
     /// Opens a snapshot of `shared` and the reader of index `index` in it.
     fn open(shared: &Shared, metric: Metric, index: u16) -> Result<View, Error> {
         let snapshot = Snapshot::open(&shared.store, metric, index)?;
-        let (dimensions, slots, items, quantization) = with_snapshot!(&snapshot, |_txn, reader| (
-            reader.dimensions(),
-            reader.metadata().slot_count as usize,
-            reader.item_ids().clone(),
-            reader
-                .metadata()
-                .codes
-                .as_ref()
-                .map(|codes| codes.scheme.clone())
-        ));
+        let (dimensions, slots, items, quantization, codes_only) =
+            with_snapshot!(&snapshot, |_txn, reader| (
+                reader.dimensions(),
+                reader.metadata().slot_count as usize,
+                reader.item_ids().clone(),
+                reader
+                    .metadata()
+                    .codes
+                    .as_ref()
+                    .map(|codes| codes.scheme.clone()),
+                reader.metadata().codes_only()
+            ));
         Ok(View {
             snapshot,
             dimensions,
             slots,
             items,
             quantization,
+            codes_only,
         })
     }
 
@@ -387,6 +392,13 @@ impl Reader {
     #[getter]
     fn quantization(&self) -> PyResult<Option<String>> {
         Ok(self.view()?.quantization.clone())
+    }
+
+    /// Whether the index keeps its codes only, no full vectors (``codes_only=True`` on the
+    /// writer): searches rank by the codes and return their estimated distances.
+    #[getter]
+    fn codes_only(&self) -> PyResult<bool> {
+        Ok(self.view()?.codes_only)
     }
 
     /// The metric.

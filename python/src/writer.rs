@@ -61,6 +61,7 @@ pub struct Writer {
     dimensions: usize,
     params: BuildParams,
     codes: Option<Option<hannoy::Scheme>>,
+    codes_only: bool,
     state: AtomicU8,
     busy: AtomicBool,
     /// Changes since the last build (or no build yet).
@@ -81,6 +82,8 @@ pub struct WriterSettings {
     pub seed: u64,
     /// The compact codes each build leaves (`None`: keep the index's; `Some(None)`: none).
     pub codes: Option<Option<hannoy::Scheme>>,
+    /// Whether the codes are all the index keeps (no full vectors).
+    pub codes_only: bool,
 }
 
 /// Marks a writer in use by one call.
@@ -109,6 +112,7 @@ impl Writer {
             dimensions: settings.dimensions,
             params: settings.params,
             codes: settings.codes,
+            codes_only: settings.codes_only,
             state: AtomicU8::new(OPEN),
             busy: AtomicBool::new(false),
             dirty: AtomicBool::new(true),
@@ -276,6 +280,7 @@ impl Writer {
             dimensions: self.dimensions,
             params: self.params,
             codes: self.codes,
+            codes_only: self.codes_only,
             threads,
             panic: None,
         };
@@ -323,6 +328,7 @@ impl Writer {
             dimensions: self.dimensions,
             params: self.params,
             codes: self.codes,
+            codes_only: self.codes_only,
             threads: 1,
             panic: Some(message),
         };

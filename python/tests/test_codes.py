@@ -77,3 +77,43 @@ def test_bad_quantization_and_rescore_are_value_errors(make_db):
         reader.search(items[0], rescore=0)
     with pytest.raises(ValueError):
         reader.search_batch(items[:3], rescore=-1)
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "cosine", "dot"])
+def test_codes_only_keeps_no_vectors_and_takes_updates(make_db, metric):
+    db = make_db(metric)
+    items = offset_vectors(1000, 32, seed=5)
+    queries = offset_vectors(30, 32, seed=6)
+    with db.writer(32, quantization="sq8", codes_only=True) as writer:
+        writer.add_items(np.arange(900, dtype=np.uint32), items[:900])
+    reader = db.reader()
+    assert reader.quantization == "sq8"
+    assert reader.codes_only
+    hits = 0
+    for query in queries:
+        found = reader.search(query, k=10, ef_search=64)
+        truth = np.argsort(reference_distances(metric, query, items[:900]))[:10]
+        hits += len({i for i, _ in found} & set(truth.tolist()))
+    assert hits / (10 * len(queries)) >= 0.85
+    # The vector a code stands for: close to the item's (normalized under cosine).
+    back = reader.item_vector(7)
+    want = items[7] / np.linalg.norm(items[7]) if metric == "cosine" else items[7]
+    assert np.linalg.norm(back - want) < 0.02 * np.linalg.norm(want)
+    # Adds and deletes later; the scheme stays.
+    with db.writer(32, quantization="sq8", codes_only=True) as writer:
+        writer.add_items(np.arange(900, 1000, dtype=np.uint32), items[900:])
+        assert writer.del_item(3)
+    reader.refresh()
+    assert len(reader) == 999
+    found = reader.search(items[950], k=1, ef_search=64)
+    assert found[0][0] == 950
+    with pytest.raises(ValueError):
+        with db.writer(32, quantization="rabitq1") as writer:
+            writer.add_item(5000, items[0])
+
+
+def test_codes_only_needs_sq8(make_db):
+    db = make_db("euclidean")
+    for quantization in [None, "none", "rabitq1"]:
+        with pytest.raises(ValueError, match="codes_only"):
+            db.writer(8, quantization=quantization, codes_only=True)

@@ -102,6 +102,10 @@ struct Args {
     /// Candidates rescored with full vectors per query on codes (default: all `ef`).
     #[arg(long)]
     rescore: Option<usize>,
+    /// Builds with --quantization keep the codes only, no full vectors (the smallest
+    /// store; searches rank by the codes; sq8 only).
+    #[arg(long)]
+    codes_only: bool,
     /// Check the graph's validity after each build.
     #[arg(long)]
     check: bool,
@@ -238,6 +242,7 @@ fn run_metric<M: Metric>(args: &Args) -> Result<(), String> {
             })
             .collect::<Result<_, String>>()?,
         rescore: args.rescore,
+        codes_only: args.codes_only,
         filter_strategy: match args.filter_strategy {
             Strategy::Auto => FilterStrategy::Auto,
             Strategy::Graph => FilterStrategy::Graph,
