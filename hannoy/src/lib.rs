@@ -70,6 +70,38 @@
 //! assert_eq!(found[0], (5, 0.0));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! [`Builder::codes_only`] keeps the codes and no full vectors (the smallest store, about
+//! 0.4x the raw f32 size at 384 dimensions): searches rank by the codes, so distances are
+//! the codes' estimates, and later builds link new items against the vectors the codes
+//! stand for.
+//!
+//! ```
+//! use hannoy::{Database, Euclidean, Reader, Scheme, WriteTxn, Writer};
+//! use rand::SeedableRng;
+//!
+//! let dir = tempfile::tempdir()?;
+//! let db = Database::open(dir.path())?;
+//! let writer = Writer::<Euclidean>::new(0, 16);
+//! let mut wtxn = db.write_txn()?;
+//! let vector = |id: u32| -> Vec<f32> {
+//!     (0..16).map(|d| ((id * 31 + d * 17) % 23) as f32 * 0.5 + 40.0).collect()
+//! };
+//! for id in 0..200 {
+//!     writer.add_item(&mut wtxn, id, &vector(id))?;
+//! }
+//! let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+//! writer.builder(&mut rng).codes_only(Scheme::Sq8).build(&mut wtxn)?;
+//! wtxn.commit()?;
+//!
+//! let rtxn = db.read_txn()?;
+//! let reader = Reader::<Euclidean, _>::open(&rtxn, 0)?;
+//! assert!(reader.metadata().codes_only());
+//! let found = reader.nns(3).by_vector(&vector(5))?;
+//! assert_eq!(found[0].0, 5);
+//! assert!(found[0].1 < 0.5, "an estimate, close to 0");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 #![forbid(unsafe_code)]
 
 mod database;
