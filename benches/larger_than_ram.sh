@@ -6,10 +6,12 @@
 # and writes several GB under --dir.
 #
 #   benches/larger_than_ram.sh [--dir /work/ltr-data] [--limit-mb 700] [--ef 64]
-#       [--rescore R] [--warm-up 2000] [--max-seconds 240] [--configs f32,sq8,rabitq1]
+#       [--rescore R] [--warm-up 2000] [--max-seconds 240] [--configs f32,sq8,rabitq1,sq8-only]
 #       [--read-ahead both|on|off] [--lock-codes] [--no-hnswlib] [--no-warm]
 #
-# For each configuration (f32; sq8 codes; rabitq1 codes) it re-encodes the codes as needed,
+# For each configuration (f32; sq8 codes; rabitq1 codes; sq8-only: a compacted copy of the
+# store in DIR/db-sq8-only that keeps the sq8 codes and no vectors, made once by
+# `hannoy-ltr codes --codes-only`) it re-encodes the codes as needed,
 # drops the directory's files from the page cache and runs `hannoy-ltr search` twice in a
 # fresh memory cgroup limited to --limit-mb (page cache included: cgroup v1 charges it to
 # the group that reads it), with LMDB's default read-ahead and with MDB_NORDAHEAD (only one
@@ -127,9 +129,21 @@ for config in ${configs//,/ }; do
             echo "== codes: $config (nice 19)"
             nice -n 19 "$bin" codes --dir "$dir" --quantization "$config" | tee -a "$dir/build.jsonl"
             ;;
+        sq8-only)
+            mode=codes
+            if [ ! -f "$dir/db-sq8-only/data.mdb" ]; then
+                echo "== codes-only copy: sq8 (nice 19)"
+                nice -n 19 "$bin" codes --dir "$dir" --quantization sq8 --codes-only \
+                    --out db-sq8-only | tee -a "$dir/build.jsonl"
+            fi
+            ;;
         *) echo "unknown configuration $config" >&2; exit 2 ;;
     esac
-    args=(search --dir "$dir" --mode "$mode" "${search_args[@]}")
+    store=db
+    if [ "$config" = sq8-only ]; then
+        store=db-sq8-only
+    fi
+    args=(search --dir "$dir" --db "$store" --mode "$mode" "${search_args[@]}")
     if [ "$mode" = codes ] && [ -n "$rescore" ]; then
         args+=(--rescore "$rescore")
     fi

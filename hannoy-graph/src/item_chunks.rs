@@ -65,11 +65,11 @@ impl<B: AsRef<[u8]>> ItemChunks<B> {
     /// read of the chunk fails the same way).
     #[inline]
     pub fn checked(&self, slot: u32) -> Result<&[u8]> {
-        let chunk = self.place(slot).0;
+        let (chunk, offset) = self.place(slot);
         if !self.is_checked(chunk) {
             self.check_chunk(chunk)?;
         }
-        self.get(slot).ok_or_else(|| {
+        self.at(chunk, offset).ok_or_else(|| {
             Error::corrupted(
                 format!("slot {slot} has no {}", self.what()),
                 &self.chunk_key(chunk),
@@ -82,6 +82,12 @@ impl<B: AsRef<[u8]>> ItemChunks<B> {
     #[inline]
     pub fn get(&self, slot: u32) -> Option<&[u8]> {
         let (chunk, offset) = self.place(slot);
+        self.at(chunk, offset)
+    }
+
+    /// The item at place `offset` of chunk `chunk`, if the chunk exists.
+    #[inline]
+    fn at(&self, chunk: usize, offset: usize) -> Option<&[u8]> {
         let chunk = self.chunks.get(chunk)?.as_ref()?.as_ref();
         let start = offset * self.item_len;
         chunk.get(start..start + self.item_len)

@@ -10,7 +10,6 @@
 //! cargo run --release -p hannoy-benches --bin hannoy-ltr -- search --dir D --mode codes
 //! ```
 
-use std::convert::Infallible;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -26,8 +25,6 @@ use hannoy_benches::dataset::{self, Matrix, recall_at};
 use hannoy_benches::run::exact;
 use hannoy_benches::stats::{self, quantile};
 use hannoy_graph::format::key::{self, Tag};
-use heed::types::Bytes;
-use heed::{CommitOrAbort, EnvFlags, EnvOpenOptions};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde_json::json;
@@ -109,6 +106,13 @@ struct CodesArgs {
     /// LMDB map size, GiB.
     #[arg(long, default_value_t = 16)]
     map_gib: usize,
+    /// Make a codes-only copy of the store instead (`Builder::codes_only`; sq8): the copy
+    /// is built codes-only, then compacted into DIR/<--out>; DIR/db keeps its vectors.
+    #[arg(long)]
+    codes_only: bool,
+    /// The codes-only copy's directory under DIR.
+    #[arg(long, default_value = "db-sq8-only")]
+    out: String,
 }
 
 /// What the graph walk reads.
@@ -127,6 +131,10 @@ struct SearchArgs {
     dir: PathBuf,
     #[arg(long, value_enum)]
     mode: Mode,
+    /// The store's directory under DIR (`db`, or a codes-only copy made by `codes
+    /// --codes-only`).
+    #[arg(long, default_value = "db")]
+    db: String,
     #[arg(long, default_value_t = 64)]
     ef: usize,
     /// Candidates rescored with full vectors in codes mode (default: all `ef`).
@@ -188,9 +196,16 @@ fn err(e: impl std::fmt::Display) -> String {
     e.to_string()
 }
 
-fn open_store(dir: &Path, map_gib: usize) -> Result<Database<LmdbStore>, String> {
-    let options = LmdbOptions::default().map_size(map_gib << 30);
-    Database::open_with(&options, dir.join("db")).map_err(err)
+/// Opens the LMDB store in `path` (with `MDB_NORDAHEAD` unless `read_ahead`).
+fn open_store(
+    path: &Path,
+    map_gib: usize,
+    read_ahead: bool,
+) -> Result<Database<LmdbStore>, String> {
+    let options = LmdbOptions::default()
+        .map_size(map_gib << 30)
+        .read_ahead(read_ahead);
+    Database::open_with(&options, path).map_err(err)
 }
 
 fn pool(threads: usize) -> Result<rayon::ThreadPool, String> {
@@ -236,7 +251,7 @@ fn build(args: &BuildArgs) -> Result<(), String> {
         simd_level()
     );
 
-    let db = open_store(&args.dir, args.map_gib)?;
+    let db = open_store(&args.dir.join("db"), args.map_gib, true)?;
     let writer = Writer::<Cosine>::new(0, args.dim);
     let started = Instant::now();
     let mut wtxn = db.write_txn().map_err(err)?;
@@ -304,7 +319,10 @@ fn codes(args: &CodesArgs) -> Result<(), String> {
                 .map_err(|e| format!("--quantization: {e}"))?,
         ),
     };
-    let db = open_store(&args.dir, args.map_gib)?;
+    if args.codes_only {
+        return codes_only_copy(args, scheme.ok_or("--codes-only needs a scheme (sq8)")?);
+    }
+    let db = open_store(&args.dir.join("db"), args.map_gib, true)?;
     let dims = {
         let rtxn = db.read_txn().map_err(err)?;
         let reader = Reader::<Cosine, _>::open(&rtxn, 0).map_err(err)?;
@@ -339,33 +357,63 @@ fn codes(args: &CodesArgs) -> Result<(), String> {
     Ok(())
 }
 
-/// Opens the store for searching. With `no_read_ahead`, the environment is opened here
-/// with `MDB_NORDAHEAD` and handed to [`LmdbStore::from_database`] (the library's options
-/// have no such switch), which skips the data-file check `LmdbOptions::open` makes.
-fn open_for_search(dir: &Path, no_read_ahead: bool) -> Result<Database<LmdbStore>, String> {
-    if !no_read_ahead {
-        return open_store(dir, 16);
+/// Copies DIR/db, makes the copy codes-only with `scheme` and writes it compacted to
+/// DIR/<out> (the build frees the vectors in the transaction that held them, so the file
+/// keeps its high-water mark until compacted).
+fn codes_only_copy(args: &CodesArgs, scheme: Scheme) -> Result<(), String> {
+    let scratch = args.dir.join(format!("{}.tmp", args.out));
+    let out = args.dir.join(&args.out);
+    std::fs::create_dir_all(&scratch).map_err(err)?;
+    std::fs::copy(args.dir.join("db/data.mdb"), scratch.join("data.mdb")).map_err(err)?;
+    let started = Instant::now();
+    {
+        let db = open_store(&scratch, args.map_gib, true)?;
+        let dims = {
+            let rtxn = db.read_txn().map_err(err)?;
+            Reader::<Cosine, _>::open(&rtxn, 0)
+                .map_err(err)?
+                .dimensions()
+        };
+        let pool = pool(args.threads)?;
+        let mut wtxn = db.write_txn().map_err(err)?;
+        let mut rng = StdRng::seed_from_u64(args.seed);
+        Writer::<Cosine>::new(0, dims)
+            .builder(&mut rng)
+            .m(M)
+            .m0(M0)
+            .ef_construction(EF_CONSTRUCTION)
+            .thread_pool(&pool)
+            .codes_only(scheme)
+            .build(&mut wtxn)
+            .map_err(err)?;
+        wtxn.commit().map_err(err)?;
+        std::fs::create_dir_all(&out).map_err(err)?;
+        db.store()
+            .env()
+            .copy_to_path(out.join("data.mdb"), heed::CompactionOption::Enabled)
+            .map_err(err)?;
     }
-    let mut options = EnvOpenOptions::new().read_txn_without_tls();
-    options.map_size(16 << 30);
-    // SAFETY: flags only change how LMDB maps the file; MDB_NORDAHEAD is an madvise hint.
-    unsafe { options.flags(EnvFlags::NO_READ_AHEAD) };
-    // SAFETY: the campaign's own store, opened once in this process and written by LMDB
-    // alone (the build and the re-encoding run in other processes, one at a time).
-    let env = unsafe { options.open(dir.join("db")) }.map_err(err)?;
-    let wtxn = env.write_txn().map_err(err)?;
-    let opened = env
-        .create_databases_and_commit(wtxn, |opener, wtxn| {
-            opener
-                .create_database::<Bytes, Bytes>(wtxn, None)
-                .map(CommitOrAbort::<_, Infallible>::Commit)
+    std::fs::remove_dir_all(&scratch).map_err(err)?;
+    let seconds = started.elapsed().as_secs_f64();
+    let size = stats::disk_size(&out);
+    println!(
+        "{}",
+        json!({
+            "step": "codes-only",
+            "scheme": scheme.name(),
+            "seconds": seconds,
+            "store_bytes": size,
+            "store_mib": mib(size),
         })
-        .map_err(err)?;
-    let db = match opened {
-        CommitOrAbort::Commit(db) => db,
-        CommitOrAbort::Abort(never) => match never {},
-    };
-    Ok(Database::from_store(LmdbStore::from_database(env, db)))
+    );
+    Ok(())
+}
+
+/// Opens the store in DIR/<db> for searching; `no_read_ahead` opens LMDB with
+/// `MDB_NORDAHEAD` (`LmdbOptions::read_ahead(false)`): a page fault then reads one page
+/// instead of the kernel's read-around window.
+fn open_for_search(args: &SearchArgs) -> Result<Database<LmdbStore>, String> {
+    open_store(&args.dir.join(&args.db), 16, !args.no_read_ahead)
 }
 
 /// The memory limit of this process's cgroup (v1), if it has one below the kernel's
@@ -459,7 +507,7 @@ fn search(args: &SearchArgs) -> Result<(), String> {
     };
     let faults_before_open = stats::major_faults();
     let opening = Instant::now();
-    let db = open_for_search(&args.dir, args.no_read_ahead)?;
+    let db = open_for_search(args)?;
     let rtxn = db.read_txn().map_err(err)?;
     let reader = Reader::<Cosine, _>::open(&rtxn, 0).map_err(err)?;
     let locked = if args.lock_codes {

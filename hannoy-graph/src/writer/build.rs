@@ -419,9 +419,9 @@ impl<'a, M: Metric, R: Rng> Builder<'a, M, R> {
             inserted: &inserted,
             removed_ids: &removed_ids,
             free: &free,
-            codes: &code_writes,
+            codes: code_writes,
         };
-        let plan = plan_writes(&graph, index, &meta, stored.as_ref(), &changes)?;
+        let plan = plan_writes(&graph, index, &meta, stored.as_ref(), changes)?;
         stats.distances = graph.distance_count();
         stats.nodes_written = (0..slot_count).filter(|&s| graph.is_dirty(s)).count() as u64;
         Ok((plan, stats))

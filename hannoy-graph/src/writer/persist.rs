@@ -58,8 +58,8 @@ pub struct Changes<'a> {
     pub removed_ids: &'a [u32],
     /// Free slots after the build.
     pub free: &'a RoaringBitmap,
-    /// The compact codes' writes.
-    pub codes: &'a CodeWrites,
+    /// The compact codes' writes (moved into the plan: a re-encode holds every code).
+    pub codes: CodeWrites,
 }
 
 /// Plans the writes that store `graph` over the chunks it was loaded from: the link chunks
@@ -72,7 +72,7 @@ pub fn plan_writes<M: Metric>(
     index: u16,
     meta: &Metadata,
     stored_meta: Option<&Metadata>,
-    changes: &Changes<'_>,
+    changes: Changes<'_>,
 ) -> Result<WritePlan> {
     let mut plan = WritePlan {
         puts: Vec::new(),
@@ -158,11 +158,10 @@ pub fn plan_writes<M: Metric>(
         plan.put(meta, free_key, values::encode_bitmap(changes.free)?);
     }
     let codes = changes.codes;
-    plan.delete_prefixes
-        .extend(codes.delete_prefixes.iter().cloned());
-    plan.deletes.extend(codes.deletes.iter().cloned());
-    for (key, payload) in &codes.puts {
-        plan.put(meta, key.clone(), payload.clone());
+    plan.delete_prefixes.extend(codes.delete_prefixes);
+    plan.deletes.extend(codes.deletes);
+    for (key, payload) in codes.puts {
+        plan.put(meta, key, payload);
         plan.chunks += 1;
     }
     let items_bytes = values::encode_bitmap(changes.items)?;
