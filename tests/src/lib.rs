@@ -147,7 +147,8 @@ macro_rules! conformance_suite {
                 churn_keeps_recall_of_a_fresh_build
             );
             $crate::conformance_suite!(@tests $backend; damage:
-                value_damage_never_panics
+                value_damage_never_panics,
+                codes_only_value_damage_never_panics
             );
             $crate::conformance_suite!(@tests $backend; soak_suite:
                 soak_eight_readers_and_a_writer

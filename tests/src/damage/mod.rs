@@ -181,10 +181,16 @@ pub fn run_trials<S: KvStore>(
     }
 }
 
-/// Runs `trials` on a fresh store of backend `B` holding the trial index, and tallies them.
-pub fn campaign<B: Backend>(seed: u64, trials: Range<u64>, verbose: bool) -> Tally {
+/// Runs `trials` on a fresh store of backend `B` holding the trial index (codes-only when
+/// `codes_only`), and tallies them.
+pub fn campaign<B: Backend>(
+    seed: u64,
+    trials: Range<u64>,
+    verbose: bool,
+    codes_only: bool,
+) -> Tally {
     let (_dir, store) = fresh::<B>();
-    trial::build_fixture(&store, &trial::quiet_pool());
+    trial::build_fixture_with(&store, &trial::quiet_pool(), codes_only);
     let mut tally = Tally::default();
     run_trials(
         &store,
@@ -213,17 +219,42 @@ pub fn value_damage_never_panics<B: Backend>() {
     let range = only.map_or(0..trials, |n| n..n + 1);
     let verbose = std::env::var_os("HANNOY_DAMAGE_VERBOSE").is_some();
     let started = std::time::Instant::now();
-    let tally = campaign::<B>(seed, range, verbose);
+    let tally = campaign::<B>(seed, range, verbose, false);
     println!(
         "value damage on {}, {:.1} s:\n{tally}",
         std::any::type_name::<B>(),
         started.elapsed().as_secs_f64()
     );
+    assert_sample_is_telling(&tally, only.is_none());
+}
+
+/// Trials of the CI sample on a codes-only index, per backend.
+pub const CODES_ONLY_TRIALS: u64 = 300;
+
+/// [`value_damage_never_panics`] on a codes-only index (sq8 codes and no vectors: the
+/// codes are decoded into the vectors that builds link against), on a smaller sample
+/// (`HANNOY_DAMAGE_TRIALS` sets it too).
+pub fn codes_only_value_damage_never_panics<B: Backend>() {
+    let trials = env_number("HANNOY_DAMAGE_TRIALS", CODES_ONLY_TRIALS);
+    let seed = env_number("HANNOY_DAMAGE_SEED", DEFAULT_SEED);
+    let started = std::time::Instant::now();
+    let tally = campaign::<B>(seed, 0..trials, false, true);
+    println!(
+        "value damage on a codes-only index on {}, {:.1} s:\n{tally}",
+        std::any::type_name::<B>(),
+        started.elapsed().as_secs_f64()
+    );
+    assert_sample_is_telling(&tally, true);
+}
+
+/// Fails on any panic; on a whole sample (`whole`), also when it reached no typed error
+/// or no identical operation.
+fn assert_sample_is_telling(tally: &Tally, whole: bool) {
     // The sample must reach the outcomes it tells apart, or it proves little: errors
     // (damage noticed), and identical results of operations that do not read the damaged
     // value. (Whole trials are rarely identical: with checksums, the build that reads
     // every chunk notices any damage.)
-    if only.is_none() {
+    if whole {
         assert!(tally.trials_with("typed error") > 0, "{tally}");
         assert!(tally.operations_with("identical") > 0, "{tally}");
     }

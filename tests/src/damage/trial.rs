@@ -73,6 +73,12 @@ pub fn quiet_pool() -> rayon::ThreadPool {
 /// # Panics
 /// If the undamaged store fails.
 pub fn build_fixture<S: KvStore>(store: &S, pool: &rayon::ThreadPool) {
+    build_fixture_with(store, pool, false);
+}
+
+/// [`build_fixture`], with the first build making the index codes-only (sq8 codes, no
+/// vectors; the later builds keep it so) when `codes_only`.
+pub fn build_fixture_with<S: KvStore>(store: &S, pool: &rayon::ThreadPool, codes_only: bool) {
     let writer = writer();
     let vectors = random_vectors(ITEMS as usize + 10, DIMENSIONS, 40);
     let mut wtxn = store.write_txn().expect("write txn");
@@ -82,10 +88,12 @@ pub fn build_fixture<S: KvStore>(store: &S, pool: &rayon::ThreadPool) {
             .unwrap();
     }
     let mut rng = StdRng::seed_from_u64(1);
-    builder(&writer, &mut rng, pool)
-        .codes(Some(hannoy_metrics::Scheme::Sq8))
-        .build(&mut wtxn)
-        .unwrap();
+    let first = builder(&writer, &mut rng, pool);
+    let first = match codes_only {
+        true => first.codes_only(hannoy_metrics::Scheme::Sq8),
+        false => first.codes(Some(hannoy_metrics::Scheme::Sq8)),
+    };
+    first.build(&mut wtxn).unwrap();
     wtxn.commit().unwrap();
 
     let mut wtxn = store.write_txn().expect("write txn");
