@@ -107,7 +107,7 @@ struct CodesArgs {
     #[arg(long, default_value_t = 16)]
     map_gib: usize,
     /// Make a codes-only copy of the store instead (`Builder::codes_only`; sq8): the copy
-    /// is built codes-only, then compacted into DIR/<--out>; DIR/db keeps its vectors.
+    /// is built codes-only, then compacted into `DIR/<--out>`; DIR/db keeps its vectors.
     #[arg(long)]
     codes_only: bool,
     /// The codes-only copy's directory under DIR.
@@ -358,7 +358,7 @@ fn codes(args: &CodesArgs) -> Result<(), String> {
 }
 
 /// Copies DIR/db, makes the copy codes-only with `scheme` and writes it compacted to
-/// DIR/<out> (the build frees the vectors in the transaction that held them, so the file
+/// `DIR/<out>` (the build frees the vectors in the transaction that held them, so the file
 /// keeps its high-water mark until compacted).
 fn codes_only_copy(args: &CodesArgs, scheme: Scheme) -> Result<(), String> {
     let scratch = args.dir.join(format!("{}.tmp", args.out));
@@ -409,7 +409,7 @@ fn codes_only_copy(args: &CodesArgs, scheme: Scheme) -> Result<(), String> {
     Ok(())
 }
 
-/// Opens the store in DIR/<db> for searching; `no_read_ahead` opens LMDB with
+/// Opens the store in `DIR/<db>` for searching; `no_read_ahead` opens LMDB with
 /// `MDB_NORDAHEAD` (`LmdbOptions::read_ahead(false)`): a page fault then reads one page
 /// instead of the kernel's read-around window.
 fn open_for_search(args: &SearchArgs) -> Result<Database<LmdbStore>, String> {
