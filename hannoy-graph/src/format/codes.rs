@@ -58,3 +58,15 @@ pub fn code_error(error: CodeError, item: Option<u32>) -> Error {
         other => Error::Codes(other),
     }
 }
+
+/// A codec error met while decoding the stored code of `slot` (in the chunk under
+/// `chunk_key`): corrupt bytes are `Corrupted` naming the chunk, the rest as
+/// [`code_error`].
+pub fn decode_error(error: CodeError, chunk_key: &[u8], slot: u32) -> Error {
+    match error {
+        CodeError::Corrupted { what } => {
+            Error::corrupted(format!("code of slot {slot}: {what}"), chunk_key)
+        }
+        other => code_error(other, None),
+    }
+}

@@ -42,13 +42,7 @@ impl<B: AsRef<[u8]>> ReaderCodes<B> {
     pub(super) fn stand_in(&self, slot: u32) -> Result<Vec<f32>> {
         self.quantizer
             .decode(self.code(slot)?)
-            .map_err(|error| match error {
-                hannoy_metrics::CodeError::Corrupted { what } => Error::corrupted(
-                    format!("code of slot {slot}: {what}"),
-                    &self.chunks.key_of(slot),
-                ),
-                other => codes::code_error(other, None),
-            })
+            .map_err(|error| codes::decode_error(error, &self.chunks.key_of(slot), slot))
     }
 
     /// Checks that every live slot of `chunks` has a code: in a codes-only index the code

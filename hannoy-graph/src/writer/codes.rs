@@ -14,7 +14,7 @@ use rayon::prelude::*;
 use super::build::Hooks;
 use super::graph::BuildGraph;
 use crate::error::{Error, Result};
-use crate::format::codes::{code_error, read_quantizer};
+use crate::format::codes::{code_error, decode_error, read_quantizer};
 use crate::format::{CODES_SINCE, CodesInfo, Geometry, Metadata, key};
 use crate::store::ReadTxn;
 
@@ -113,19 +113,31 @@ pub fn stand_ins<M: Metric, T: ReadTxn>(
     let quantizer = read_quantizer(txn, index, meta, info)?;
     let codes = crate::chunks::load_codes(txn, index, meta, info)?;
     let encoded_len = M::encoded_len(meta.dimensions as usize);
+    per_slot_in_parallel(hooks, slots, encoded_len, |slot, out| {
+        let code = codes.checked(slot)?;
+        let vector = quantizer
+            .decode(code)
+            .map_err(|error| decode_error(error, &codes.key_of(slot), slot))?;
+        M::encode(&vector, out)
+            .map_err(|e| Error::corrupted(format!("code of slot {slot}: {e}"), &codes.key_of(slot)))
+    })
+}
+
+/// Appends `write(slot, out)`'s bytes (about `len` per slot) for every slot of `slots`,
+/// in order, computed in parallel parts.
+fn per_slot_in_parallel(
+    hooks: Hooks<'_>,
+    slots: &[u32],
+    len: usize,
+    write: impl Fn(u32, &mut Vec<u8>) -> Result<()> + Sync,
+) -> Result<Vec<u8>> {
     let parts: Vec<Vec<u8>> = hooks.run(|| {
         slots
             .par_chunks(256)
             .map(|part| {
-                let mut out = Vec::with_capacity(part.len() * encoded_len);
+                let mut out = Vec::with_capacity(part.len() * len);
                 for &slot in part {
-                    let code = codes.checked(slot)?;
-                    let vector = quantizer
-                        .decode(code)
-                        .map_err(|error| decode_error(error, &codes.key_of(slot), slot))?;
-                    M::encode(&vector, &mut out).map_err(|e| {
-                        Error::corrupted(format!("code of slot {slot}: {e}"), &codes.key_of(slot))
-                    })?;
+                    write(slot, &mut out)?;
                 }
                 Ok(out)
             })
@@ -153,15 +165,6 @@ pub fn read_stand_in<T: ReadTxn>(
     quantizer
         .decode(&bytes[place * code_len..(place + 1) * code_len])
         .map_err(|error| decode_error(error, &chunk_key, slot))
-}
-
-fn decode_error(error: hannoy_metrics::CodeError, chunk_key: &[u8], slot: u32) -> Error {
-    match error {
-        hannoy_metrics::CodeError::Corrupted { what } => {
-            Error::corrupted(format!("code of slot {slot}: {what}"), chunk_key)
-        }
-        other => code_error(other, None),
-    }
 }
 
 /// Plans the codes of a build over `graph` (live nodes only): updates `meta.codes` (and
@@ -338,21 +341,10 @@ fn encode_slots<M: Metric>(
     dimensions: usize,
     hooks: Hooks<'_>,
 ) -> Result<Vec<u8>> {
-    let code_len = quantizer.code_len();
-    let parts: Vec<Vec<u8>> = hooks.run(|| {
-        slots
-            .par_chunks(256)
-            .map(|part| {
-                let mut out = Vec::with_capacity(part.len() * code_len);
-                for &slot in part {
-                    let vector = decode_slot(graph, slot, dimensions)?;
-                    quantizer
-                        .encode(&vector, &mut out)
-                        .map_err(|error| code_error(error, Some(graph.items[slot as usize])))?;
-                }
-                Ok(out)
-            })
-            .collect::<Result<_>>()
-    })?;
-    Ok(parts.concat())
+    per_slot_in_parallel(hooks, slots, quantizer.code_len(), |slot, out| {
+        let vector = decode_slot(graph, slot, dimensions)?;
+        quantizer
+            .encode(&vector, out)
+            .map_err(|error| code_error(error, Some(graph.items[slot as usize])))
+    })
 }
