@@ -7,7 +7,7 @@
 #
 #   benches/larger_than_ram.sh [--dir /work/ltr-data] [--limit-mb 700] [--ef 64]
 #       [--rescore R] [--warm-up 2000] [--max-seconds 240] [--configs f32,sq8,rabitq1,sq8-only]
-#       [--read-ahead both|on|off] [--lock-codes] [--no-hnswlib] [--no-warm]
+#       [--read-ahead both|on|off] [--lock-codes] [--hold] [--no-hnswlib] [--no-warm]
 #
 # For each configuration (f32; sq8 codes; rabitq1 codes; sq8-only: a compacted copy of the
 # store in DIR/db-sq8-only that keeps the sq8 codes and no vectors, made once by
@@ -19,7 +19,8 @@
 # with no limit, after the same warm-up, for reference. hnswlib is built outside the group
 # and loaded and searched inside it. Each run adds one JSON line to DIR/results.jsonl, with
 # the group's failcnt, peak usage, OOM kills and the exit status. --lock-codes pins the code
-# and link chunks in memory first (mlock), to measure what keeping them resident would give.
+# and link chunks in memory first (mlock), to measure what keeping them resident would give;
+# --hold has the library keep them in its own memory (`Reader::hold_in_memory`).
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -35,6 +36,7 @@ hnswlib=1
 warm=1
 read_ahead=both
 lock=""
+hold=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --dir) dir="$2"; shift 2 ;;
@@ -46,6 +48,7 @@ while [ $# -gt 0 ]; do
         --configs) configs="$2"; shift 2 ;;
         --read-ahead) read_ahead="$2"; shift 2 ;;
         --lock-codes) lock=1; shift ;;
+        --hold) hold=1; shift ;;
         --no-hnswlib) hnswlib=0; shift ;;
         --no-warm) warm=0; shift ;;
         *) echo "unknown argument $1 (see the header of $0)" >&2; exit 2 ;;
@@ -150,6 +153,9 @@ for config in ${configs//,/ }; do
     if [ -n "$lock" ]; then
         # mlock the code and link chunks: what keeping them resident would do.
         args+=(--lock-codes)
+    fi
+    if [ -n "$hold" ]; then
+        args+=(--hold-in-memory)
     fi
     echo "== $config, limited to $limit_mb MiB"
     if [ "$read_ahead" != off ]; then

@@ -84,6 +84,9 @@ pub struct RunConfig {
     /// Builds with codes keep no full vectors ([`hannoy::Builder::codes_only`]): searches
     /// rank by the codes.
     pub codes_only: bool,
+    /// Measured readers copy their links and codes into their own memory
+    /// ([`hannoy::Reader::hold_in_memory`]).
+    pub hold_in_memory: bool,
 }
 
 /// What our searches did on average at one point, from [`hannoy::SearchStats`].
@@ -620,7 +623,11 @@ fn measure_on<M: Metric, S: KvStore>(
     let codes = quantization.is_some();
     let err = |e: hannoy::Error| e.to_string();
     let rtxn = db.read_txn().map_err(|e| e.to_string())?;
-    let reader = Reader::<M, _>::open(&rtxn, 0).map_err(err)?;
+    let mut reader = Reader::<M, _>::open(&rtxn, 0).map_err(err)?;
+    if config.hold_in_memory {
+        reader.hold_in_memory().map_err(err)?;
+    }
+    let reader = reader;
     if config.check {
         let report = reader.check(&rtxn).map_err(err)?;
         if !report.is_valid() {

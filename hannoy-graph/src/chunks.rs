@@ -14,6 +14,7 @@
 use crate::error::{Error, Result};
 use crate::format::links::{self, Record0};
 use crate::format::{CodesInfo, Geometry, Metadata, checksum, key};
+use crate::held::Held;
 use crate::item_chunks::ItemChunks;
 use crate::store::ReadTxn;
 
@@ -22,9 +23,9 @@ use crate::store::ReadTxn;
 pub struct Chunks<B> {
     vectors: ItemChunks<B>,
     checksums: bool,
-    pub(crate) layer0: Vec<Option<B>>,
+    layer0: Vec<Option<Held<B>>>,
     /// `upper[l - 1]` holds layer `l`'s chunks.
-    pub(crate) upper: Vec<Vec<Option<B>>>,
+    upper: Vec<Vec<Option<Held<B>>>>,
     geometry: Geometry,
     m: usize,
     m0: usize,
@@ -184,6 +185,14 @@ impl<B: AsRef<[u8]>> Chunks<B> {
         Ok(())
     }
 
+    /// Copies every link chunk into owned memory (their checksums were checked when they
+    /// loaded); returns the bytes copied.
+    pub fn copy_links_in(&mut self) -> usize {
+        let layer0 = self.layer0.iter_mut();
+        let upper = self.upper.iter_mut().flat_map(|layer| layer.iter_mut());
+        layer0.chain(upper).flatten().map(Held::copy_in).sum()
+    }
+
     /// The encoded vector in `slot`, after checking its chunk's checksum if this is the
     /// chunk's first use ([`ItemChunks::checked`]).
     ///
@@ -269,7 +278,7 @@ fn load_kind<'t, T: ReadTxn>(
     prefix: &[u8],
     chunk_count: usize,
     check: impl Fn(&[u8], &[u8]) -> Result<()>,
-) -> Result<Vec<Option<T::Bytes<'t>>>> {
+) -> Result<Vec<Option<Held<T::Bytes<'t>>>>> {
     let stored = scan_kind(txn, prefix, check)?;
     into_table(stored, chunk_count, |chunk| {
         let mut chunk_key = prefix.to_vec();
@@ -285,7 +294,7 @@ fn scan_kind<'t, T: ReadTxn>(
     txn: &'t T,
     prefix: &[u8],
     check: impl Fn(&[u8], &[u8]) -> Result<()>,
-) -> Result<Vec<(u32, T::Bytes<'t>)>> {
+) -> Result<Vec<(u32, Held<T::Bytes<'t>>)>> {
     let mut stored = Vec::new();
     for entry in txn.prefix(prefix)? {
         let (key, value) = entry?;
@@ -299,7 +308,7 @@ fn scan_kind<'t, T: ReadTxn>(
             }
             other => other,
         })?;
-        stored.push((chunk, value));
+        stored.push((chunk, Held::Store(value)));
     }
     Ok(stored)
 }

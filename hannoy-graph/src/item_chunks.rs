@@ -9,12 +9,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::{Error, Result};
 use crate::format::{checksum, key};
+use crate::held::Held;
 
 /// The chunks of one kind of fixed-length item: chunk `c` holds the items of slots
 /// `c·slots .. (c+1)·slots`, each `item_len` bytes, then the checksum trailer when the index
 /// has them.
 pub struct ItemChunks<B> {
-    chunks: Vec<Option<B>>,
+    chunks: Vec<Option<Held<B>>>,
     /// Bit `c` set once chunk `c`'s checksum was checked (all set when there are none).
     checked: Vec<AtomicU64>,
     index: u16,
@@ -28,7 +29,7 @@ impl<B: AsRef<[u8]>> ItemChunks<B> {
     /// A table over `chunks` (the place of each, as loaded; lengths already checked) of
     /// index `index`, keyed under `tag`.
     pub fn new(
-        chunks: Vec<Option<B>>,
+        chunks: Vec<Option<Held<B>>>,
         index: u16,
         tag: key::Tag,
         checksums: bool,
@@ -103,6 +104,17 @@ impl<B: AsRef<[u8]>> ItemChunks<B> {
             }
         }
         Ok(())
+    }
+
+    /// Copies every chunk into owned memory after checking its checksum (so that reads
+    /// of the copy need no check); returns the bytes copied.
+    ///
+    /// # Errors
+    /// [`StoreError::Corrupted`](crate::StoreError::Corrupted) for a checksum mismatch;
+    /// nothing is copied then.
+    pub fn copy_in(&mut self) -> Result<usize> {
+        self.check_all()?;
+        Ok(self.chunks.iter_mut().flatten().map(Held::copy_in).sum())
     }
 
     /// What the items are, for messages.

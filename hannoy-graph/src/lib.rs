@@ -10,6 +10,7 @@
 mod chunks;
 mod error;
 pub mod format;
+mod held;
 mod item_chunks;
 mod params;
 mod reader;

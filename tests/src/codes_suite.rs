@@ -567,3 +567,88 @@ pub fn codes_only_keeps_no_vectors_and_takes_updates<B: Backend>() {
     );
     assert!(reader.check(&rtxn).is_err());
 }
+
+/// Every search a reader answers, as bits: by vector on codes and on vectors, by item, and
+/// filtered (graph walk and exact scan).
+fn answers<M: Metric, T: ReadTxn>(
+    reader: &Reader<'_, M, T>,
+    txn: &T,
+    items: &[(u32, Vec<f32>)],
+    queries: &[Vec<f32>],
+) -> Vec<Vec<(u32, u32)>> {
+    let bits = |found: Vec<(u32, f32)>| -> Vec<(u32, u32)> {
+        found.into_iter().map(|(id, d)| (id, d.to_bits())).collect()
+    };
+    let allowed: roaring::RoaringBitmap = items.iter().map(|(id, _)| *id).step_by(3).collect();
+    let few: roaring::RoaringBitmap = items.iter().map(|(id, _)| *id).step_by(97).collect();
+    let codes_walk = reader.quantizer().is_some() && !reader.metadata().codes_only();
+    let mut all = Vec::new();
+    for query in queries {
+        all.push(bits(reader.nns(10).ef_search(64).by_vector(query).unwrap()));
+        if codes_walk {
+            let on_vectors = reader.nns(10).ef_search(64).use_codes(false);
+            all.push(bits(on_vectors.by_vector(query).unwrap()));
+        }
+        for filter in [&allowed, &few] {
+            let filtered = reader.nns(10).ef_search(64).candidates(filter);
+            all.push(bits(filtered.by_vector(query).unwrap()));
+        }
+    }
+    for (id, _) in items.iter().step_by(50) {
+        all.push(bits(reader.nns(5).by_item(txn, *id).unwrap()));
+    }
+    all
+}
+
+/// `Reader::hold_in_memory` copies links and codes out of the store: every answer keeps its
+/// bits (f32 walk, walk on codes, codes-only), a second call copies nothing, and a damaged
+/// code chunk is refused before anything is copied.
+pub fn held_in_memory_reader_answers_the_same_bits<B: Backend>() {
+    let items = offset_vectors(800, 41);
+    let queries: Vec<Vec<f32>> = offset_vectors(12, 42).into_iter().map(|(_, v)| v).collect();
+    for mode in ["f32", "sq8", "sq8-only"] {
+        let (_dir, store) = fresh::<B>();
+        let writer = Writer::<Euclidean>::new(0, DIM);
+        match mode {
+            "f32" => add_and_build(&store, &writer, &items, Some(None)).unwrap(),
+            "sq8" => add_and_build(&store, &writer, &items, Some(Some(Scheme::Sq8))).unwrap(),
+            _ => build_codes_only(&store, &writer, &items).unwrap(),
+        }
+        let rtxn = store.read_txn().unwrap();
+        let borrowed = Reader::<Euclidean, _>::open(&rtxn, 0).unwrap();
+        let mut held = Reader::<Euclidean, _>::open(&rtxn, 0).unwrap();
+        let copied = held.hold_in_memory().unwrap();
+        // Links: at least a layer-0 record (level, degree, m0 links) per item; codes: at
+        // least a code per item.
+        let links = items.len() * 16 * 4;
+        let codes = match mode {
+            "f32" => 0,
+            _ => items.len() * held.quantizer().unwrap().code_len(),
+        };
+        assert!(copied >= links + codes, "{mode}: {copied} bytes copied");
+        assert_eq!(held.hold_in_memory().unwrap(), 0, "{mode}: copied twice");
+        assert_eq!(
+            answers(&held, &rtxn, &items, &queries),
+            answers(&borrowed, &rtxn, &items, &queries),
+            "{mode}"
+        );
+        assert_valid(&held, &rtxn);
+        drop((borrowed, held));
+        drop(rtxn);
+
+        if mode != "f32" {
+            let chunk_key = key::codes(0, 0);
+            let mut damaged = get(&store.read_txn().unwrap(), &chunk_key).unwrap();
+            damaged[3] ^= 1;
+            put_raw(&store, &chunk_key, &damaged);
+            let rtxn = store.read_txn().unwrap();
+            let mut reader = Reader::<Euclidean, _>::open(&rtxn, 0).unwrap();
+            match reader.hold_in_memory() {
+                Err(Error::Store(StoreError::Corrupted { key, .. })) => {
+                    assert_eq!(key, chunk_key.to_vec(), "{mode}")
+                }
+                other => panic!("{mode}: expected Corrupted, got {other:?}"),
+            }
+        }
+    }
+}

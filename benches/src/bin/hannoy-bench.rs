@@ -106,6 +106,10 @@ struct Args {
     /// store; searches rank by the codes; sq8 only).
     #[arg(long)]
     codes_only: bool,
+    /// Measured readers copy their links and codes into their own memory
+    /// (`Reader::hold_in_memory`) instead of reading them from the store.
+    #[arg(long)]
+    hold_in_memory: bool,
     /// Check the graph's validity after each build.
     #[arg(long)]
     check: bool,
@@ -243,6 +247,7 @@ fn run_metric<M: Metric>(args: &Args) -> Result<(), String> {
             .collect::<Result<_, String>>()?,
         rescore: args.rescore,
         codes_only: args.codes_only,
+        hold_in_memory: args.hold_in_memory,
         filter_strategy: match args.filter_strategy {
             Strategy::Auto => FilterStrategy::Auto,
             Strategy::Graph => FilterStrategy::Graph,

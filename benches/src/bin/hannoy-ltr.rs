@@ -160,6 +160,11 @@ struct SearchArgs {
     /// full vectors: what keeping codes and links resident in the library would do.
     #[arg(long)]
     lock_codes: bool,
+    /// Copy the link chunks, and the code chunks if the index has codes, into the reader's
+    /// own memory at open (`Reader::hold_in_memory`): the library's way of keeping them
+    /// resident, where `--lock-codes` pins the map's pages.
+    #[arg(long)]
+    hold_in_memory: bool,
     /// A label copied into the JSON line.
     #[arg(long, default_value = "")]
     label: String,
@@ -509,7 +514,12 @@ fn search(args: &SearchArgs) -> Result<(), String> {
     let opening = Instant::now();
     let db = open_for_search(args)?;
     let rtxn = db.read_txn().map_err(err)?;
-    let reader = Reader::<Cosine, _>::open(&rtxn, 0).map_err(err)?;
+    let mut reader = Reader::<Cosine, _>::open(&rtxn, 0).map_err(err)?;
+    let held = match args.hold_in_memory {
+        true => reader.hold_in_memory().map_err(err)? as u64,
+        false => 0,
+    };
+    let reader = reader;
     let locked = if args.lock_codes {
         lock_chunks(&rtxn, args.mode == Mode::Codes)?
     } else {
@@ -574,6 +584,7 @@ fn search(args: &SearchArgs) -> Result<(), String> {
             "major_faults_per_query": measured.faults as f64 / n,
             "open_ms": open_ms,
             "locked_mib": mib(locked),
+            "held_mib": mib(held),
             "open_major_faults": open_faults,
             "warm_up_queries": warm.queries,
             "warm_up_qps": per_second(&warm),

@@ -127,6 +127,30 @@ impl<'t, M: Metric, T: ReadTxn + 't> Reader<'t, M, T> {
         self.codes.as_ref().map(|codes| &codes.quantizer)
     }
 
+    /// Copies what a walk on compact codes reads (every link chunk, and the code chunks
+    /// when the index keeps codes) out of the store into memory this reader owns, checking
+    /// the codes' checksums on the way; the full vectors stay in the store. Returns the
+    /// bytes copied (0 on a second call).
+    ///
+    /// For a process whose memory limit is smaller than its store but larger than its links
+    /// and codes: the page cache evicts whatever was read least recently, so the rescoring's
+    /// reads of full vectors push the walk's links and codes out, and every query then
+    /// faults them back in; a reader's own memory is not evicted (without swap). It costs
+    /// one pass over those bytes here, and their size in memory for the reader's lifetime
+    /// (about 150 B per item of links at m = 16, plus a code: a byte per dimension for
+    /// sq8), where the store's pages would have cost it only while they stayed cached.
+    ///
+    /// # Errors
+    /// [`StoreError::Corrupted`](crate::StoreError::Corrupted) for a code chunk whose
+    /// checksum does not match (the reader then still reads every chunk from the store).
+    pub fn hold_in_memory(&mut self) -> Result<usize> {
+        let codes = match self.codes.as_mut() {
+            Some(codes) => codes.chunks.copy_in()?,
+            None => 0,
+        };
+        Ok(codes + self.chunks.copy_links_in())
+    }
+
     /// The vector of item `id` as stored (a quantized metric gives its reconstruction, a
     /// codes-only index the vector its code stands for, normalized under cosine), or
     /// `None` if the item is not in the index.
