@@ -90,8 +90,12 @@ class Database:
         the compact codes its builds leave the index with (``None`` keeps what it has);
         ``codes_only=True`` (with ``"sq8"``) keeps the codes and no full vectors."""
 
-    def reader(self, index: int = 0) -> "Reader":
-        """A reader of index ``index`` as of the last commit."""
+    def reader(self, index: int = 0, hold_in_memory: bool = False) -> "Reader":
+        """A reader of index ``index`` as of the last commit.
+
+        ``hold_in_memory=True`` copies the links and compact codes into the reader's own
+        memory at open and at each ``refresh()``, so that a memory-limited process keeps
+        them while the page cache cycles the full vectors."""
 
     @property
     def metric(self) -> Metric: ...
@@ -201,6 +205,10 @@ class Reader:
     @property
     def codes_only(self) -> bool:
         """Whether the index keeps its codes only (searches rank by them)."""
+
+    @property
+    def hold_in_memory(self) -> bool:
+        """Whether the reader holds the links and codes in its own memory."""
 
     def refresh(self) -> None:
         """Moves the reader to the latest commit (a closed reader is opened again)."""

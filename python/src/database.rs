@@ -148,11 +148,18 @@ impl Database {
 
     /// A reader of index ``index`` as of the last commit; see ``Reader``. Raises
     /// ``MissingIndexError`` if the index was never built and committed.
-    #[pyo3(signature = (index=0))]
-    fn reader(&self, py: Python<'_>, index: i64) -> PyResult<Reader> {
+    ///
+    /// ``hold_in_memory=True`` copies the index's links, and its compact codes if it has
+    /// them, out of the store into the reader's own memory when it opens (and at each
+    /// ``refresh()``): for a process whose memory limit is smaller than the store, so that
+    /// the page cache, cycling the full vectors that rescoring reads, cannot evict what
+    /// every query walks. It costs one pass over those bytes at open and their size in
+    /// memory (about 150 bytes per item of links at m=16, plus a code).
+    #[pyo3(signature = (index=0, hold_in_memory=false))]
+    fn reader(&self, py: Python<'_>, index: i64, hold_in_memory: bool) -> PyResult<Reader> {
         let index = index_number(index)?;
         let (shared, metric) = (&self.shared, self.metric);
-        guard::detach(py, || Reader::open(shared, metric, index))?
+        guard::detach(py, || Reader::open(shared, metric, index, hold_in_memory))?
     }
 
     /// The metric of the indexes.

@@ -42,6 +42,8 @@ pub struct Reader {
     shared: Arc<Shared>,
     metric: Metric,
     index: u16,
+    /// Whether each snapshot's links and codes are copied into memory at open.
+    hold_in_memory: bool,
 }
 
 /// One snapshot and what is read from it once.
@@ -59,8 +61,8 @@ struct View {
 
 impl View {
     /// Opens a snapshot of `shared` and the reader of index `index` in it.
-    fn open(shared: &Shared, metric: Metric, index: u16) -> Result<View, Error> {
-        let snapshot = Snapshot::open(&shared.store, metric, index)?;
+    fn open(shared: &Shared, metric: Metric, index: u16, hold: bool) -> Result<View, Error> {
+        let snapshot = Snapshot::open(&shared.store, metric, index, hold)?;
         let (dimensions, slots, items, quantization, codes_only) =
             with_snapshot!(&snapshot, |_txn, reader| (
                 reader.dimensions(),
@@ -142,14 +144,21 @@ impl<'a> Query<'a> {
 }
 
 impl Reader {
-    /// Opens a snapshot of `shared` and the reader of index `index` in it.
-    pub fn open(shared: &Arc<Shared>, metric: Metric, index: u16) -> PyResult<Reader> {
-        let view = View::open(shared, metric, index).map_err(to_py)?;
+    /// Opens a snapshot of `shared` and the reader of index `index` in it (its links and
+    /// codes copied into memory if `hold_in_memory`, at every refresh too).
+    pub fn open(
+        shared: &Arc<Shared>,
+        metric: Metric,
+        index: u16,
+        hold_in_memory: bool,
+    ) -> PyResult<Reader> {
+        let view = View::open(shared, metric, index, hold_in_memory).map_err(to_py)?;
         Ok(Reader {
             view: RwLock::new(Some(Arc::new(view))),
             shared: Arc::clone(shared),
             metric,
             index,
+            hold_in_memory,
         })
     }
 
@@ -328,7 +337,8 @@ impl Reader {
     /// exists; a closed reader is opened again.
     fn refresh(&self, py: Python<'_>) -> PyResult<()> {
         let (shared, metric, index) = (&self.shared, self.metric, self.index);
-        let view = guard::detach(py, || View::open(shared, metric, index))?.map_err(to_py)?;
+        let hold = self.hold_in_memory;
+        let view = guard::detach(py, || View::open(shared, metric, index, hold))?.map_err(to_py)?;
         self.replace(Some(view));
         Ok(())
     }
@@ -399,6 +409,13 @@ impl Reader {
     #[getter]
     fn codes_only(&self) -> PyResult<bool> {
         Ok(self.view()?.codes_only)
+    }
+
+    /// Whether the reader copies the index's links and codes into its own memory at open
+    /// and at each ``refresh()`` (``hold_in_memory=True`` on ``Database.reader``).
+    #[getter]
+    fn hold_in_memory(&self) -> bool {
+        self.hold_in_memory
     }
 
     /// The metric.

@@ -38,19 +38,34 @@ pub enum MetricReader<'t, T: ReadTxn + 't> {
 }
 
 impl<'t, T: ReadTxn + 't> MetricReader<'t, T> {
-    /// Opens index `index` of `metric` in `txn`.
-    fn open(metric: Metric, txn: &'t T, index: u16) -> Result<Self> {
+    /// Opens index `index` of `metric` in `txn`; with `hold`, its links and codes are
+    /// copied into the reader's memory ([`Reader::hold_in_memory`]).
+    fn open(metric: Metric, txn: &'t T, index: u16, hold: bool) -> Result<Self> {
         Ok(match metric {
-            Metric::Euclidean => MetricReader::Euclidean(Reader::open(txn, index)?),
-            Metric::Cosine => MetricReader::Cosine(Reader::open(txn, index)?),
-            Metric::Dot => MetricReader::Dot(Reader::open(txn, index)?),
-            Metric::Manhattan => MetricReader::Manhattan(Reader::open(txn, index)?),
-            Metric::Hamming => MetricReader::Hamming(Reader::open(txn, index)?),
-            Metric::BqCosine => MetricReader::BqCosine(Reader::open(txn, index)?),
-            Metric::BqEuclidean => MetricReader::BqEuclidean(Reader::open(txn, index)?),
-            Metric::BqManhattan => MetricReader::BqManhattan(Reader::open(txn, index)?),
+            Metric::Euclidean => MetricReader::Euclidean(open_reader(txn, index, hold)?),
+            Metric::Cosine => MetricReader::Cosine(open_reader(txn, index, hold)?),
+            Metric::Dot => MetricReader::Dot(open_reader(txn, index, hold)?),
+            Metric::Manhattan => MetricReader::Manhattan(open_reader(txn, index, hold)?),
+            Metric::Hamming => MetricReader::Hamming(open_reader(txn, index, hold)?),
+            Metric::BqCosine => MetricReader::BqCosine(open_reader(txn, index, hold)?),
+            Metric::BqEuclidean => MetricReader::BqEuclidean(open_reader(txn, index, hold)?),
+            Metric::BqManhattan => MetricReader::BqManhattan(open_reader(txn, index, hold)?),
         })
     }
+}
+
+/// Opens the reader of index `index` in `txn`, holding its links and codes in memory if
+/// `hold`.
+fn open_reader<'t, M: hannoy::Metric, T: ReadTxn + 't>(
+    txn: &'t T,
+    index: u16,
+    hold: bool,
+) -> Result<Reader<'t, M, T>> {
+    let mut reader = Reader::open(txn, index)?;
+    if hold {
+        reader.hold_in_memory()?;
+    }
+    Ok(reader)
 }
 
 /// Runs `$body` with `$reader` bound to the typed `hannoy::Reader` inside `$any` (a
@@ -121,27 +136,28 @@ pub enum Snapshot {
 }
 
 impl Snapshot {
-    /// Opens a read transaction of `store` and the reader of index `index` in it.
+    /// Opens a read transaction of `store` and the reader of index `index` in it (its
+    /// links and codes held in memory if `hold`).
     ///
     /// # Errors
     /// `MissingIndex` if the index was never built, a metric mismatch, store errors.
-    pub fn open(store: &Store, metric: Metric, index: u16) -> Result<Snapshot> {
+    pub fn open(store: &Store, metric: Metric, index: u16, hold: bool) -> Result<Snapshot> {
         Ok(match store {
             Store::Lmdb(store) => {
                 let txn = LmdbTxn::try_new(store.clone(), |store| store.read_txn())?;
                 let cell = LmdbSnapshot::try_new(txn, |txn| {
-                    MetricReader::open(metric, txn.borrow_dependent(), index)
+                    MetricReader::open(metric, txn.borrow_dependent(), index, hold)
                 })?;
                 Snapshot::Lmdb(Mutex::new(cell))
             }
             Store::Redb(store) => {
                 Snapshot::Redb(RedbSnapshot::try_new(store.read_txn()?, |txn| {
-                    MetricReader::open(metric, txn, index)
+                    MetricReader::open(metric, txn, index, hold)
                 })?)
             }
             Store::Memory(store) => {
                 Snapshot::Memory(MemorySnapshot::try_new(store.read_txn()?, |txn| {
-                    MetricReader::open(metric, txn, index)
+                    MetricReader::open(metric, txn, index, hold)
                 })?)
             }
         })

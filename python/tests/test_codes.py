@@ -117,3 +117,29 @@ def test_codes_only_needs_sq8(make_db):
     for quantization in [None, "none", "rabitq1"]:
         with pytest.raises(ValueError, match="codes_only"):
             db.writer(8, quantization=quantization, codes_only=True)
+
+
+@pytest.mark.parametrize("quantization,codes_only", [(None, False), ("sq8", False), ("sq8", True)])
+def test_reader_held_in_memory_answers_the_same(make_db, quantization, codes_only):
+    db = make_db("euclidean")
+    items = offset_vectors(800, 24, seed=7)
+    queries = offset_vectors(20, 24, seed=8)
+    with db.writer(24, quantization=quantization, codes_only=codes_only) as writer:
+        writer.add_items(np.arange(700, dtype=np.uint32), items[:700])
+    plain = db.reader()
+    held = db.reader(hold_in_memory=True)
+    assert held.hold_in_memory and not plain.hold_in_memory
+
+    def answers(reader):
+        ids, distances = reader.search_batch(queries, k=10, ef_search=64)
+        one = [reader.search(q, k=10, candidates=np.arange(0, 700, 3, dtype=np.uint32)) for q in queries]
+        return ids.tolist(), distances.tobytes(), one, reader.search_item(5, k=5)
+
+    assert answers(held) == answers(plain)
+    # A refresh holds the new snapshot too.
+    with db.writer(24, quantization=quantization, codes_only=codes_only) as writer:
+        writer.add_items(np.arange(700, 800, dtype=np.uint32), items[700:])
+    held.refresh()
+    plain.refresh()
+    assert held.hold_in_memory and len(held) == 800
+    assert answers(held) == answers(plain)
