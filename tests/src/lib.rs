@@ -135,6 +135,7 @@ macro_rules! conformance_suite {
                 codes_follow_adds_replacements_and_deletes,
                 codes_only_keeps_no_vectors_and_takes_updates,
                 held_in_memory_reader_answers_the_same_bits,
+                several_centres_follow_the_data,
                 scheme_change_re_encodes_without_touching_the_graph,
                 bad_codes_input_is_a_typed_error
             );

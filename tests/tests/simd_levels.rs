@@ -14,7 +14,7 @@ use hannoy_conformance::index_suite::random_vectors;
 use hannoy_conformance::store_suite::fresh;
 use hannoy_graph::store::{KvStore, ReadTxn, WriteTxn};
 use hannoy_graph::{Reader, Writer};
-use hannoy_metrics::{Cosine, Euclidean, Manhattan, Metric, Scheme};
+use hannoy_metrics::{Cosine, DotProduct, Euclidean, Manhattan, Metric, Scheme};
 use rand::SeedableRng;
 
 /// Set in a child process: print the digests instead of spawning children.
@@ -34,9 +34,37 @@ impl Fnv {
     }
 }
 
+/// `n` vectors of `dims` in 16 tight clusters at scales 1 to 30, from `seed`: data on
+/// which a quantizer keeps several centres (k-means, and the terms a query adds per centre).
+fn far_clusters(n: usize, dims: usize, seed: u64) -> Vec<Vec<f32>> {
+    let centres = random_vectors(16, dims, 99);
+    random_vectors(n, dims, seed)
+        .into_iter()
+        .enumerate()
+        .map(|(i, noise)| {
+            let scale = 30f32.powf((i % 16) as f32 / 15.0);
+            centres[i % 16]
+                .iter()
+                .zip(&noise)
+                .map(|(&c, &x)| c * scale + 0.1 * x)
+                .collect()
+        })
+        .collect()
+}
+
 /// Builds an index of `M` on one thread (with compact `codes`, if any), then digests the
 /// store and the search results.
 fn digest<B: Backend, M: Metric>(codes: Option<Scheme>) -> u64 {
+    digest_of::<B, M>(codes, random_vectors, false)
+}
+
+/// [`digest`] of the data `data(n, dims, seed)` makes, whose quantizer (if any) must keep
+/// `several` centres or one.
+fn digest_of<B: Backend, M: Metric>(
+    codes: Option<Scheme>,
+    data: fn(usize, usize, u64) -> Vec<Vec<f32>>,
+    several: bool,
+) -> u64 {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(1)
         .build()
@@ -45,7 +73,7 @@ fn digest<B: Backend, M: Metric>(codes: Option<Scheme>) -> u64 {
     let dims = 37; // not a multiple of any register width: every tail path runs
     let writer = Writer::<M>::new(0, dims);
     let mut wtxn = store.write_txn().expect("write txn");
-    for (i, vector) in random_vectors(1500, dims, 31).iter().enumerate() {
+    for (i, vector) in data(1500, dims, 31).iter().enumerate() {
         writer
             .add_item(&mut wtxn, i as u32, vector)
             .expect("add item");
@@ -67,7 +95,15 @@ fn digest<B: Backend, M: Metric>(codes: Option<Scheme>) -> u64 {
         fnv.write(value.as_ref());
     }
     let reader = Reader::<M, _>::open(&rtxn, 0).expect("open");
-    for query in random_vectors(40, dims, 32) {
+    if let Some(quantizer) = reader.quantizer() {
+        assert_eq!(
+            quantizer.centres() > 1,
+            several,
+            "{} centres",
+            quantizer.centres()
+        );
+    }
+    for query in data(40, dims, 32) {
         for (id, distance) in reader
             .nns(10)
             .ef_search(24)
@@ -95,6 +131,14 @@ fn digests() -> String {
         (
             "memory-cosine-rabitq1",
             digest::<Memory, Cosine>(Some(Scheme::RaBitQ1)),
+        ),
+        (
+            "memory-euclidean-sq8-centres",
+            digest_of::<Memory, Euclidean>(Some(Scheme::Sq8), far_clusters, true),
+        ),
+        (
+            "memory-dot-sq8-centres",
+            digest_of::<Memory, DotProduct>(Some(Scheme::Sq8), far_clusters, true),
         ),
     ]
     .iter()
@@ -139,7 +183,7 @@ fn graphs_and_results_are_identical_at_every_simd_level() {
             .filter_map(|line| line.strip_prefix("digest "))
             .map(str::to_owned)
             .collect();
-        assert_eq!(digests.len(), 6, "child output: {text}");
+        assert_eq!(digests.len(), 8, "child output: {text}");
         (level, digests)
     };
     let (best_level, best) = run(None);

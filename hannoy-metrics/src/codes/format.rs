@@ -8,27 +8,36 @@
 //! | 1 + n | metric name: length `n` (`u8`), then ASCII (`"euclidean"`, `"cosine"`, `"dot"`) |
 //! | 4 | dimensions `d`, `u32` LE, at most [`MAX_DIMENSIONS`] |
 //! | 8 | rotation seed, `u64` LE |
-//! | 4·d | the centre, `d` finite `f32` LE |
+//! | 4·d | the centre (the mean), `d` finite `f32` LE |
+//! | 4 | version 2 only: the number of centres `k`, `u32` LE, 2 to [`MAX_CENTRES`] |
+//! | 4·k·d | version 2 only: the centres, `k·d` finite `f32` LE |
 //!
-//! Nothing may follow. The rotation is not stored: it is a function of `(d, seed)` fixed
-//! by this format version (SplitMix64 signs, four FHT-Kac rounds).
+//! Nothing may follow. Version 1 is a quantizer with one centre, the mean (codes name no
+//! centre); it is still what such a quantizer writes, so stores written before version 2
+//! read and write the same bytes. Version 2 is one with several: each code names its own
+//! (see `centres.rs`). The rotation is not stored: it is a function of `(d, seed)` fixed
+//! by the format (SplitMix64 signs, four FHT-Kac rounds).
 
+use super::centres::MAX_CENTRES;
 use super::error::corrupted;
 use super::{CodeError, MAX_DIMENSIONS, Quantizer, Scheme, Space};
 
 /// The magic bytes that open a stored quantizer.
 const MAGIC: [u8; 4] = *b"HNQZ";
 
-/// The format version written by [`write`] and the only one [`read`] accepts.
-pub(crate) const VERSION: u16 = 1;
+/// The newest format version, written by [`write`] for a quantizer with several centres;
+/// [`read`] accepts it and version 1 (one centre).
+pub(crate) const VERSION: u16 = 2;
 
 /// The bytes of `quantizer`.
 pub(crate) fn write(quantizer: &Quantizer) -> Vec<u8> {
     let scheme = quantizer.scheme.name().as_bytes();
     let metric = quantizer.space.name().as_bytes();
     let mut out = Vec::with_capacity(24 + scheme.len() + metric.len() + 4 * quantizer.dims);
+    let k = quantizer.centres();
+    let version: u16 = if k >= 2 { VERSION } else { 1 };
     out.extend_from_slice(&MAGIC);
-    out.extend_from_slice(&VERSION.to_le_bytes());
+    out.extend_from_slice(&version.to_le_bytes());
     for name in [scheme, metric] {
         // Names are short constants of this crate.
         out.push(name.len() as u8);
@@ -40,7 +49,40 @@ pub(crate) fn write(quantizer: &Quantizer) -> Vec<u8> {
     for m in &quantizer.mean {
         out.extend_from_slice(&m.to_le_bytes());
     }
+    if k >= 2 {
+        // At most MAX_CENTRES (checked by the fit and `read`).
+        out.extend_from_slice(&(k as u32).to_le_bytes());
+        for c in quantizer.centres.iter() {
+            out.extend_from_slice(&c.to_le_bytes());
+        }
+    }
     out
+}
+
+/// `count` finite `f32` components from `cursor`, named `what` in errors.
+fn finite_components(
+    cursor: &mut Cursor<'_>,
+    count: usize,
+    what: &str,
+) -> Result<Vec<f32>, CodeError> {
+    // The bytes are there before anything is sized from `count`.
+    let bytes = cursor.take(
+        count
+            .checked_mul(4)
+            .ok_or_else(|| corrupted(format!("{what} too large")))?,
+        what,
+    )?;
+    bytes
+        .chunks_exact(4)
+        .enumerate()
+        .map(|(index, b)| {
+            let v = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+            match v.is_finite() {
+                true => Ok(v),
+                false => Err(corrupted(format!("{what} component {index} is {v}"))),
+            }
+        })
+        .collect()
 }
 
 /// A reader that hands out checked slices of the input.
@@ -96,9 +138,9 @@ pub(crate) fn read(bytes: &[u8]) -> Result<Quantizer, CodeError> {
         return Err(corrupted("bad magic: not a hannoy quantizer"));
     }
     let version = u16::from_le_bytes(cursor.array("format version")?);
-    if version != VERSION {
+    if version != 1 && version != VERSION {
         return Err(corrupted(format!(
-            "format version {version}, this build reads version {VERSION}"
+            "format version {version}, this build reads versions 1 and {VERSION}"
         )));
     }
     // A well-formed name this build does not know is corrupt too (the spec's contract:
@@ -116,19 +158,31 @@ pub(crate) fn read(bytes: &[u8]) -> Result<Quantizer, CodeError> {
         )));
     }
     let seed = u64::from_le_bytes(cursor.array("seed")?);
-    let mut mean = Vec::with_capacity(dims);
-    for index in 0..dims {
-        let m = f32::from_le_bytes(cursor.array("centre")?);
-        if !m.is_finite() {
-            return Err(corrupted(format!("centre component {index} is {m}")));
+    let mean = finite_components(&mut cursor, dims, "centre")?;
+    let centres = if version == 1 {
+        Vec::new()
+    } else {
+        let k = u32::from_le_bytes(cursor.array("centre count")?) as usize;
+        if !(2..=MAX_CENTRES).contains(&k) {
+            return Err(corrupted(format!(
+                "{k} centres, outside 2 to {MAX_CENTRES}"
+            )));
         }
-        mean.push(m);
-    }
+        let count = k
+            .checked_mul(dims)
+            .ok_or_else(|| corrupted("centres too large"))?;
+        finite_components(&mut cursor, count, "centres")?
+    };
     if cursor.at != bytes.len() {
         return Err(corrupted(format!(
             "{} trailing bytes after the centre",
             bytes.len() - cursor.at
         )));
     }
-    Ok(Quantizer::from_parts(scheme, space, dims, seed, mean))
+    if version == VERSION && dims == 0 {
+        return Err(corrupted("several centres of no dimensions"));
+    }
+    Ok(Quantizer::from_parts(
+        scheme, space, dims, seed, mean, centres,
+    ))
 }

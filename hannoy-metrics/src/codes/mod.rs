@@ -26,6 +26,16 @@
 //! four bytes.) Every scheme therefore estimates the same quantity, `<x', q'>`, with an
 //! error bound; this module turns it into the metric's internal distance and a lower bound.
 //!
+//! # Several centres
+//!
+//! On data made of tight clusters far from the mean, one centre leaves each code's steps
+//! spanning its cluster's offset. A quantizer may then keep several centres (`centres.rs`:
+//! k-means, kept where they pay): a code of `x` is taken from its nearest centre `cᵢ`,
+//! `u' = R(x - cᵢ)`, and names `i` in 2 more bytes; the query is still prepared once
+//! around the mean, and each centre adds one exact term per query, computed on first use
+//! (`query.rs`, `CentreTerms`). The query's own quantization error then remains, in
+//! proportion to its distance from the mean.
+//!
 //! # Schemes
 //!
 //! | Scheme | Name | Bytes per code (`D` padded) | Kernel | Bound |
@@ -48,6 +58,7 @@
 //! Adding a scheme is one file implementing the internal `Codec` trait and one line in the
 //! `schemes!` list of this file (its variant, stable name and codec).
 
+mod centres;
 mod error;
 mod format;
 pub mod kernels;
@@ -63,6 +74,7 @@ use std::str::FromStr;
 
 use pulp::Simd;
 
+pub use centres::MAX_CENTRES;
 pub use error::CodeError;
 pub use quantizer::Quantizer;
 pub use query::{Estimate, QueryCode};

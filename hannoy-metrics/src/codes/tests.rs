@@ -162,14 +162,16 @@ fn encode_appends_exactly_or_nothing() {
 fn stored_form_round_trips() {
     for &scheme in Scheme::ALL {
         for metric in METRICS {
-            let (q, rows) = fitted(scheme, metric, 100);
-            let bytes = q.to_bytes();
-            let back = Quantizer::from_bytes(&bytes).unwrap();
-            assert_eq!(back, q);
-            let (mut a, mut b) = (Vec::new(), Vec::new());
-            q.encode(&rows[1], &mut a).unwrap();
-            back.encode(&rows[1], &mut b).unwrap();
-            assert_eq!(a, b);
+            // One centre (format version 1) and several (version 2).
+            for (q, rows) in [fitted(scheme, metric, 100), with_centres(scheme, metric, 4)] {
+                let bytes = q.to_bytes();
+                let back = Quantizer::from_bytes(&bytes).unwrap();
+                assert_eq!(back, q);
+                let (mut a, mut b) = (Vec::new(), Vec::new());
+                q.encode(&rows[1], &mut a).unwrap();
+                back.encode(&rows[1], &mut b).unwrap();
+                assert_eq!(a, b);
+            }
         }
     }
 }
@@ -206,7 +208,7 @@ fn each_field_is_checked() {
     };
     let corrupted = |r: Result<Quantizer, CodeError>| matches!(r, Err(CodeError::Corrupted { .. }));
     assert!(corrupted(patched(0, b"X")));
-    assert!(corrupted(patched(4, &2u16.to_le_bytes())));
+    assert!(corrupted(patched(4, &3u16.to_le_bytes())));
     // Scheme "sq8" at 7..10, metric "dot" at 11..14, dims at 14.
     assert_eq!(
         patched(7, b"sq9"),
@@ -398,5 +400,134 @@ fn sq8_decodes_close_to_the_vector_and_the_others_refuse() {
                 scheme: scheme.name()
             })
         );
+    }
+}
+
+/// A quantizer with `k` centres fitted on 200 rows of two clusters far apart.
+fn with_centres(scheme: Scheme, metric: &str, k: usize) -> (Quantizer, Vec<Vec<f32>>) {
+    let rows: Vec<Vec<f32>> = data(5, 200, 8, 0.0)
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| r.iter().map(|&x| x * 0.1 + (i % 2) as f32 * 50.0).collect())
+        .collect();
+    let q = Quantizer::fit_with_centres(
+        scheme,
+        metric,
+        8,
+        3,
+        Some(k),
+        rows.iter().map(Vec::as_slice),
+    )
+    .unwrap();
+    (q, rows)
+}
+
+#[test]
+fn one_centre_keeps_the_version_1_form_several_write_version_2() {
+    let (one, _) = fitted(Scheme::Sq8, "euclidean", 8);
+    assert_eq!(one.centres(), 1);
+    assert_eq!(&one.to_bytes()[4..6], &1u16.to_le_bytes());
+    let (several, _) = with_centres(Scheme::Sq8, "euclidean", 4);
+    assert_eq!(several.centres(), 4);
+    assert_eq!(several.code_len(), one.code_len() + 2);
+    assert_eq!(&several.to_bytes()[4..6], &2u16.to_le_bytes());
+    // Fewer rows than centres: never more centres than rows; 0 and 1 mean the mean alone.
+    let rows = [vec![1.0f32, 2.0], vec![3.0, 4.0]];
+    let fit = |k| {
+        Quantizer::fit_with_centres(
+            Scheme::Sq8,
+            "dot",
+            2,
+            0,
+            Some(k),
+            rows.iter().map(Vec::as_slice),
+        )
+        .unwrap()
+        .centres()
+    };
+    assert_eq!((fit(0), fit(1), fit(2), fit(9)), (1, 1, 2, 2));
+    assert!(matches!(
+        Quantizer::fit_with_centres(Scheme::Sq8, "dot", 2, 0, Some(MAX_CENTRES + 1), []),
+        Err(CodeError::DimensionMismatch { .. })
+    ));
+}
+
+#[test]
+fn several_centres_every_damage_is_corrupted() {
+    let (q, _) = with_centres(Scheme::Sq8, "dot", 3);
+    let bytes = q.to_bytes();
+    for end in 0..bytes.len() {
+        assert!(Quantizer::from_bytes(&bytes[..end]).is_err(), "{end}");
+    }
+    let mut longer = bytes.clone();
+    longer.push(0);
+    assert!(Quantizer::from_bytes(&longer).is_err());
+    // The count sits after magic, version, "sq8", "dot", dims, seed and the mean.
+    let count_at = 4 + 2 + 4 + 4 + 4 + 8 + 4 * 8;
+    assert_eq!(&bytes[count_at..count_at + 4], &3u32.to_le_bytes());
+    for count in [0u32, 1, 4, (MAX_CENTRES + 1) as u32, u32::MAX] {
+        let mut b = bytes.clone();
+        b[count_at..count_at + 4].copy_from_slice(&count.to_le_bytes());
+        assert!(
+            matches!(Quantizer::from_bytes(&b), Err(CodeError::Corrupted { .. })),
+            "{count}"
+        );
+    }
+    let mut b = bytes.clone();
+    let last = b.len() - 4;
+    b[last..].copy_from_slice(&f32::NAN.to_le_bytes());
+    assert!(matches!(
+        Quantizer::from_bytes(&b),
+        Err(CodeError::Corrupted { .. })
+    ));
+}
+
+#[test]
+fn a_code_naming_no_centre_is_unusable_never_a_panic() {
+    let (q, rows) = with_centres(Scheme::Sq8, "euclidean", 4);
+    let mut code = Vec::new();
+    q.encode(&rows[0], &mut code).unwrap();
+    let query = q.prepare(&rows[1]).unwrap();
+    assert!(query.distance(&code).is_finite());
+    let at = code.len() - 2;
+    code[at..].copy_from_slice(&4u16.to_le_bytes());
+    assert_eq!(query.distance(&code), f32::INFINITY);
+    assert_eq!(query.estimate(&code).lower, f32::INFINITY);
+    assert!(matches!(q.decode(&code), Err(CodeError::Corrupted { .. })));
+}
+
+#[test]
+fn several_centres_decode_close_and_estimate_exactly_enough() {
+    for metric in METRICS {
+        let (q, rows) = with_centres(Scheme::Sq8, metric, 2);
+        for row in &rows[..20] {
+            let mut code = Vec::new();
+            q.encode(row, &mut code).unwrap();
+            let back = q.decode(&code).unwrap();
+            let want: Vec<f32> = if metric == "cosine" {
+                let n = row.iter().map(|x| x * x).sum::<f32>().sqrt();
+                row.iter().map(|x| x / n).collect()
+            } else {
+                row.clone()
+            };
+            // The step spans the row's spread around its own cluster (0.1 x noise), not
+            // the clusters' distance (50).
+            let error = back
+                .iter()
+                .zip(&want)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f32::max);
+            assert!(error < 0.01, "{metric}: {error}");
+            // A code against its own vector: distance near zero (Euclidean), near the
+            // exact value otherwise, and the lower bound below the exact value.
+            let e = q.prepare(row).unwrap().estimate(&code);
+            assert!(e.lower <= e.distance);
+            if metric == "euclidean" {
+                // The query's own 8-bit steps span its offset from the mean (about 70
+                // here), so its share of the error remains: 0.06 measured, against a
+                // squared distance of 20,000 between the clusters.
+                assert!(e.distance < 0.2 && e.lower <= 0.0, "{e:?}");
+            }
+        }
     }
 }
