@@ -47,11 +47,50 @@ impl<const BITS: usize> RaBitQExt<BITS> {
     /// The centre of the levels, `(2ᴮ - 1)/2`.
     const CENTRE: f64 = ((1usize << BITS) - 1) as f64 / 2.0;
 
-    /// Levels `uᵢ` of `o` at scale `t`.
+    /// The highest level, `2ᴮ - 1`.
+    const TOP: f64 = ((1usize << BITS) - 1) as f64;
+
+    /// Levels `uᵢ` of `o` at scale `t`: `round(t·oᵢ + centre)` clamped to the levels.
     fn levels(o: &[f64], t: f64, out: &mut [u8]) {
-        let top = ((1usize << BITS) - 1) as f64;
         for (u, &v) in out.iter_mut().zip(o) {
-            *u = (t * v + Self::CENTRE).round().clamp(0.0, top) as u8;
+            *u = level(t * v + Self::CENTRE, Self::TOP);
+        }
+    }
+
+    /// [`score`](Self::score) of the levels at scale `t`, without writing them, over four
+    /// interleaved partial sums: the fast pass that ranks the candidate scales. (The
+    /// chosen scale's levels are scored again in order, so the stored factors do not
+    /// depend on this pass's rounding.)
+    fn score_at(o: &[f64], t: f64) -> (f64, f64) {
+        let (mut dot, mut norm_sq) = ([0.0f64; 4], [0.0f64; 4]);
+        let mut lanes = o.chunks_exact(4);
+        for v in &mut lanes {
+            for lane in 0..4 {
+                let y = f64::from(level(t * v[lane] + Self::CENTRE, Self::TOP)) - Self::CENTRE;
+                dot[lane] += y * v[lane];
+                norm_sq[lane] += y * y;
+            }
+        }
+        for &v in lanes.remainder() {
+            let y = f64::from(level(t * v + Self::CENTRE, Self::TOP)) - Self::CENTRE;
+            dot[0] += y * v;
+            norm_sq[0] += y * y;
+        }
+        let sum = |a: [f64; 4]| (a[0] + a[1]) + (a[2] + a[3]);
+        (sum(dot), sum(norm_sq).sqrt())
+    }
+
+    /// Appends the bit planes of the levels `u`: plane `k` holds bit `k` of every level,
+    /// in `u64` LE words.
+    fn planes(u: &[u8], out: &mut Vec<u8>) {
+        for k in 0..BITS {
+            for word in u.chunks(64) {
+                let bits = word
+                    .iter()
+                    .enumerate()
+                    .fold(0u64, |w, (i, &u)| w | (u64::from(u >> k & 1) << i));
+                out.extend_from_slice(&bits.to_le_bytes());
+            }
         }
     }
 
@@ -65,6 +104,19 @@ impl<const BITS: usize> RaBitQExt<BITS> {
         }
         (dot, norm_sq.sqrt())
     }
+}
+
+/// `round(x)` (halves away from zero) of `x` clamped to `[0, top]`, as a level: the same
+/// as `x.round().clamp(0.0, top)`, without the `round` call that the baseline instruction
+/// set makes a library call (it was most of the encoding time).
+#[inline(always)]
+fn level(x: f64, top: f64) -> u8 {
+    let x = x.clamp(0.0, top);
+    // Truncation of x + 0.5 rounds halves up; it overshoots only when the addition itself
+    // rounds up to the next integer (x just below a half), which the exact comparison
+    // with `up - 0.5` (a half-integer, exact in f64) undoes.
+    let up = (x + 0.5) as u8;
+    if x < f64::from(up) - 0.5 { up - 1 } else { up }
 }
 
 impl<const BITS: usize> Codec for RaBitQExt<BITS> {
@@ -91,27 +143,23 @@ impl<const BITS: usize> Codec for RaBitQExt<BITS> {
         let (mut best_dot, mut best_norm) = Self::score(&o, &best);
         if max > 0.0 {
             let edge = (Self::CENTRE + 0.5) / max;
-            let mut u = vec![0u8; x.len()];
+            let (mut fast_dot, mut fast_norm) = (best_dot, best_norm);
+            let mut best_t = None;
             for s in 1..=CANDIDATES {
                 let t = 1.5 * edge * s as f64 / CANDIDATES as f64;
-                Self::levels(&o, t, &mut u);
-                let (dot, y_norm) = Self::score(&o, &u);
+                let (dot, y_norm) = Self::score_at(&o, t);
                 // Compare dot/‖y‖ without dividing: both norms are positive.
-                if dot * best_norm > best_dot * y_norm {
-                    (best_dot, best_norm) = (dot, y_norm);
-                    best.copy_from_slice(&u);
+                if dot * fast_norm > fast_dot * y_norm {
+                    (fast_dot, fast_norm) = (dot, y_norm);
+                    best_t = Some(t);
                 }
             }
-        }
-        for k in 0..BITS {
-            for word in best.chunks(64) {
-                let bits = word
-                    .iter()
-                    .enumerate()
-                    .fold(0u64, |w, (i, &u)| w | (u64::from(u >> k & 1) << i));
-                out.extend_from_slice(&bits.to_le_bytes());
+            if let Some(t) = best_t {
+                Self::levels(&o, t, &mut best);
+                (best_dot, best_norm) = Self::score(&o, &best);
             }
         }
+        Self::planes(&best, out);
         let ip = if norm > 0.0 {
             (best_dot / best_norm).min(1.0)
         } else {
@@ -166,6 +214,92 @@ mod tests {
         (0..n)
             .map(|_| (rng.next_u64() >> 40) as f32 / (1u64 << 24) as f32 - 0.5)
             .collect()
+    }
+
+    #[test]
+    fn a_level_is_the_rounded_clamped_value() {
+        let mut rng = SplitMix64::new(4);
+        let mut cases = vec![
+            0.49999999999999994,
+            0.5,
+            1.5,
+            2.4999999999999996,
+            2.5,
+            -0.3,
+            -7.0,
+            14.5,
+            15.0,
+            15.49,
+            99.0,
+            0.0,
+        ];
+        cases.extend(
+            (0..100_000).map(|_| (rng.next_u64() >> 11) as f64 / (1u64 << 49) as f64 - 1.0),
+        );
+        for x in cases {
+            assert_eq!(level(x, 15.0), x.round().clamp(0.0, 15.0) as u8, "{x}");
+            assert_eq!(level(x, 3.0), x.round().clamp(0.0, 3.0) as u8, "{x}");
+        }
+    }
+
+    /// The encoder as first written (levels by `round`, every candidate scored in order):
+    /// stores written with it must keep matching the encoder (`Reader::check` compares
+    /// every stored code with its vector's encoding).
+    fn first_encoding<const BITS: usize>(x: &[f32]) -> Vec<u8> {
+        let centre = RaBitQExt::<BITS>::CENTRE;
+        let top = RaBitQExt::<BITS>::TOP;
+        let norm = x
+            .iter()
+            .map(|&v| f64::from(v) * f64::from(v))
+            .sum::<f64>()
+            .sqrt();
+        let o: Vec<f64> = x.iter().map(|&v| f64::from(v) / norm).collect();
+        let levels = |t: f64| -> Vec<u8> {
+            o.iter()
+                .map(|&v| (t * v + centre).round().clamp(0.0, top) as u8)
+                .collect()
+        };
+        let max = o.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        let mut best = levels(0.0);
+        let (mut best_dot, mut best_norm) = RaBitQExt::<BITS>::score(&o, &best);
+        let edge = (centre + 0.5) / max;
+        for s in 1..=CANDIDATES {
+            let u = levels(1.5 * edge * s as f64 / CANDIDATES as f64);
+            let (dot, y_norm) = RaBitQExt::<BITS>::score(&o, &u);
+            if dot * best_norm > best_dot * y_norm {
+                (best_dot, best_norm) = (dot, y_norm);
+                best = u;
+            }
+        }
+        let mut out = Vec::new();
+        RaBitQExt::<BITS>::encode(x, 0.25, &mut out);
+        let mut planes = Vec::new();
+        RaBitQExt::<BITS>::planes(&best, &mut planes);
+        let ip = (best_dot / best_norm).min(1.0);
+        let factor = (1.0 - ip * ip).max(0.0).sqrt() / ip;
+        for f in [
+            norm as f32,
+            ip as f32,
+            factor as f32,
+            0.25,
+            best_norm as f32,
+        ] {
+            planes.extend_from_slice(&f.to_le_bytes());
+        }
+        planes
+    }
+
+    #[test]
+    fn the_fast_encoder_writes_the_first_encoders_bytes() {
+        for seed in 0..300 {
+            let dims = [64, 128, 384][seed as usize % 3];
+            let x = unit(seed + 100, dims);
+            let (mut two, mut four) = (Vec::new(), Vec::new());
+            RaBitQExt::<2>::encode(&x, 0.25, &mut two);
+            RaBitQExt::<4>::encode(&x, 0.25, &mut four);
+            assert_eq!(two, first_encoding::<2>(&x), "seed {seed}");
+            assert_eq!(four, first_encoding::<4>(&x), "seed {seed}");
+        }
     }
 
     #[test]
