@@ -57,27 +57,74 @@ impl<const BITS: usize> RaBitQExt<BITS> {
         }
     }
 
-    /// [`score`](Self::score) of the levels at scale `t`, without writing them, over four
-    /// interleaved partial sums: the fast pass that ranks the candidate scales. (The
-    /// chosen scale's levels are scored again in order, so the stored factors do not
-    /// depend on this pass's rounding.)
-    fn score_at(o: &[f64], t: f64) -> (f64, f64) {
-        let (mut dot, mut norm_sq) = ([0.0f64; 4], [0.0f64; 4]);
-        let mut lanes = o.chunks_exact(4);
-        for v in &mut lanes {
-            for lane in 0..4 {
-                let y = f64::from(level(t * v[lane] + Self::CENTRE, Self::TOP)) - Self::CENTRE;
-                dot[lane] += y * v[lane];
-                norm_sq[lane] += y * y;
+    /// The candidate scale whose levels fit `o` best (the largest `<y, o>/‖y‖`, the first
+    /// of equals), or `None` when none beats the levels at scale 0, `start` (scoring
+    /// `at_zero`). Levels only change at a few scales per component (at most `2ᴮ - 1`
+    /// times, monotonically), so instead of scoring every candidate in full, each
+    /// component's changes are found (a guess from where its value crosses the next half,
+    /// then the exact level at each candidate from there) and the sweep adds them up. The
+    /// levels at any candidate are exactly those [`levels`](Self::levels) gives; the sums
+    /// differ from in-order ones by rounding only, and the caller scores the chosen levels
+    /// in order.
+    fn best_scale(
+        o: &[f64],
+        scales: &[f64; CANDIDATES],
+        start: &[u8],
+        at_zero: (f64, f64),
+    ) -> Option<f64> {
+        let (mut d_dot, mut d_norm_sq) = ([0.0f64; CANDIDATES], [0.0f64; CANDIDATES]);
+        // Scales grow by about this much from one candidate to the next.
+        let step = scales[CANDIDATES - 1] / CANDIDATES as f64;
+        for (&v, &first) in o.iter().zip(start) {
+            if v == 0.0 || step <= 0.0 {
+                continue;
+            }
+            let (mut now, mut s) = (first, 0usize);
+            loop {
+                let next = match v > 0.0 {
+                    true if f64::from(now) < Self::TOP => now + 1,
+                    false if now > 0 => now - 1,
+                    _ => break,
+                };
+                // The scale at which t·v + centre crosses the half between the two levels;
+                // one candidate early, for the rounding of the guess.
+                let half = (f64::from(now) + f64::from(next)) / 2.0 - Self::CENTRE;
+                let guess = (half / v / step).floor();
+                if guess.is_nan() || guess >= CANDIDATES as f64 {
+                    break;
+                }
+                s = s.max((guess.max(1.0) as usize) - 1);
+                while s < CANDIDATES && level(scales[s] * v + Self::CENTRE, Self::TOP) == now {
+                    s += 1;
+                }
+                if s == CANDIDATES {
+                    break;
+                }
+                let changed = level(scales[s] * v + Self::CENTRE, Self::TOP);
+                let (y0, y1) = (
+                    f64::from(now) - Self::CENTRE,
+                    f64::from(changed) - Self::CENTRE,
+                );
+                d_dot[s] += (y1 - y0) * v;
+                d_norm_sq[s] += y1 * y1 - y0 * y0;
+                now = changed;
+                s += 1;
             }
         }
-        for &v in lanes.remainder() {
-            let y = f64::from(level(t * v + Self::CENTRE, Self::TOP)) - Self::CENTRE;
-            dot[0] += y * v;
-            norm_sq[0] += y * y;
+        let (mut dot, mut norm_sq) = (at_zero.0, at_zero.1 * at_zero.1);
+        let (mut best_dot, mut best_norm) = at_zero;
+        let mut best = None;
+        for (s, &t) in scales.iter().enumerate() {
+            dot += d_dot[s];
+            norm_sq += d_norm_sq[s];
+            let norm = norm_sq.max(0.0).sqrt();
+            // Compare dot/‖y‖ without dividing: both norms are positive.
+            if dot * best_norm > best_dot * norm {
+                (best_dot, best_norm) = (dot, norm);
+                best = Some(t);
+            }
         }
-        let sum = |a: [f64; 4]| (a[0] + a[1]) + (a[2] + a[3]);
-        (sum(dot), sum(norm_sq).sqrt())
+        best
     }
 
     /// Appends the bit planes of the levels `u`: plane `k` holds bit `k` of every level,
@@ -143,18 +190,9 @@ impl<const BITS: usize> Codec for RaBitQExt<BITS> {
         let (mut best_dot, mut best_norm) = Self::score(&o, &best);
         if max > 0.0 {
             let edge = (Self::CENTRE + 0.5) / max;
-            let (mut fast_dot, mut fast_norm) = (best_dot, best_norm);
-            let mut best_t = None;
-            for s in 1..=CANDIDATES {
-                let t = 1.5 * edge * s as f64 / CANDIDATES as f64;
-                let (dot, y_norm) = Self::score_at(&o, t);
-                // Compare dot/‖y‖ without dividing: both norms are positive.
-                if dot * fast_norm > fast_dot * y_norm {
-                    (fast_dot, fast_norm) = (dot, y_norm);
-                    best_t = Some(t);
-                }
-            }
-            if let Some(t) = best_t {
+            let scales: [f64; CANDIDATES] =
+                std::array::from_fn(|s| 1.5 * edge * (s + 1) as f64 / CANDIDATES as f64);
+            if let Some(t) = Self::best_scale(&o, &scales, &best, (best_dot, best_norm)) {
                 Self::levels(&o, t, &mut best);
                 (best_dot, best_norm) = Self::score(&o, &best);
             }
