@@ -111,13 +111,24 @@ impl<const BITS: usize> RaBitQExt<BITS> {
                 s += 1;
             }
         }
+        // The swept ratios <y, o>/‖y‖ (‖y‖ >= √D/2 > 0: no level sits on the centre).
         let (mut dot, mut norm_sq) = (at_zero.0, at_zero.1 * at_zero.1);
-        let (mut best_dot, mut best_norm) = at_zero;
-        let mut best = None;
-        for (s, &t) in scales.iter().enumerate() {
+        let ratios: [f64; CANDIDATES] = std::array::from_fn(|s| {
             dot += d_dot[s];
             norm_sq += d_norm_sq[s];
-            let norm = norm_sq.max(0.0).sqrt();
+            dot / norm_sq.max(f64::MIN_POSITIVE).sqrt()
+        });
+        // The candidates within rounding of the best are scored again in order and
+        // compared as the first encoder did (in order, a strict gain to replace), so that
+        // ties (equal components give many) resolve as they did.
+        let top = ratios.iter().fold(at_zero.0 / at_zero.1, |m, &r| m.max(r));
+        let near = |r: f64| r >= top - 1e-9 * top.abs();
+        let (mut best_dot, mut best_norm) = at_zero;
+        let mut best = None;
+        let mut levels = vec![0u8; o.len()];
+        for (&t, _) in scales.iter().zip(ratios).filter(|&(_, r)| near(r)) {
+            Self::levels(o, t, &mut levels);
+            let (dot, norm) = Self::score(o, &levels);
             // Compare dot/‖y‖ without dividing: both norms are positive.
             if dot * best_norm > best_dot * norm {
                 (best_dot, best_norm) = (dot, norm);
@@ -193,6 +204,8 @@ impl<const BITS: usize> Codec for RaBitQExt<BITS> {
             let scales: [f64; CANDIDATES] =
                 std::array::from_fn(|s| 1.5 * edge * (s + 1) as f64 / CANDIDATES as f64);
             if let Some(t) = Self::best_scale(&o, &scales, &best, (best_dot, best_norm)) {
+                // Scored in order again (cheap): the stored factors are the first
+                // encoder's.
                 Self::levels(&o, t, &mut best);
                 (best_dot, best_norm) = Self::score(&o, &best);
             }
@@ -329,9 +342,24 @@ mod tests {
 
     #[test]
     fn the_fast_encoder_writes_the_first_encoders_bytes() {
-        for seed in 0..300 {
-            let dims = [64, 128, 384][seed as usize % 3];
-            let x = unit(seed + 100, dims);
+        let mut special: Vec<Vec<f32>> = vec![vec![1.0; 64], vec![-0.5; 128]];
+        let mut one_hot = vec![0.0; 64];
+        one_hot[17] = -3.0;
+        special.push(one_hot);
+        // Half the components zero, the rest spread over many magnitudes.
+        special.push(
+            (0..384)
+                .map(|i| {
+                    if i % 2 == 0 {
+                        0.0
+                    } else {
+                        1.1f32.powi(i % 90) * if i % 3 == 0 { -1.0 } else { 1.0 }
+                    }
+                })
+                .collect(),
+        );
+        let random = (0..600u64).map(|seed| unit(seed + 100, [64, 128, 384][seed as usize % 3]));
+        for (seed, x) in special.into_iter().chain(random).enumerate() {
             let (mut two, mut four) = (Vec::new(), Vec::new());
             RaBitQExt::<2>::encode(&x, 0.25, &mut two);
             RaBitQExt::<4>::encode(&x, 0.25, &mut four);
