@@ -628,6 +628,14 @@ fn measure_on<M: Metric, S: KvStore>(
         reader.hold_in_memory().map_err(err)?;
     }
     let reader = reader;
+    if let Some(quantizer) = reader.quantizer() {
+        eprintln!(
+            "codes: {} from {} centre(s), {} bytes each",
+            quantizer.scheme(),
+            quantizer.centres(),
+            quantizer.code_len()
+        );
+    }
     if config.check {
         let report = reader.check(&rtxn).map_err(err)?;
         if !report.is_valid() {

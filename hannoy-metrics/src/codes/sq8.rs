@@ -67,12 +67,24 @@ pub(crate) fn quantize(x: &[f32], levels: f32) -> (f32, f32, impl Iterator<Item 
     };
     let codes = x.iter().map(move |&v| {
         if step > 0.0 {
-            ((v - lo) / step).round().clamp(0.0, levels) as u8
+            nearest_level((v - lo) / step, levels)
         } else {
             0
         }
     });
     (lo, step, codes)
+}
+
+/// `x.round().clamp(0.0, levels) as u8`, without the `round` call that the baseline
+/// instruction set makes a library call (every query's preparation quantizes it, once per
+/// centre with several): truncating `x + 0.5` rounds halves away from zero for `x >= 0`,
+/// and overshoots only when that addition rounds up (x just below a half), which the exact
+/// comparison with `up - 0.5` undoes.
+#[inline(always)]
+fn nearest_level(x: f32, levels: f32) -> u8 {
+    let x = x.clamp(0.0, levels);
+    let up = (x + 0.5) as u8;
+    if x < f32::from(up) - 0.5 { up - 1 } else { up }
 }
 
 impl Codec for Sq8 {
@@ -204,5 +216,38 @@ mod tests {
         let q = Sq8::prepare(&[2.0; 64]);
         let ip = Sq8::inner_product(pulp::Scalar::new(), &q, &code);
         assert_eq!(ip.value, 64.0);
+    }
+}
+
+#[cfg(test)]
+mod level_tests {
+    use super::{LEVELS, nearest_level};
+
+    #[test]
+    fn a_level_is_the_rounded_clamped_value() {
+        let mut cases = vec![
+            0.499_999_97f32,
+            0.5,
+            1.5,
+            2.499_999_8,
+            2.5,
+            -0.3,
+            254.5,
+            255.0,
+            300.0,
+            0.0,
+        ];
+        let mut state = 7u32;
+        cases.extend((0..200_000).map(|_| {
+            state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (state >> 8) as f32 / (1u32 << 24) as f32 * 270.0 - 5.0
+        }));
+        for x in cases {
+            assert_eq!(
+                nearest_level(x, LEVELS),
+                x.round().clamp(0.0, LEVELS) as u8,
+                "{x}"
+            );
+        }
     }
 }
