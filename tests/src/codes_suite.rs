@@ -717,14 +717,38 @@ pub fn several_centres_follow_the_data<B: Backend>() {
                 .map(|(a, b)| (a - b).abs())
                 .fold(0.0, f32::max);
             assert!(error < 0.01, "decoded within {error}");
-            let recall = recall_at_10(&reader, first, &queries);
-            eprintln!("codes-only, {centres} centres: recall@10 {recall}");
-            // Measured 0.892 (ranked by the codes alone; with rescoring below, 1.0).
+            // Ranked by the codes alone, with a walk wide enough that the graph's own
+            // misses (parallel builds differ) do not count: measured 0.889-0.892, the
+            // codes' own ranking error (the query is prepared around the mean).
+            let mut hits = 0;
+            for query in &queries {
+                let truth = exact_top::<Euclidean>(first, query, 10);
+                let found = reader.nns(10).ef_search(400).by_vector(query).unwrap();
+                hits += found.iter().filter(|(id, _)| truth.contains(id)).count();
+            }
+            let recall = hits as f64 / (10 * queries.len()) as f64;
+            eprintln!("codes-only, {centres} centres: recall@10 {recall} at ef 400");
             assert!(recall >= 0.85, "codes-only recall@10 {recall}");
         } else {
-            let (recall, _) = recall_and_exactness(&reader, first, &queries, 64, Some(20));
-            eprintln!("sq8 rescoring 20, {centres} centres: recall@10 {recall}");
-            assert!(recall >= 0.95, "recall@10 {recall}");
+            // The walk on codes, rescoring 20, finds what the walk on vectors finds in the
+            // same graph (measured 0.94-1.0 for both, as the graph varies between builds),
+            // with exact distances.
+            let (on_codes, _) = recall_and_exactness(&reader, first, &queries, 64, Some(20));
+            let mut hits = 0;
+            for query in &queries {
+                let truth = exact_top::<Euclidean>(first, query, 10);
+                let walk = reader.nns(10).ef_search(64).use_codes(false);
+                let found = walk.by_vector(query).unwrap();
+                hits += found.iter().filter(|(id, _)| truth.contains(id)).count();
+            }
+            let on_vectors = hits as f64 / (10 * queries.len()) as f64;
+            eprintln!("{centres} centres: recall@10 {on_codes} on codes, {on_vectors} on vectors");
+            assert!(
+                on_codes >= on_vectors - 0.03,
+                "{on_codes} against {on_vectors}"
+            );
+            let (wide, _) = recall_and_exactness(&reader, first, &queries, 400, Some(20));
+            assert!(wide >= 0.97, "recall@10 {wide} at ef 400");
         }
         drop(reader);
         drop(rtxn);
