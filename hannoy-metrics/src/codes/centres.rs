@@ -20,6 +20,19 @@ use crate::kernels::l2_squared_f32;
 /// The most centres a quantizer has (a code names its centre in a `u16`).
 pub const MAX_CENTRES: usize = 1 << 16;
 
+/// Bytes a code spends on naming its centre when the quantizer has several: a `u16` LE
+/// after the scheme's bytes.
+pub(crate) const ID_LEN: usize = 2;
+
+/// The scheme's part of `code` (its first `scheme_len` bytes) and the centre the rest
+/// names, or `None` when the rest is not a name of one of `count` centres (corrupt).
+#[inline(always)]
+pub(crate) fn split_code(code: &[u8], scheme_len: usize, count: usize) -> Option<(&[u8], usize)> {
+    let (body, id) = code.split_at_checked(scheme_len)?;
+    let id = usize::from(u16::from_le_bytes(id.try_into().ok()?));
+    (id < count).then_some((body, id))
+}
+
 /// The centres a fit chooses by itself for `rows` rows: one per 128 rows, at most 256
 /// (one centre, the mean, below 256 rows).
 pub(crate) fn auto_count(rows: usize) -> usize {

@@ -24,14 +24,12 @@ pub struct Quantizer {
     /// the mean.
     pub(super) centres: Arc<[f32]>,
     /// What a query combines with centre `i` (see [`CentreTerms`]): `cᵢ - mean` under
-    /// Euclidean, `cᵢ` under dot and cosine; and its squared norm.
+    /// Euclidean, the centres themselves (the same allocation) under dot and cosine; and
+    /// its squared norm.
     basis: Arc<[f32]>,
     basis_norms: Arc<[f64]>,
     rotation: Rotation,
 }
-
-/// Bytes a code spends on naming its centre when the quantizer has several.
-const CENTRE_ID: usize = 2;
 
 impl Quantizer {
     /// Fits the centre on `sample` (rows of `dims` `f32`; for cosine each row normalized
@@ -159,12 +157,13 @@ impl Quantizer {
         mean: Vec<f32>,
         centres: Vec<f32>,
     ) -> Self {
-        let basis: Vec<f32> = match space {
+        let centres: Arc<[f32]> = centres.into();
+        let basis: Arc<[f32]> = match space {
             Space::Euclidean => centres
                 .chunks_exact(dims.max(1))
                 .flat_map(|c| c.iter().zip(&mean).map(|(&c, &m)| c - m))
                 .collect(),
-            _ => centres.clone(),
+            _ => Arc::clone(&centres),
         };
         let basis_norms = basis
             .chunks_exact(dims.max(1))
@@ -176,8 +175,8 @@ impl Quantizer {
             dims,
             seed,
             mean,
-            centres: centres.into(),
-            basis: basis.into(),
+            centres,
+            basis,
             basis_norms: basis_norms.into(),
             rotation: Rotation::new(dims, seed),
         }
@@ -228,7 +227,7 @@ impl Quantizer {
         let id = if self.centres.is_empty() {
             0
         } else {
-            CENTRE_ID
+            centres::ID_LEN
         };
         self.scheme_len() + id
     }
@@ -251,23 +250,17 @@ impl Quantizer {
         let centre = self.centre(id);
         // The code's constant (see `query.rs`, `CentreTerms`): 2<u, cᵢ - mean> under
         // Euclidean, <u, mean> under dot and cosine, with u = x - cᵢ.
-        let cross = match self.space {
-            Space::Euclidean => {
-                let w = &self.basis[id * self.dims..(id + 1) * self.dims];
-                2.0 * x
-                    .iter()
-                    .zip(centre)
-                    .zip(w)
-                    .map(|((&v, &c), &w)| f64::from(v - c) * f64::from(w))
-                    .sum::<f64>()
-            }
-            _ => x
-                .iter()
+        let (scale, against) = match self.space {
+            Space::Euclidean => (2.0, &self.basis[id * self.dims..(id + 1) * self.dims]),
+            _ => (1.0, &self.mean[..]),
+        };
+        let cross = scale
+            * x.iter()
                 .zip(centre)
-                .zip(&self.mean)
-                .map(|((&v, &c), &m)| f64::from(v - c) * f64::from(m))
-                .sum::<f64>(),
-        } as f32;
+                .zip(against)
+                .map(|((&v, &c), &a)| f64::from(v - c) * f64::from(a))
+                .sum::<f64>();
+        let cross = cross as f32;
         let u = self.transformed(x.into_owned(), centre);
         self.scheme.encode(&u, cross, out);
         // At most MAX_CENTRES centres: the index fits in a u16.
@@ -343,16 +336,17 @@ impl Quantizer {
                 .map(|(&m, &v)| f64::from(m) * f64::from(v))
                 .sum()
         };
+        // v = q̃ - mean: rotated, the query the scheme prepares.
+        let mut v = q_tilde.to_vec();
+        for (x, &m) in v.iter_mut().zip(&self.mean) {
+            *x -= m;
+        }
         let centres = (!self.centres.is_empty()).then(|| {
-            // The query's side of each centre's terms: q̃ - mean under Euclidean, q̃ under
-            // dot and cosine.
+            // The query's side of each centre's terms: v under Euclidean, q̃ under dot and
+            // cosine.
             let query = match self.space {
-                Space::Euclidean => q_tilde
-                    .iter()
-                    .zip(&self.mean)
-                    .map(|(&v, &m)| v - m)
-                    .collect(),
-                _ => q_tilde.to_vec(),
+                Space::Euclidean => v.clone(),
+                _ => q_tilde.into_owned(),
             };
             CentreTerms::new(
                 self.space,
@@ -361,7 +355,7 @@ impl Quantizer {
                 query,
             )
         });
-        let q = self.transformed(q_tilde.into_owned(), &self.mean);
+        let q = self.rotation.rotate(&v);
         let norm_sq: f64 = q.iter().map(|&v| f64::from(v) * f64::from(v)).sum();
         let prepared = self.scheme.prepare(&q);
         Ok(QueryCode {
@@ -391,9 +385,7 @@ impl Quantizer {
         if self.centres.is_empty() {
             return None;
         }
-        let (body, id) = code.split_at_checked(self.scheme_len())?;
-        let id = usize::from(u16::from_le_bytes(id.try_into().ok()?));
-        (id < self.centres()).then_some((body, id))
+        centres::split_code(code, self.scheme_len(), self.centres())
     }
 
     /// Serialized form (little-endian, versioned, self-describing: scheme name, metric,

@@ -165,9 +165,8 @@ impl QueryCode {
         let Some(terms) = &self.centres else {
             return Some((code, None));
         };
-        let (body, id) = code.split_at_checked(self.scheme_len)?;
-        let id = usize::from(u16::from_le_bytes(id.try_into().ok()?));
-        (id < terms.terms.len()).then_some((body, Some(id)))
+        let (body, id) = super::centres::split_code(code, self.scheme_len, terms.terms.len())?;
+        Some((body, Some(id)))
     }
 
     /// The [`Estimate`] (distance and lower bound) of a stored code; same guarantees as
@@ -210,12 +209,12 @@ impl QueryCode {
                 };
                 (shifted, rounding + 1e-5 * ip.cross.abs())
             }
+            // 0 under Euclidean: with one centre, the stored constant is not used there.
             _ => (self.offset, 0.0),
         };
         let (distance, lower) = match self.space {
             Space::Euclidean => {
-                let d = ip.norm * ip.norm + self.norm_sq - 2.0 * ip.value;
-                let d = if centre.is_some() { d + offset } else { d };
+                let d = ip.norm * ip.norm + self.norm_sq - 2.0 * ip.value + offset;
                 let slack = 1e-6 * (ip.norm * ip.norm + self.norm_sq);
                 (d, d - 2.0 * error - slack - centre_slack)
             }

@@ -57,25 +57,26 @@ impl<const BITS: usize> RaBitQExt<BITS> {
         }
     }
 
-    /// The candidate scale whose levels fit `o` best (the largest `<y, o>/‖y‖`, the first
-    /// of equals), or `None` when none beats the levels at scale 0, `start` (scoring
-    /// `at_zero`). Levels only change at a few scales per component (at most `2ᴮ - 1`
+    /// Replaces `best` (the levels at scale 0) and `score` (theirs, `(<y, o>, ‖y‖)` in
+    /// order) by those of the candidate scale whose levels fit `o` best (the largest
+    /// `<y, o>/‖y‖`, the first of equals), if one beats them. Levels only change at a few scales per component (at most `2ᴮ - 1`
     /// times, monotonically), so instead of scoring every candidate in full, each
     /// component's changes are found (a guess from where its value crosses the next half,
     /// then the exact level at each candidate from there) and the sweep adds them up. The
-    /// levels at any candidate are exactly those [`levels`](Self::levels) gives; the sums
-    /// differ from in-order ones by rounding only, and the caller scores the chosen levels
-    /// in order.
+    /// levels at any candidate are exactly those [`levels`](Self::levels) gives; the swept
+    /// sums differ from in-order ones by rounding only, so the candidates near the best are
+    /// scored again in order, and those scores are what the code stores.
     fn best_scale(
         o: &[f64],
         scales: &[f64; CANDIDATES],
-        start: &[u8],
-        at_zero: (f64, f64),
-    ) -> Option<f64> {
+        best: &mut Vec<u8>,
+        score: &mut (f64, f64),
+    ) {
+        let at_zero = *score;
         let (mut d_dot, mut d_norm_sq) = ([0.0f64; CANDIDATES], [0.0f64; CANDIDATES]);
         // Scales grow by about this much from one candidate to the next.
         let step = scales[CANDIDATES - 1] / CANDIDATES as f64;
-        for (&v, &first) in o.iter().zip(start) {
+        for (&v, &first) in o.iter().zip(best.iter()) {
             if v == 0.0 || step <= 0.0 {
                 continue;
             }
@@ -94,13 +95,18 @@ impl<const BITS: usize> RaBitQExt<BITS> {
                     break;
                 }
                 s = s.max((guess.max(1.0) as usize) - 1);
-                while s < CANDIDATES && level(scales[s] * v + Self::CENTRE, Self::TOP) == now {
-                    s += 1;
-                }
-                if s == CANDIDATES {
+                let changed = loop {
+                    match scales.get(s) {
+                        Some(&t) => match level(t * v + Self::CENTRE, Self::TOP) {
+                            same if same == now => s += 1,
+                            changed => break Some(changed),
+                        },
+                        None => break None,
+                    }
+                };
+                let Some(changed) = changed else {
                     break;
-                }
-                let changed = level(scales[s] * v + Self::CENTRE, Self::TOP);
+                };
                 let (y0, y1) = (
                     f64::from(now) - Self::CENTRE,
                     f64::from(changed) - Self::CENTRE,
@@ -123,19 +129,16 @@ impl<const BITS: usize> RaBitQExt<BITS> {
         // ties (equal components give many) resolve as they did.
         let top = ratios.iter().fold(at_zero.0 / at_zero.1, |m, &r| m.max(r));
         let near = |r: f64| r >= top - 1e-9 * top.abs();
-        let (mut best_dot, mut best_norm) = at_zero;
-        let mut best = None;
         let mut levels = vec![0u8; o.len()];
         for (&t, _) in scales.iter().zip(ratios).filter(|&(_, r)| near(r)) {
             Self::levels(o, t, &mut levels);
             let (dot, norm) = Self::score(o, &levels);
             // Compare dot/‖y‖ without dividing: both norms are positive.
-            if dot * best_norm > best_dot * norm {
-                (best_dot, best_norm) = (dot, norm);
-                best = Some(t);
+            if dot * score.1 > score.0 * norm {
+                *score = (dot, norm);
+                std::mem::swap(best, &mut levels);
             }
         }
-        best
     }
 
     /// Appends the bit planes of the levels `u`: plane `k` holds bit `k` of every level,
@@ -198,18 +201,14 @@ impl<const BITS: usize> Codec for RaBitQExt<BITS> {
         let max = o.iter().fold(0.0f64, |m, v| m.max(v.abs()));
         let mut best = vec![0u8; x.len()];
         Self::levels(&o, 0.0, &mut best);
-        let (mut best_dot, mut best_norm) = Self::score(&o, &best);
+        let mut score = Self::score(&o, &best);
         if max > 0.0 {
             let edge = (Self::CENTRE + 0.5) / max;
             let scales: [f64; CANDIDATES] =
                 std::array::from_fn(|s| 1.5 * edge * (s + 1) as f64 / CANDIDATES as f64);
-            if let Some(t) = Self::best_scale(&o, &scales, &best, (best_dot, best_norm)) {
-                // Scored in order again (cheap): the stored factors are the first
-                // encoder's.
-                Self::levels(&o, t, &mut best);
-                (best_dot, best_norm) = Self::score(&o, &best);
-            }
+            Self::best_scale(&o, &scales, &mut best, &mut score);
         }
+        let (best_dot, best_norm) = score;
         Self::planes(&best, out);
         let ip = if norm > 0.0 {
             (best_dot / best_norm).min(1.0)
