@@ -6,7 +6,7 @@ use std::sync::Arc;
 use super::centres::{self, MAX_CENTRES};
 use super::query::CentreTerms;
 use super::rotation::Rotation;
-use super::{CodeError, MAX_DIMENSIONS, QueryCode, Scheme, Space, format};
+use super::{CodeError, MAX_DIMENSIONS, QueryCode, QueryDigits, Scheme, Space, format};
 use crate::VectorError;
 use crate::error::check_finite;
 
@@ -357,7 +357,13 @@ impl Quantizer {
         });
         let q = self.rotation.rotate(&v);
         let norm_sq: f64 = q.iter().map(|&v| f64::from(v) * f64::from(v)).sum();
-        let prepared = self.scheme.prepare(&q);
+        // Around the mean, a query far from its codes' centres may need finer levels.
+        let digits = if self.centres.is_empty() {
+            QueryDigits::One
+        } else {
+            self.scheme.digits_with_centres()
+        };
+        let prepared = self.scheme.prepare(&q, digits);
         Ok(QueryCode {
             arch: crate::kernels::arch(),
             space: self.space,

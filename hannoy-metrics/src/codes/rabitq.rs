@@ -17,7 +17,9 @@
 //!
 //! The query `q'` (centred and rotated like the data) is quantized to 4-bit unsigned
 //! levels `q̄ᵢ = qlo + qstep·uᵢ`, `uᵢ ∈ 0..=15`, stored as [`PLANES`] bit planes, so that
-//! `<b, u> = Σⱼ 2ʲ·popcount(b & planeⱼ)` ([`bitplane_dot`]) and
+//! `<b, u> = Σⱼ 2ʲ·popcount(b & planeⱼ)` ([`bitplane_dot`]) and (a query of two digits,
+//! see [`QueryDigits`], has 8-bit levels `uᵢ = 16·highᵢ + lowᵢ`, and the kernel runs once
+//! per digit)
 //!
 //! `<ō, q̄> = (2·(qlo·|b| + qstep·<b, u>) - (D·qlo + qstep·Σuᵢ)) / √D`
 //!
@@ -47,7 +49,7 @@
 use pulp::Simd;
 
 use super::kernels::{self, PLANES, bitplane_dot};
-use super::{Codec, InnerProduct, le_f32};
+use super::{Codec, InnerProduct, QueryDigits, le_f32};
 
 /// The paper's confidence constant of the estimator bound.
 pub const EPSILON_0: f64 = 1.9;
@@ -55,20 +57,19 @@ pub const EPSILON_0: f64 = 1.9;
 /// The query-quantization term of the bound, in units of `qstep`.
 pub const QUERY_BOUND: f64 = 2.0;
 
-/// Levels of the 4-bit query.
-const QUERY_LEVELS: f32 = ((1 << PLANES) - 1) as f32;
-
 /// Bytes of the factors after the bits.
 const FACTORS: usize = 16;
 
 /// The one-bit RaBitQ scheme.
 pub(crate) struct RaBitQ1;
 
-/// A query prepared for RaBitQ: 4-bit levels as interleaved bit planes.
+/// A query prepared for RaBitQ: its levels as one or two 4-bit digits (see
+/// [`QueryDigits`]), each digit as interleaved bit planes.
 #[derive(Clone, Debug)]
 pub(crate) struct RaBitQQuery {
-    /// `planes[PLANES·w + j]`: bit `k` is bit `j` of `u_{64w+k}`.
-    pub(super) planes: Vec<u64>,
+    /// Most significant digit first; `digits[d][PLANES·w + j]`: bit `k` is bit `j` of
+    /// digit `d` of `u_{64w+k}`.
+    pub(super) digits: Vec<Vec<u64>>,
     pub(super) dims: f64,
     pub(super) root: f64,
     pub(super) lo: f64,
@@ -78,6 +79,26 @@ pub(crate) struct RaBitQQuery {
     pub(super) bound_per_factor: f64,
     /// `QUERY_BOUND · qstep`.
     pub(super) bound_query: f64,
+}
+
+impl RaBitQQuery {
+    /// Bytes of a bit string of the query's length (one code plane).
+    pub(super) fn bits_len(&self) -> usize {
+        self.digits
+            .first()
+            .map_or(0, |planes| planes.len() / PLANES * 8)
+    }
+
+    /// `<b, u>` of the bit string `bits` and the query's levels: [`bitplane_dot`] once per
+    /// digit, each pass exact in `u32`.
+    #[inline(always)]
+    pub(super) fn dot<S: Simd>(&self, simd: S, bits: &[u8]) -> u64 {
+        let mut sum = 0u64;
+        for planes in &self.digits {
+            sum = (sum << PLANES) + u64::from(bitplane_dot(simd, bits, planes));
+        }
+        sum
+    }
 }
 
 impl Codec for RaBitQ1 {
@@ -114,15 +135,25 @@ impl Codec for RaBitQ1 {
         out.extend_from_slice(&cross.to_le_bytes());
     }
 
-    fn prepare(q: &[f32]) -> RaBitQQuery {
-        let (lo, step, levels) = super::sq8::quantize(q, QUERY_LEVELS);
-        let levels: Vec<u8> = levels.collect();
-        let mut planes = vec![0u64; PLANES * q.len().div_ceil(64)];
-        for (i, &u) in levels.iter().enumerate() {
-            for j in 0..PLANES {
-                planes[PLANES * (i / 64) + j] |= u64::from(u >> j & 1) << (i % 64);
-            }
-        }
+    const DIGITS_WITH_CENTRES: QueryDigits = QueryDigits::One;
+
+    fn prepare(q: &[f32], digits: QueryDigits) -> RaBitQQuery {
+        let (lo, step, levels) = super::sq8::quantize(q, digits.top(PLANES as u32));
+        let levels: Vec<u16> = levels.collect();
+        let count = digits.count();
+        let digits = (0..count)
+            .map(|d| {
+                let shift = PLANES * (count - 1 - d);
+                let mut planes = vec![0u64; PLANES * q.len().div_ceil(64)];
+                for (i, &u) in levels.iter().enumerate() {
+                    for j in 0..PLANES {
+                        planes[PLANES * (i / 64) + j] |=
+                            u64::from(u >> (shift + j) & 1) << (i % 64);
+                    }
+                }
+                planes
+            })
+            .collect();
         let dims = q.len() as f64;
         let norm = q
             .iter()
@@ -130,7 +161,7 @@ impl Codec for RaBitQ1 {
             .sum::<f64>()
             .sqrt();
         RaBitQQuery {
-            planes,
+            digits,
             dims,
             root: dims.sqrt(),
             lo: f64::from(lo),
@@ -143,8 +174,8 @@ impl Codec for RaBitQ1 {
 
     #[inline(always)]
     fn inner_product<S: Simd>(simd: S, query: &RaBitQQuery, code: &[u8]) -> InnerProduct {
-        let (bits, factors) = code.split_at((query.planes.len() / PLANES * 8).min(code.len()));
-        let bu = f64::from(bitplane_dot(simd, bits, &query.planes));
+        let (bits, factors) = code.split_at(query.bits_len().min(code.len()));
+        let bu = query.dot(simd, bits) as f64;
         let ones = f64::from(kernels::ones(bits));
         let norm = f64::from(le_f32(factors, 0));
         let ip_oo = f64::from(le_f32(factors, 4));
@@ -181,16 +212,43 @@ mod tests {
         assert_eq!(le_f32(&code[8..], 8), 0.0);
         assert_eq!(kernels::ones(&code[..8]), 63);
         // Then the estimate is exact up to the query's quantization.
-        let q = RaBitQ1::prepare(&x);
+        let q = RaBitQ1::prepare(&x, QueryDigits::One);
         let ip = RaBitQ1::inner_product(pulp::Scalar::new(), &q, &code);
         assert!((ip.value - 64.0).abs() < 1e-4, "{}", ip.value);
+    }
+
+    #[test]
+    fn two_digits_are_the_eight_bit_levels_exactly() {
+        let mut rng = crate::codes::rotation::SplitMix64::new(11);
+        let mut random = |n: usize| -> Vec<f32> {
+            (0..n)
+                .map(|_| (rng.next_u64() >> 40) as f32 / (1u64 << 24) as f32 - 0.5)
+                .collect()
+        };
+        for dims in [64, 128, 384] {
+            let (x, q) = (random(dims), random(dims));
+            let mut code = Vec::new();
+            RaBitQ1::encode(&x, 0.0, &mut code);
+            let bits = &code[..dims / 8];
+            let two = RaBitQ1::prepare(&q, QueryDigits::Two);
+            let (_, step, levels) = crate::codes::sq8::quantize(&q, 255.0);
+            let expected: u64 = levels
+                .enumerate()
+                .filter(|(i, _)| bits[i / 8] >> (i % 8) & 1 == 1)
+                .map(|(_, u)| u64::from(u))
+                .sum();
+            assert_eq!(two.dot(pulp::Scalar::new(), bits), expected, "{dims}");
+            let one = RaBitQ1::prepare(&q, QueryDigits::One);
+            assert_eq!(f64::from(step), two.step);
+            assert!(two.bound_query * 16.0 < one.bound_query, "{dims}");
+        }
     }
 
     #[test]
     fn zero_vector_estimates_zero() {
         let mut code = Vec::new();
         RaBitQ1::encode(&[0.0; 64], 0.0, &mut code);
-        let q = RaBitQ1::prepare(&[0.25; 64]);
+        let q = RaBitQ1::prepare(&[0.25; 64], QueryDigits::One);
         let ip = RaBitQ1::inner_product(pulp::Scalar::new(), &q, &code);
         assert_eq!((ip.value, ip.error, ip.norm), (0.0, 0.0, 0.0));
     }

@@ -25,14 +25,15 @@
 //! | 4 | `‖y‖` (`f32` LE) |
 //!
 //! With the query's bit planes `v`, `<u, v> = Σₖ 2ᵏ · Σⱼ 2ʲ · popcount(uₖ & vⱼ)`: the
-//! [`bitplane_dot`] kernel once per code plane, and
+//! [`bitplane_dot`](super::kernels::bitplane_dot) kernel once per code plane (and query
+//! digit), and
 //! `<y, q̄> = qlo·Σuᵢ + qstep·<u, v> - c·(D·qlo + qstep·Σvᵢ)`.
 
 use pulp::Simd;
 
-use super::kernels::{self, PLANES, bitplane_dot};
+use super::kernels;
 use super::rabitq::{RaBitQ1, RaBitQQuery};
-use super::{Codec, InnerProduct, le_f32};
+use super::{Codec, InnerProduct, QueryDigits, le_f32};
 
 /// Scales tried per vector when fitting the grid.
 pub(crate) const CANDIDATES: usize = 72;
@@ -223,17 +224,19 @@ impl<const BITS: usize> Codec for RaBitQExt<BITS> {
         out.extend_from_slice(&(best_norm as f32).to_le_bytes());
     }
 
-    fn prepare(q: &[f32]) -> RaBitQQuery {
-        RaBitQ1::prepare(q)
+    const DIGITS_WITH_CENTRES: QueryDigits = QueryDigits::Two;
+
+    fn prepare(q: &[f32], digits: QueryDigits) -> RaBitQQuery {
+        RaBitQ1::prepare(q, digits)
     }
 
     #[inline(always)]
     fn inner_product<S: Simd>(simd: S, query: &RaBitQQuery, code: &[u8]) -> InnerProduct {
-        let plane = query.planes.len() / PLANES * 8;
+        let plane = query.bits_len();
         let (planes, factors) = code.split_at((BITS * plane).min(code.len()));
         let (mut uv, mut sum_u) = (0u64, 0u64);
         for (k, bits) in planes.chunks_exact(plane.max(1)).enumerate() {
-            uv += u64::from(bitplane_dot(simd, bits, &query.planes)) << k;
+            uv += query.dot(simd, bits) << k;
             sum_u += u64::from(kernels::ones(bits)) << k;
         }
         let norm = f64::from(le_f32(factors, 0));
@@ -396,7 +399,11 @@ mod tests {
             .sum();
         let mut code = Vec::new();
         RaBitQExt::<4>::encode(&x, 0.0, &mut code);
-        let ip = RaBitQExt::<4>::inner_product(pulp::Scalar::new(), &RaBitQ1::prepare(&q), &code);
+        let ip = RaBitQExt::<4>::inner_product(
+            pulp::Scalar::new(),
+            &RaBitQ1::prepare(&q, QueryDigits::One),
+            &code,
+        );
         assert!((ip.value - exact).abs() <= ip.error, "{ip:?} vs {exact}");
     }
 
@@ -404,7 +411,7 @@ mod tests {
     fn zero_vector_estimates_zero() {
         let mut code = Vec::new();
         RaBitQExt::<4>::encode(&[0.0; 64], 0.0, &mut code);
-        let q = RaBitQ1::prepare(&[0.25; 64]);
+        let q = RaBitQ1::prepare(&[0.25; 64], QueryDigits::One);
         let ip = RaBitQExt::<4>::inner_product(pulp::Scalar::new(), &q, &code);
         assert_eq!((ip.value, ip.error, ip.norm), (0.0, 0.0, 0.0));
     }

@@ -12,13 +12,15 @@
 //! | `D+16 .. D+20` | `<x - mean, mean>` (`f32` LE) | for dot and cosine (see the parent) |
 //!
 //! `x'` is the rotated, centred vector the quantizer hands over (see the module parent).
-//! The query `q'` is quantized the same way into `uᵢ`, `qlo`, `qstep`, and with
-//! `x̂ᵢ = lo + step·cᵢ`, `q̂ᵢ = qlo + qstep·uᵢ` the estimate is exactly `<x̂, q̂>`:
+//! The query `q'` is quantized the same way into `uᵢ`, `qlo`, `qstep` (on 255 levels, or
+//! 65 535 for a query of two digits, see [`QueryDigits`]), and with `x̂ᵢ = lo + step·cᵢ`,
+//! `q̂ᵢ = qlo + qstep·uᵢ` the estimate is exactly `<x̂, q̂>`:
 //!
 //! `<x̂, q̂> = D·lo·qlo + lo·qstep·Σuᵢ + qlo·step·Σcᵢ + step·qstep·Σ cᵢuᵢ`
 //!
-//! one integer kernel ([`dot_u8`](super::kernels::dot_u8)) and four multiply-adds per code:
-//! no component is decoded to a float.
+//! one integer kernel ([`dot_u8`](super::kernels::dot_u8)) per query digit
+//! (`Σ cᵢuᵢ = 2⁸·Σ cᵢ·highᵢ + Σ cᵢ·lowᵢ` with two) and four multiply-adds per code: no
+//! component is decoded to a float.
 //!
 //! # Error bound (always valid)
 //!
@@ -32,7 +34,7 @@
 use pulp::Simd;
 
 use super::kernels::dot_u8;
-use super::{Codec, InnerProduct, le_f32, le_u32};
+use super::{Codec, InnerProduct, QueryDigits, le_f32, le_u32};
 
 /// The highest level of a component.
 const LEVELS: f32 = 255.0;
@@ -43,10 +45,12 @@ const FACTORS: usize = 20;
 /// The SQ8 scheme.
 pub(crate) struct Sq8;
 
-/// A query prepared for SQ8: its own 8-bit code and bounds.
+/// A query prepared for SQ8: its own levels, as one or two 8-bit digits, and bounds.
 #[derive(Clone, Debug)]
 pub(crate) struct Sq8Query {
-    codes: Vec<u8>,
+    /// The levels' base-256 digits, most significant first: `digits[d][i]` is digit `d` of
+    /// component `i` (see [`QueryDigits`]).
+    digits: Vec<Vec<u8>>,
     lo: f64,
     step: f64,
     sum: f64,
@@ -55,36 +59,42 @@ pub(crate) struct Sq8Query {
     error_per_step: f64,
 }
 
-/// `(lo, step, codes)` of `x` on `levels` levels above `lo`, rounding to nearest.
-pub(crate) fn quantize(x: &[f32], levels: f32) -> (f32, f32, impl Iterator<Item = u8> + '_) {
+/// `(lo, step, levels)` of `x` on the levels `0..=top` above `lo` (`top` at most 65 535),
+/// rounding to nearest.
+pub(crate) fn quantize(x: &[f32], top: f32) -> (f32, f32, impl Iterator<Item = u16> + '_) {
     let lo = x.iter().copied().fold(f32::INFINITY, f32::min);
     let hi = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let step = (hi - lo) / levels;
+    let step = (hi - lo) / top;
     let (lo, step) = if step > 0.0 && step.is_finite() {
         (lo, step)
     } else {
         (if lo.is_finite() { lo } else { 0.0 }, 0.0)
     };
-    let codes = x.iter().map(move |&v| {
+    let levels = x.iter().map(move |&v| {
         if step > 0.0 {
-            nearest_level((v - lo) / step, levels)
+            nearest_level((v - lo) / step, top)
         } else {
             0
         }
     });
-    (lo, step, codes)
+    (lo, step, levels)
 }
 
-/// `x.round().clamp(0.0, levels) as u8`, without the `round` call that the baseline
-/// instruction set makes a library call (every query's preparation quantizes it, once per
-/// centre with several): truncating `x + 0.5` rounds halves away from zero for `x >= 0`,
-/// and overshoots only when that addition rounds up (x just below a half), which the exact
+/// `x.round().clamp(0.0, top) as u16` (`top` at most 65 535), without the `round` call
+/// that the baseline instruction set makes a library call (every query's preparation
+/// quantizes it): truncating `x + 0.5` rounds halves away from zero for `x >= 0`, and
+/// overshoots only when that addition rounds up (x just below a half), which the exact
 /// comparison with `up - 0.5` undoes.
 #[inline(always)]
-fn nearest_level(x: f32, levels: f32) -> u8 {
-    let x = x.clamp(0.0, levels);
-    let up = (x + 0.5) as u8;
+fn nearest_level(x: f32, top: f32) -> u16 {
+    let x = x.clamp(0.0, top);
+    let up = (x + 0.5) as u16;
     if x < f32::from(up) - 0.5 { up - 1 } else { up }
+}
+
+/// The 8-bit level of a code component (`quantize` on [`LEVELS`] gives at most 255).
+fn byte(level: u16) -> u8 {
+    u8::try_from(level).unwrap_or(u8::MAX)
 }
 
 impl Codec for Sq8 {
@@ -95,9 +105,9 @@ impl Codec for Sq8 {
     }
 
     fn encode(x: &[f32], cross: f32, out: &mut Vec<u8>) {
-        let (lo, step, codes) = quantize(x, LEVELS);
+        let (lo, step, levels) = quantize(x, LEVELS);
         let start = out.len();
-        out.extend(codes);
+        out.extend(levels.map(byte));
         let sum: u32 = out[start..].iter().map(|&c| u32::from(c)).sum();
         let norm = x.iter().map(|&v| f64::from(v) * f64::from(v)).sum::<f64>();
         out.extend_from_slice(&lo.to_le_bytes());
@@ -107,12 +117,14 @@ impl Codec for Sq8 {
         out.extend_from_slice(&cross.to_le_bytes());
     }
 
-    fn prepare(q: &[f32]) -> Sq8Query {
-        let (lo, step, codes) = quantize(q, LEVELS);
-        let codes: Vec<u8> = codes.collect();
+    const DIGITS_WITH_CENTRES: QueryDigits = QueryDigits::Two;
+
+    fn prepare(q: &[f32], digits: QueryDigits) -> Sq8Query {
+        let (lo, step, levels) = quantize(q, digits.top(8));
+        let levels: Vec<u16> = levels.collect();
         let (lo, step) = (f64::from(lo), f64::from(step));
-        let sum: f64 = codes.iter().map(|&u| f64::from(u)).sum();
-        let norm_hat = codes
+        let sum: f64 = levels.iter().map(|&u| f64::from(u)).sum();
+        let norm_hat = levels
             .iter()
             .map(|&u| {
                 let v = lo + step * f64::from(u);
@@ -121,8 +133,15 @@ impl Codec for Sq8 {
             .sum::<f64>()
             .sqrt();
         let half_root = (q.len() as f64).sqrt() / 2.0;
+        let count = digits.count();
+        let digits = (0..count)
+            .map(|d| {
+                let shift = 8 * (count - 1 - d);
+                levels.iter().map(|&u| (u >> shift) as u8).collect()
+            })
+            .collect();
         Sq8Query {
-            codes,
+            digits,
             lo,
             step,
             sum,
@@ -145,9 +164,14 @@ impl Codec for Sq8 {
 
     #[inline(always)]
     fn inner_product<S: Simd>(simd: S, query: &Sq8Query, code: &[u8]) -> InnerProduct {
-        let d = query.codes.len();
+        let d = query.digits.first().map_or(0, Vec::len);
         let (codes, factors) = code.split_at(d.min(code.len()));
-        let dot = f64::from(dot_u8(simd, codes, &query.codes));
+        // Σ cᵢuᵢ, digit by digit (each pass exact in u32, see `dot_u8`).
+        let mut dot = 0u64;
+        for digit in &query.digits {
+            dot = (dot << 8) + u64::from(dot_u8(simd, codes, digit));
+        }
+        let dot = dot as f64;
         let lo = f64::from(le_f32(factors, 0));
         let step = f64::from(le_f32(factors, 4));
         let sum = f64::from(le_u32(factors, 8));
@@ -183,12 +207,63 @@ mod tests {
         assert_eq!(code[63], 255);
         assert_eq!(code[32], 130);
         assert_eq!(le_f32(&code[64..], 0), -1.0);
-        let q = Sq8::prepare(&x);
+        let q = Sq8::prepare(&x, QueryDigits::One);
         let ip = Sq8::inner_product(pulp::Scalar::new(), &q, &code);
         let exact: f64 = x.iter().map(|&v| f64::from(v) * f64::from(v)).sum();
         assert!((ip.value - exact).abs() <= ip.error, "{ip:?} vs {exact}");
         assert!((ip.value - exact).abs() < 2e-3 * exact, "{ip:?} vs {exact}");
         assert!((ip.norm - exact.sqrt()).abs() < 1e-5);
+    }
+
+    /// A query of two digits is the query on 65 535 levels, its products computed exactly,
+    /// and its estimate of `<x̂, q'>` (the code against the exact query) 257 times tighter.
+    #[test]
+    fn two_digits_are_the_sixteen_bit_levels_exactly() {
+        let mut rng = crate::codes::rotation::SplitMix64::new(5);
+        let mut random = |n: usize, scale: f32| -> Vec<f32> {
+            (0..n)
+                .map(|_| ((rng.next_u64() >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * scale)
+                .collect()
+        };
+        for dims in [64, 384, 1024] {
+            let x = random(dims, 1.0);
+            // A query far from the codes' centre: large components.
+            let q: Vec<f32> = random(dims, 40.0).iter().map(|v| v + 30.0).collect();
+            let mut code = Vec::new();
+            Sq8::encode(&x, 0.0, &mut code);
+            let mut decoded = vec![0.0; dims];
+            assert!(Sq8::decode(&code, &mut decoded));
+            let target: f64 = decoded
+                .iter()
+                .zip(&q)
+                .map(|(&a, &b)| f64::from(a) * f64::from(b))
+                .sum();
+            let two = Sq8::prepare(&q, QueryDigits::Two);
+            let (_, step, levels) = quantize(&q, 65535.0);
+            let levels: Vec<u16> = levels.collect();
+            let dot: u64 = code[..dims]
+                .iter()
+                .zip(&levels)
+                .map(|(&c, &u)| u64::from(c) * u64::from(u))
+                .sum();
+            let mut product = 0u64;
+            for digit in &two.digits {
+                product =
+                    (product << 8) + u64::from(dot_u8(pulp::Scalar::new(), &code[..dims], digit));
+            }
+            assert_eq!(product, dot, "{dims}");
+            assert_eq!(two.step, f64::from(step));
+            let one = Sq8::prepare(&q, QueryDigits::One);
+            let (ip1, ip2) = (
+                Sq8::inner_product(pulp::Scalar::new(), &one, &code),
+                Sq8::inner_product(pulp::Scalar::new(), &two, &code),
+            );
+            // The query's half of the bound, against the code's own vector.
+            let bound = |query: &Sq8Query| ip1.norm * query.error_per_norm * 1.0001 + 1e-9;
+            assert!((ip2.value - target).abs() <= bound(&two), "{dims}");
+            assert!((ip1.value - target).abs() <= bound(&one), "{dims}");
+            assert!(bound(&two) * 200.0 < bound(&one), "{dims}");
+        }
     }
 
     #[test]
@@ -213,7 +288,7 @@ mod tests {
         Sq8::encode(&x, 0.0, &mut code);
         assert!(code[..64].iter().all(|&c| c == 0));
         assert_eq!(le_f32(&code[64..], 4), 0.0);
-        let q = Sq8::prepare(&[2.0; 64]);
+        let q = Sq8::prepare(&[2.0; 64], QueryDigits::One);
         let ip = Sq8::inner_product(pulp::Scalar::new(), &q, &code);
         assert_eq!(ip.value, 64.0);
     }
@@ -245,8 +320,14 @@ mod level_tests {
         for x in cases {
             assert_eq!(
                 nearest_level(x, LEVELS),
-                x.round().clamp(0.0, LEVELS) as u8,
+                x.round().clamp(0.0, LEVELS) as u16,
                 "{x}"
+            );
+            let wide = x * 257.0;
+            assert_eq!(
+                nearest_level(wide, 65535.0),
+                wide.round().clamp(0.0, 65535.0) as u16,
+                "{wide}"
             );
         }
     }
