@@ -160,6 +160,18 @@ pub fn read_ids(path: &Path) -> io::Result<Vec<Vec<u32>>> {
     read_texmex(&bytes).ok_or_else(|| invalid(path, "not an .ivecs file"))
 }
 
+/// Writes `data` into `dir` (created if missing) as the files [`load`] reads back:
+/// `base.fvecs`, `queries.fvecs` and `groundtruth.ivecs`.
+///
+/// # Errors
+/// I/O errors.
+pub fn write(dir: &Path, data: &Dataset) -> io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    write_vectors(&dir.join("base.fvecs"), &data.base)?;
+    write_vectors(&dir.join("queries.fvecs"), &data.queries)?;
+    write_ids(&dir.join("groundtruth.ivecs"), &data.ground_truth)
+}
+
 /// Writes `matrix` as `.fvecs` (per row: a little-endian int32 dimension, then the floats).
 ///
 /// # Errors
@@ -428,6 +440,21 @@ mod tests {
         write_ids(&path, &ids).unwrap();
         assert_eq!(read_ids(&path).unwrap(), ids);
         assert!(write_ids(&path, &[vec![1], vec![2, 3]]).is_err());
+    }
+
+    #[test]
+    fn a_written_dataset_loads_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let l2 =
+            |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum::<f32>();
+        let data = generate(60, 4, 8, 2, 10, l2);
+        let out = dir.path().join("generated");
+        write(&out, &data).unwrap();
+        assert!(has_dataset(&out));
+        let read = load(&out).unwrap();
+        assert_eq!(read.base.data, data.base.data);
+        assert_eq!(read.queries.data, data.queries.data);
+        assert_eq!(read.ground_truth, data.ground_truth);
     }
 
     #[test]

@@ -32,6 +32,11 @@ struct Args {
     /// Use generated clustered data of N vectors of DIM components instead: "N,DIM".
     #[arg(long, value_name = "N,DIM")]
     generate: Option<String>,
+    /// Also write the data used (base, queries and their exact ground truth by --metric) to
+    /// DIR as base.fvecs, queries.fvecs and groundtruth.ivecs, so that the peers
+    /// (`peers/run_peers.sh --dataset DIR`) run on the same generated vectors.
+    #[arg(long, value_name = "DIR")]
+    write_dataset: Option<PathBuf>,
     /// Use only the first N base vectors (ground truth is then recomputed exactly).
     #[arg(long)]
     limit: Option<usize>,
@@ -210,6 +215,10 @@ fn load_data<M: Metric>(args: &Args) -> Result<Dataset, String> {
 
 fn run_metric<M: Metric>(args: &Args) -> Result<(), String> {
     let data = load_data::<M>(args)?;
+    if let Some(dir) = &args.write_dataset {
+        dataset::write(dir, &data).map_err(|e| format!("writing {}: {e}", dir.display()))?;
+        eprintln!("data: written to {}", dir.display());
+    }
     eprintln!(
         "{} base x {} dims, {} queries; metric {}; kernels: {}; build threads: {}",
         data.base.rows(),
