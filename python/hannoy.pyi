@@ -4,7 +4,7 @@ transactional store (LMDB, redb or memory). See ``Database``."""
 import os
 import pathlib
 from types import TracebackType
-from typing import Callable, Iterable, Literal, Optional, Union, final
+from typing import Callable, Iterable, Literal, Optional, Union, final, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -159,6 +159,7 @@ class Reader:
     """Nearest-neighbour queries on one index, as of the last commit before it was opened
     or refreshed. A held reader pins its snapshot: ``refresh()`` or ``close()`` it."""
 
+    @overload
     def search(
         self,
         vector: Vector,
@@ -166,11 +167,27 @@ class Reader:
         ef_search: Optional[int] = None,
         candidates: Optional[Ids] = None,
         rescore: Optional[int] = None,
+        timeout: Optional[float] = None,
+        return_cut_short: Literal[False] = False,
     ) -> list[tuple[int, float]]:
         """The ``k`` closest items as ``(id, distance)`` pairs, closest first. On an index
         with compact codes the walk runs on the codes and ``rescore`` candidates (default
-        ``ef_search``) are rescored with the full vectors."""
-
+        ``ef_search``) are rescored with the full vectors. ``timeout`` (seconds) cuts the
+        search short when it runs out: the best results found by then come back."""
+    @overload
+    def search(
+        self,
+        vector: Vector,
+        k: int = 10,
+        ef_search: Optional[int] = None,
+        candidates: Optional[Ids] = None,
+        rescore: Optional[int] = None,
+        timeout: Optional[float] = None,
+        *,
+        return_cut_short: Literal[True],
+    ) -> tuple[list[tuple[int, float]], bool]:
+        """``(pairs, cut_short)``: the results and whether ``timeout`` cut them short."""
+    @overload
     def search_batch(
         self,
         queries: Matrix,
@@ -178,10 +195,25 @@ class Reader:
         ef_search: Optional[int] = None,
         candidates: Optional[Ids] = None,
         rescore: Optional[int] = None,
+        timeout: Optional[float] = None,
+        return_cut_short: Literal[False] = False,
     ) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.float32]]:
         """One search per row, in parallel: ``(ids, distances)`` of shape ``(n, k)``, padded
-        with ``MISSING_ID`` and ``inf``."""
-
+        with ``MISSING_ID`` and ``inf``. ``timeout`` (seconds) is the whole batch's budget."""
+    @overload
+    def search_batch(
+        self,
+        queries: Matrix,
+        k: int = 10,
+        ef_search: Optional[int] = None,
+        candidates: Optional[Ids] = None,
+        rescore: Optional[int] = None,
+        timeout: Optional[float] = None,
+        *,
+        return_cut_short: Literal[True],
+    ) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.float32], npt.NDArray[np.bool_]]:
+        """``(ids, distances, cut_short)``: a bool per row, whether ``timeout`` cut it short."""
+    @overload
     def search_item(
         self,
         id: int,
@@ -189,9 +221,23 @@ class Reader:
         ef_search: Optional[int] = None,
         candidates: Optional[Ids] = None,
         rescore: Optional[int] = None,
+        timeout: Optional[float] = None,
+        return_cut_short: Literal[False] = False,
     ) -> list[tuple[int, float]]:
         """The ``k`` items closest to item ``id``; ``KeyError`` if it is not in the index."""
-
+    @overload
+    def search_item(
+        self,
+        id: int,
+        k: int = 10,
+        ef_search: Optional[int] = None,
+        candidates: Optional[Ids] = None,
+        rescore: Optional[int] = None,
+        timeout: Optional[float] = None,
+        *,
+        return_cut_short: Literal[True],
+    ) -> tuple[list[tuple[int, float]], bool]:
+        """``(pairs, cut_short)``, as ``search``."""
     def item_vector(self, id: int) -> npt.NDArray[np.float32]:
         """The stored vector of item ``id``; ``KeyError`` if it is not in the index."""
 

@@ -156,6 +156,7 @@ impl Row {
             "walk_distances": self.walk.map(|w| w.walk_distances),
             "bytes_per_distance": self.walk.map(|w| w.bytes_per_distance),
             "rescored": self.walk.map(|w| w.rescored),
+            "cut_short": self.walk.map(|w| w.cut_short),
         })
         .to_string()
     }
@@ -194,8 +195,12 @@ pub fn table(rows: &[Row]) -> String {
             None => row.cache.name().to_owned(),
         };
         let walk = row.walk.map_or("-".to_owned(), |w| {
+            let cut = match w.cut_short {
+                0.0 => String::new(),
+                share => format!(", cut {:.0}%", share * 100.0),
+            };
             format!(
-                "{:.0}x{}, {:.0}",
+                "{:.0}x{}, {:.0}{cut}",
                 w.walk_distances, w.bytes_per_distance, w.rescored
             )
         });

@@ -87,6 +87,8 @@ pub struct RunConfig {
     /// Measured readers copy their links and codes into their own memory
     /// ([`hannoy::Reader::hold_in_memory`]).
     pub hold_in_memory: bool,
+    /// Each query's time budget ([`hannoy::QueryBuilder::time_budget`]), if any.
+    pub time_budget: Option<std::time::Duration>,
 }
 
 /// What our searches did on average at one point, from [`hannoy::SearchStats`].
@@ -98,6 +100,34 @@ pub struct WalkFigures {
     pub bytes_per_distance: u64,
     /// Candidates rescored with full vectors per query.
     pub rescored: f64,
+    /// Share of the queries cut short by the time budget.
+    pub cut_short: f64,
+}
+
+/// The query our index runs at `ef`: with the run's rescore count and time budget, on the
+/// codes if `codes`, restricted to `filter`'s candidates if any.
+fn query<'r, 't, M: Metric, T: hannoy::ReadTxn>(
+    reader: &'r Reader<'t, M, T>,
+    config: &RunConfig,
+    ef: usize,
+    filter: Option<&'r Filter>,
+    codes: bool,
+) -> hannoy::QueryBuilder<'r, 't, M, T> {
+    let builder = reader.nns(config.k).ef_search(ef).use_codes(codes);
+    let builder = match config.rescore {
+        Some(rescore) => builder.rescore(rescore),
+        None => builder,
+    };
+    let builder = match config.time_budget {
+        Some(budget) => builder.time_budget(budget),
+        None => builder,
+    };
+    match filter {
+        Some(f) => builder
+            .candidates(&f.ids)
+            .filter_strategy(config.filter_strategy),
+        None => builder,
+    }
 }
 
 /// Search measurements at one ef_search.
@@ -509,18 +539,7 @@ fn search_ids<M: Metric, T: hannoy::ReadTxn>(
     codes: bool,
     query: &[f32],
 ) -> Vec<u32> {
-    let query_builder = reader.nns(config.k).ef_search(ef).use_codes(codes);
-    let query_builder = match config.rescore {
-        Some(rescore) => query_builder.rescore(rescore),
-        None => query_builder,
-    };
-    let query_builder = match filter {
-        Some(f) => query_builder
-            .candidates(&f.ids)
-            .filter_strategy(config.filter_strategy),
-        None => query_builder,
-    };
-    match query_builder.by_vector(query) {
+    match self::query(reader, config, ef, filter, codes).by_vector(query) {
         Ok(found) => found.into_iter().map(|(id, _)| id).collect(),
         Err(_) => Vec::new(),
     }
@@ -587,27 +606,18 @@ fn walk_figures<M: Metric, T: hannoy::ReadTxn>(
     let mut total = WalkFigures::default();
     let queries = data.queries.rows();
     for q in 0..queries {
-        let builder = reader.nns(config.k).ef_search(ef).use_codes(codes);
-        let builder = match config.rescore {
-            Some(rescore) => builder.rescore(rescore),
-            None => builder,
-        };
-        let builder = match filter {
-            Some(f) => builder
-                .candidates(&f.ids)
-                .filter_strategy(config.filter_strategy),
-            None => builder,
-        };
-        let (_, stats) = builder
+        let (_, stats) = query(reader, config, ef, filter, codes)
             .by_vector_with_stats(data.queries.row(q))
             .map_err(|e| e.to_string())?;
         total.walk_distances += stats.walk_distances as f64;
         total.rescored += stats.rescored as f64;
+        total.cut_short += f64::from(u8::from(stats.cut_short));
         total.bytes_per_distance = stats.bytes_per_distance;
     }
     let n = queries.max(1) as f64;
     total.walk_distances /= n;
     total.rescored /= n;
+    total.cut_short /= n;
     Ok(total)
 }
 

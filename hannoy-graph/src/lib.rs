@@ -15,6 +15,7 @@ mod item_chunks;
 mod params;
 mod reader;
 mod search;
+mod stop;
 pub mod store;
 mod writer;
 
@@ -22,7 +23,8 @@ pub use error::{Error, Result};
 pub use params::{BuildParams, MAX_LEVELS, MAX_M0};
 pub use reader::{
     CheckReport, DEFAULT_EF_SEARCH, FilterStrategy, GRAPH_DISTANCE_WEIGHT, QueryBuilder, Reader,
-    SearchStats,
+    SearchStats, Searched,
 };
+pub use stop::CancelCheck;
 pub use store::{KvStore, ReadTxn, StoreError, StoreResult, WriteTxn};
 pub use writer::{BuildStats, Builder, Phase, Progress, Writer};

@@ -15,6 +15,7 @@ use std::collections::BinaryHeap;
 use hannoy_metrics::kernels::{self, Simd, WithSimd};
 
 use crate::error::Result;
+use crate::stop::{Never, Stop};
 
 /// A node with its distance to the query.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -249,6 +250,22 @@ pub fn search_layer<G: GraphView>(
     scratch: &mut Scratch,
     keep: impl Fn(u32) -> bool,
 ) -> Result<Vec<Candidate>> {
+    search_layer_until(graph, query, entries, ef, layer, scratch, keep, &Never)
+}
+
+/// [`search_layer`] that asks `stop` before each node expansion and, once it says so,
+/// returns the nodes found so far (sorted, closest first).
+#[allow(clippy::too_many_arguments)]
+pub fn search_layer_until<G: GraphView>(
+    graph: &G,
+    query: &[u8],
+    entries: &[Candidate],
+    ef: usize,
+    layer: u8,
+    scratch: &mut Scratch,
+    keep: impl Fn(u32) -> bool,
+    stop: &impl Stop,
+) -> Result<Vec<Candidate>> {
     kernels::arch().dispatch(SearchLayer {
         graph,
         query,
@@ -257,11 +274,12 @@ pub fn search_layer<G: GraphView>(
         layer,
         scratch,
         keep,
+        stop,
     })
 }
 
-/// The arguments of [`search_layer`], run under one dispatch.
-struct SearchLayer<'a, G, K> {
+/// The arguments of [`search_layer_until`], run under one dispatch.
+struct SearchLayer<'a, G, K, P> {
     graph: &'a G,
     query: &'a [u8],
     entries: &'a [Candidate],
@@ -269,9 +287,10 @@ struct SearchLayer<'a, G, K> {
     layer: u8,
     scratch: &'a mut Scratch,
     keep: K,
+    stop: &'a P,
 }
 
-impl<G: GraphView, K: Fn(u32) -> bool> WithSimd for SearchLayer<'_, G, K> {
+impl<G: GraphView, K: Fn(u32) -> bool, P: Stop> WithSimd for SearchLayer<'_, G, K, P> {
     type Output = Result<Vec<Candidate>>;
 
     #[inline(always)]
@@ -284,8 +303,9 @@ impl<G: GraphView, K: Fn(u32) -> bool> WithSimd for SearchLayer<'_, G, K> {
             layer,
             scratch,
             keep,
+            stop,
         } = self;
-        search_layer_in(simd, graph, query, entries, ef, layer, scratch, keep)
+        search_layer_in(simd, graph, query, entries, ef, layer, scratch, keep, stop)
     }
 }
 
@@ -301,6 +321,7 @@ fn search_layer_in<S: Simd, G: GraphView>(
     layer: u8,
     scratch: &mut Scratch,
     keep: impl Fn(u32) -> bool,
+    stop: &impl Stop,
 ) -> Result<Vec<Candidate>> {
     let Scratch {
         visited,
@@ -324,6 +345,9 @@ fn search_layer_in<S: Simd, G: GraphView>(
     }
 
     while let Some(Reverse(current)) = candidates.pop() {
+        if stop.due() {
+            break;
+        }
         if results.len() >= ef
             && results
                 .peek()

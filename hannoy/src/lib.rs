@@ -102,6 +102,50 @@
 //! assert!(found[0].1 < 0.5, "an estimate, close to 0");
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! # Search deadline
+//!
+//! A request with a time budget cuts its search short: [`QueryBuilder::time_budget`] (or
+//! [`QueryBuilder::deadline`], an `Instant`) and [`QueryBuilder::cancel_when`] (a check such
+//! as an atomic flag) are asked before each node expansion; a search stopped by them returns
+//! the best results it had found, with [`SearchStats::cut_short`] set.
+//!
+//! ```
+//! use std::sync::atomic::{AtomicBool, Ordering};
+//! use std::time::Duration;
+//!
+//! use hannoy::{Database, Euclidean, Reader, WriteTxn, Writer};
+//! use rand::SeedableRng;
+//!
+//! let dir = tempfile::tempdir()?;
+//! let db = Database::open(dir.path())?;
+//! let writer = Writer::<Euclidean>::new(0, 8);
+//! let mut wtxn = db.write_txn()?;
+//! for id in 0..500u32 {
+//!     let v: Vec<f32> = (0..8).map(|d| ((id * 7 + d * 13) % 29) as f32).collect();
+//!     writer.add_item(&mut wtxn, id, &v)?;
+//! }
+//! writer.builder(&mut rand::rngs::StdRng::seed_from_u64(1)).build(&mut wtxn)?;
+//! wtxn.commit()?;
+//!
+//! let rtxn = db.read_txn()?;
+//! let reader = Reader::<Euclidean, _>::open(&rtxn, 0)?;
+//! let query = [3.0; 8];
+//! // A generous budget: the search completes.
+//! let (found, stats) = reader
+//!     .nns(5)
+//!     .time_budget(Duration::from_secs(10))
+//!     .by_vector_with_stats(&query)?;
+//! assert!(!stats.cut_short);
+//! assert_eq!(found.len(), 5);
+//! // A request cancelled before the search starts: it stops at once, with what it has.
+//! let cancelled = AtomicBool::new(true);
+//! let check = || cancelled.load(Ordering::Relaxed);
+//! let (partial, stats) = reader.nns(5).cancel_when(&check).by_vector_with_stats(&query)?;
+//! assert!(stats.cut_short);
+//! assert!(partial.len() <= found.len());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 #![forbid(unsafe_code)]
 
 mod database;
@@ -109,8 +153,9 @@ mod database;
 pub use database::Database;
 pub use hannoy_graph::store::{KvStore, ReadTxn, StoreError, WriteTxn};
 pub use hannoy_graph::{
-    BuildParams, BuildStats, Builder, CheckReport, DEFAULT_EF_SEARCH, Error, FilterStrategy,
-    MAX_M0, Phase, Progress, QueryBuilder, Reader, Result, SearchStats, Writer,
+    BuildParams, BuildStats, Builder, CancelCheck, CheckReport, DEFAULT_EF_SEARCH, Error,
+    FilterStrategy, MAX_M0, Phase, Progress, QueryBuilder, Reader, Result, SearchStats, Searched,
+    Writer,
 };
 pub use hannoy_metrics::{
     BinaryQuantizedCosine, BinaryQuantizedEuclidean, BinaryQuantizedManhattan, CodeError, Cosine,

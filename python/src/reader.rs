@@ -1,10 +1,12 @@
 //! `hannoy.Reader`: nearest-neighbour queries on one index, in one snapshot.
 
 use std::sync::{Arc, PoisonError, RwLock};
+use std::time::{Duration, Instant};
 
 use hannoy::{DEFAULT_EF_SEARCH, QueryBuilder, ReadTxn, Reader as IndexReader};
 use hannoy::{Error, RoaringBitmap};
 use numpy::{PyArray1, PyArray2, PyArrayMethods};
+use pyo3::IntoPyObjectExt;
 use pyo3::exceptions::PyMemoryError;
 use pyo3::prelude::*;
 use rayon::prelude::*;
@@ -91,7 +93,19 @@ impl View {
         ef_search: Option<i64>,
         candidates: Option<&'a RoaringBitmap>,
         rescore: Option<i64>,
+        timeout: Option<f64>,
     ) -> PyResult<Query<'a>> {
+        let deadline = match timeout {
+            None => None,
+            Some(t) if t.is_finite() && t >= 0.0 => Duration::try_from_secs_f64(t)
+                .ok()
+                .and_then(|budget| Instant::now().checked_add(budget)),
+            Some(t) => {
+                return Err(value_error(format!(
+                    "timeout must be a finite number of seconds >= 0, not {t}"
+                )));
+            }
+        };
         let ef = match ef_search {
             Some(ef) => count("ef_search", ef)?,
             None => DEFAULT_EF_SEARCH,
@@ -106,6 +120,7 @@ impl View {
             ef: ef.min(self.slots.max(1)),
             candidates,
             rescore,
+            deadline,
         })
     }
 }
@@ -119,6 +134,8 @@ struct Query<'a> {
     ef: usize,
     candidates: Option<&'a RoaringBitmap>,
     rescore: Option<usize>,
+    /// When the search (every row of a batch) stops, from ``timeout``.
+    deadline: Option<Instant>,
 }
 
 impl<'a> Query<'a> {
@@ -134,6 +151,10 @@ impl<'a> Query<'a> {
         let builder = reader.nns(self.k).ef_search(self.ef);
         let builder = match self.rescore {
             Some(rescore) => builder.rescore(rescore),
+            None => builder,
+        };
+        let builder = match self.deadline {
+            Some(deadline) => builder.deadline(deadline),
             None => builder,
         };
         match self.candidates {
@@ -184,6 +205,20 @@ impl Reader {
     }
 }
 
+/// A single search's result: its pairs, or `(pairs, cut_short)` when asked for.
+fn pairs_and_flag(
+    py: Python<'_>,
+    found: Vec<(u32, f32)>,
+    cut_short: bool,
+    return_cut_short: bool,
+) -> PyResult<Py<PyAny>> {
+    if return_cut_short {
+        (found, cut_short).into_py_any(py)
+    } else {
+        found.into_py_any(py)
+    }
+}
+
 /// Candidate ids as a bitmap.
 fn candidate_set(candidates: Option<&Bound<'_, PyAny>>) -> PyResult<Option<RoaringBitmap>> {
     candidates
@@ -202,7 +237,12 @@ impl Reader {
     /// codes (``Reader.quantization``), the graph is walked on the codes and ``rescore``
     /// candidates (default: ``ef_search``) are rescored with the full vectors, so the
     /// distances are exact; fewer is faster. ``ValueError`` for ``rescore < 1``.
-    #[pyo3(signature = (vector, k=10, ef_search=None, candidates=None, rescore=None))]
+    ///
+    /// ``timeout`` (seconds, a float) cuts the search short when it runs out: the best
+    /// results found by then come back, distances exact. With ``return_cut_short=True``
+    /// the result is ``(pairs, cut_short)``, ``cut_short`` saying whether it was.
+    #[pyo3(signature = (vector, k=10, ef_search=None, candidates=None, rescore=None, timeout=None, return_cut_short=false))]
+    #[allow(clippy::too_many_arguments)]
     fn search(
         &self,
         py: Python<'_>,
@@ -211,19 +251,22 @@ impl Reader {
         ef_search: Option<i64>,
         candidates: Option<&Bound<'_, PyAny>>,
         rescore: Option<i64>,
-    ) -> PyResult<Vec<(u32, f32)>> {
+        timeout: Option<f64>,
+        return_cut_short: bool,
+    ) -> PyResult<Py<PyAny>> {
         let view = self.view()?;
         let allowed = candidate_set(candidates)?;
-        let query = view.query(k, ef_search, allowed.as_ref(), rescore)?;
-        arrays::with_vector(vector, |vector| {
+        let query = view.query(k, ef_search, allowed.as_ref(), rescore, timeout)?;
+        let (found, stats) = arrays::with_vector(vector, |vector| {
             arrays::check_dimensions("query", vector.len(), view.dimensions)?;
             guard::detach(py, || {
                 with_snapshot!(&view.snapshot, |_txn, reader| query
                     .on(reader)
-                    .by_vector(vector))
+                    .by_vector_with_stats(vector))
             })?
             .map_err(to_py)
-        })
+        })?;
+        pairs_and_flag(py, found, stats.cut_short, return_cut_short)
     }
 
     /// One search per row of ``queries`` (2-D, float32 or float64), run in parallel.
@@ -231,7 +274,12 @@ impl Reader {
     /// Returns ``(ids, distances)``: a ``uint32`` and a ``float32`` array of shape
     /// ``(len(queries), k)``, each row closest first. Where a row has fewer than ``k``
     /// results the rest of it holds ``MISSING_ID`` (``2**32 - 1``) and ``inf``.
-    #[pyo3(signature = (queries, k=10, ef_search=None, candidates=None, rescore=None))]
+    ///
+    /// ``timeout`` (seconds) is the whole batch's budget: every row stops when it runs
+    /// out, with the best it had found. ``return_cut_short=True`` adds a third array, a
+    /// bool per row saying whether that row was cut short.
+    #[pyo3(signature = (queries, k=10, ef_search=None, candidates=None, rescore=None, timeout=None, return_cut_short=false))]
+    #[allow(clippy::too_many_arguments)]
     fn search_batch<'py>(
         &self,
         py: Python<'py>,
@@ -240,54 +288,69 @@ impl Reader {
         ef_search: Option<i64>,
         candidates: Option<&Bound<'py, PyAny>>,
         rescore: Option<i64>,
-    ) -> PyResult<Neighbours<'py>> {
+        timeout: Option<f64>,
+        return_cut_short: bool,
+    ) -> PyResult<Py<PyAny>> {
         let view = self.view()?;
         let allowed = candidate_set(candidates)?;
-        let query = view.query(k, ef_search, allowed.as_ref(), rescore)?;
+        let query = view.query(k, ef_search, allowed.as_ref(), rescore, timeout)?;
         let k = query.k;
-        let (ids, distances, rows) = arrays::with_matrix(queries, |queries, rows, cols| {
-            arrays::check_dimensions("query", cols, view.dimensions)?;
-            let cells = rows
-                .checked_mul(k)
-                .ok_or_else(|| PyMemoryError::new_err("rows × k overflows"))?;
-            let mut ids: Vec<u32> = Vec::new();
-            let mut distances: Vec<f32> = Vec::new();
-            ids.try_reserve_exact(cells)
-                .and_then(|()| distances.try_reserve_exact(cells))
-                .map_err(|e| PyMemoryError::new_err(e.to_string()))?;
-            let found = guard::detach(py, || {
-                with_snapshot!(&view.snapshot, |_txn, reader| {
-                    let builder = query.on(reader);
-                    queries
-                        .par_chunks(view.dimensions)
-                        .enumerate()
-                        .map(|(row, vector)| builder.by_vector(vector).map_err(|e| (row, e)))
-                        .collect::<Result<Vec<_>, (usize, Error)>>()
-                })
+        let (ids, distances, cut_short, rows) =
+            arrays::with_matrix(queries, |queries, rows, cols| {
+                arrays::check_dimensions("query", cols, view.dimensions)?;
+                let cells = rows
+                    .checked_mul(k)
+                    .ok_or_else(|| PyMemoryError::new_err("rows × k overflows"))?;
+                let mut ids: Vec<u32> = Vec::new();
+                let mut distances: Vec<f32> = Vec::new();
+                ids.try_reserve_exact(cells)
+                    .and_then(|()| distances.try_reserve_exact(cells))
+                    .map_err(|e| PyMemoryError::new_err(e.to_string()))?;
+                let found = guard::detach(py, || {
+                    with_snapshot!(&view.snapshot, |_txn, reader| {
+                        let builder = query.on(reader);
+                        queries
+                            .par_chunks(view.dimensions)
+                            .enumerate()
+                            .map(|(row, vector)| {
+                                builder.by_vector_with_stats(vector).map_err(|e| (row, e))
+                            })
+                            .collect::<Result<Vec<_>, (usize, Error)>>()
+                    })
+                })?;
+                let found = found.map_err(|(row, e)| {
+                    let e = to_py(e);
+                    let message = format!("row {row}: {}", e.value(py));
+                    PyErr::from_type(e.get_type(py), message)
+                })?;
+                let mut cut_short = Vec::with_capacity(found.len());
+                for (row, stats) in &found {
+                    ids.extend(row.iter().map(|&(id, _)| id));
+                    distances.extend(row.iter().map(|&(_, distance)| distance));
+                    let missing = k.saturating_sub(row.len());
+                    ids.extend(std::iter::repeat_n(MISSING_ID, missing));
+                    distances.extend(std::iter::repeat_n(f32::INFINITY, missing));
+                    cut_short.push(stats.cut_short);
+                }
+                Ok((ids, distances, cut_short, rows))
             })?;
-            let found = found.map_err(|(row, e)| {
-                let e = to_py(e);
-                let message = format!("row {row}: {}", e.value(py));
-                PyErr::from_type(e.get_type(py), message)
-            })?;
-            for row in &found {
-                ids.extend(row.iter().map(|&(id, _)| id));
-                distances.extend(row.iter().map(|&(_, distance)| distance));
-                let missing = k.saturating_sub(row.len());
-                ids.extend(std::iter::repeat_n(MISSING_ID, missing));
-                distances.extend(std::iter::repeat_n(f32::INFINITY, missing));
-            }
-            Ok((ids, distances, rows))
-        })?;
-        Ok((
+        let neighbours: Neighbours<'_> = (
             PyArray1::from_vec(py, ids).reshape([rows, k])?,
             PyArray1::from_vec(py, distances).reshape([rows, k])?,
-        ))
+        );
+        if return_cut_short {
+            let (ids, distances) = neighbours;
+            (ids, distances, PyArray1::from_vec(py, cut_short)).into_py_any(py)
+        } else {
+            neighbours.into_py_any(py)
+        }
     }
 
     /// The ``k`` items closest to item ``id`` (itself first, at distance 0), as
-    /// ``search``. Raises ``KeyError`` if the reader does not see ``id``.
-    #[pyo3(signature = (id, k=10, ef_search=None, candidates=None, rescore=None))]
+    /// ``search`` (``timeout`` and ``return_cut_short`` too). Raises ``KeyError`` if the
+    /// reader does not see ``id``.
+    #[pyo3(signature = (id, k=10, ef_search=None, candidates=None, rescore=None, timeout=None, return_cut_short=false))]
+    #[allow(clippy::too_many_arguments)]
     fn search_item(
         &self,
         py: Python<'_>,
@@ -296,17 +359,20 @@ impl Reader {
         ef_search: Option<i64>,
         candidates: Option<&Bound<'_, PyAny>>,
         rescore: Option<i64>,
-    ) -> PyResult<Vec<(u32, f32)>> {
+        timeout: Option<f64>,
+        return_cut_short: bool,
+    ) -> PyResult<Py<PyAny>> {
         let view = self.view()?;
         let id = arrays::item_id(id)?;
         let allowed = candidate_set(candidates)?;
-        let query = view.query(k, ef_search, allowed.as_ref(), rescore)?;
-        guard::detach(py, || {
+        let query = view.query(k, ef_search, allowed.as_ref(), rescore, timeout)?;
+        let (found, stats) = guard::detach(py, || {
             with_snapshot!(&view.snapshot, |txn, reader| query
                 .on(reader)
-                .by_item(txn, id))
+                .by_item_with_stats(txn, id))
         })?
-        .map_err(to_py)
+        .map_err(to_py)?;
+        pairs_and_flag(py, found, stats.cut_short, return_cut_short)
     }
 
     /// The stored vector of item ``id`` as a float32 array (binary-quantized metrics give

@@ -17,6 +17,7 @@ pub mod corruption_suite;
 pub mod crash;
 pub mod damage;
 pub mod dataset_suite;
+pub mod deadline_suite;
 pub mod failpoint;
 pub mod index_model;
 pub mod index_suite;
@@ -138,6 +139,11 @@ macro_rules! conformance_suite {
                 several_centres_follow_the_data,
                 scheme_change_re_encodes_without_touching_the_graph,
                 bad_codes_input_is_a_typed_error
+            );
+            $crate::conformance_suite!(@tests $backend; deadline_suite:
+                a_search_that_is_not_cut_short_is_unchanged,
+                a_cancelled_search_stops_at_the_next_expansion,
+                a_past_deadline_stops_every_kind_of_search
             );
             $crate::conformance_suite!(@tests $backend; index_model:
                 random_updates_keep_the_graph_valid_and_exact

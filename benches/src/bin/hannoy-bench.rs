@@ -115,6 +115,10 @@ struct Args {
     /// (`Reader::hold_in_memory`) instead of reading them from the store.
     #[arg(long)]
     hold_in_memory: bool,
+    /// Give each query this budget in microseconds (`QueryBuilder::time_budget`): a search
+    /// that runs out returns what it found, cut short (the share is reported).
+    #[arg(long, value_name = "US")]
+    time_budget_us: Option<u64>,
     /// Check the graph's validity after each build.
     #[arg(long)]
     check: bool,
@@ -257,6 +261,7 @@ fn run_metric<M: Metric>(args: &Args) -> Result<(), String> {
         rescore: args.rescore,
         codes_only: args.codes_only,
         hold_in_memory: args.hold_in_memory,
+        time_budget: args.time_budget_us.map(std::time::Duration::from_micros),
         filter_strategy: match args.filter_strategy {
             Strategy::Auto => FilterStrategy::Auto,
             Strategy::Graph => FilterStrategy::Graph,

@@ -10,6 +10,7 @@ use crate::error::{Error, Result};
 use crate::format::{Metadata, codes};
 use crate::item_chunks::ItemChunks;
 use crate::search::{Candidate, GraphView};
+use crate::stop::Stop;
 use crate::store::ReadTxn;
 
 /// An index's compact codes as a reader holds them.
@@ -113,7 +114,8 @@ impl<'t, M: Metric, T: ReadTxn + 't> GraphView for CodeWalk<'_, '_, 't, M, T> {
 /// Rescores `found` (sorted by estimate, closest first) with the full vectors: the first
 /// `rescore` of them, in order, each unless the estimate's lower bound already exceeds the
 /// `k`-th exact distance found so far (it could not enter the results). Returns the `k`
-/// closest by exact distance, closest first, and how many were rescored.
+/// closest by exact distance, closest first, and how many were rescored. Once `k` are
+/// rescored, `stop` is asked before each further one.
 pub(super) fn rescore<M: Metric, T: ReadTxn>(
     reader: &Reader<'_, M, T>,
     walk: &CodeWalk<'_, '_, '_, M, T>,
@@ -121,11 +123,16 @@ pub(super) fn rescore<M: Metric, T: ReadTxn>(
     found: &[Candidate],
     k: usize,
     rescore: usize,
+    stop: &impl Stop,
 ) -> Result<(Vec<Candidate>, usize)> {
     let mut best: Vec<Candidate> = Vec::with_capacity(k + 1);
     let mut rescored = 0;
     for candidate in found.iter().take(rescore.max(k)) {
         if best.len() == k {
+            // The first k are always rescored: the results' distances are exact.
+            if stop.due() {
+                break;
+            }
             let kth = best[k - 1].dist;
             let code = walk.codes.code(candidate.slot)?;
             if walk.query.estimate(code).lower > kth {

@@ -7,7 +7,7 @@ mod query;
 
 pub use check::CheckReport;
 pub use filter::{FilterStrategy, GRAPH_DISTANCE_WEIGHT};
-pub use query::{QueryBuilder, SearchStats};
+pub use query::{QueryBuilder, SearchStats, Searched};
 
 use std::marker::PhantomData;
 use std::sync::OnceLock;

@@ -1,6 +1,7 @@
 //! Nearest-neighbour queries.
 
 use std::collections::BinaryHeap;
+use std::time::{Duration, Instant};
 
 use hannoy_metrics::Metric;
 use rayon::prelude::*;
@@ -11,7 +12,14 @@ use super::{DEFAULT_EF_SEARCH, FilterStrategy, Reader};
 use crate::error::{Error, Result};
 use crate::format::codes::code_error;
 use crate::search::{self, Candidate, Counting, GraphView};
+use crate::stop::{CancelCheck, Cutoff, Never, Stop};
 use crate::store::ReadTxn;
+
+/// One search's results, `(item id, distance)` closest first, and what it did.
+pub type Searched = (Vec<(u32, f32)>, SearchStats);
+
+/// How many items a filtered exact scan compares between two looks at its cut-off.
+const SCAN_STOP_EVERY: usize = 64;
 
 /// What one search did, from [`QueryBuilder::by_vector_with_stats`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -23,6 +31,11 @@ pub struct SearchStats {
     pub bytes_per_distance: u64,
     /// Candidates rescored with their full vectors (0 when the walk ran on them).
     pub rescored: u64,
+    /// The search was cut short by its [deadline](QueryBuilder::deadline),
+    /// [time budget](QueryBuilder::time_budget) or
+    /// [cancellation check](QueryBuilder::cancel_when): the results are the best it had
+    /// found (their distances exact all the same).
+    pub cut_short: bool,
 }
 
 /// A k-nearest-neighbour query, made by [`Reader::nns`].
@@ -38,6 +51,9 @@ pub struct QueryBuilder<'r, 't, M: Metric, T: ReadTxn + 't> {
     strategy: FilterStrategy,
     rescore: Option<usize>,
     use_codes: bool,
+    deadline: Option<Instant>,
+    budget: Option<Duration>,
+    cancel: Option<CancelCheck<'r>>,
 }
 
 impl<'r, 't, M: Metric, T: ReadTxn + 't> QueryBuilder<'r, 't, M, T> {
@@ -50,6 +66,9 @@ impl<'r, 't, M: Metric, T: ReadTxn + 't> QueryBuilder<'r, 't, M, T> {
             strategy: FilterStrategy::Auto,
             rescore: None,
             use_codes: true,
+            deadline: None,
+            budget: None,
+            cancel: None,
         }
     }
 
@@ -96,6 +115,43 @@ impl<'r, 't, M: Metric, T: ReadTxn + 't> QueryBuilder<'r, 't, M, T> {
         self
     }
 
+    /// Stop at `deadline`: the search checks it before each node expansion of layer 0 and
+    /// before each rescored candidate past the `k`-th, and returns the best results found
+    /// by then, with [`SearchStats::cut_short`] set. A batch ([`by_vectors`](Self::by_vectors))
+    /// stops every row at the same instant. (An example is in the `hannoy` crate's docs,
+    /// "Search deadline".)
+    pub fn deadline(mut self, deadline: Instant) -> Self {
+        self.deadline = Some(deadline);
+        self
+    }
+
+    /// Stop when `budget` has passed since the search began (since the call, for a batch):
+    /// [`deadline`](Self::deadline) at that instant. With both, the earlier one counts.
+    pub fn time_budget(mut self, budget: Duration) -> Self {
+        self.budget = Some(budget);
+        self
+    }
+
+    /// Stop as soon as `cancel` returns true, asked at the same points as the
+    /// [`deadline`](Self::deadline) (so keep it cheap: an atomic load). Called from the
+    /// searching threads.
+    pub fn cancel_when(mut self, cancel: CancelCheck<'r>) -> Self {
+        self.cancel = Some(cancel);
+        self
+    }
+
+    /// The deadline of a search (or batch) starting now: the earlier of
+    /// [`deadline`](Self::deadline) and now plus the [`time_budget`](Self::time_budget).
+    fn deadline_from_now(&self) -> Option<Instant> {
+        let by_budget = self
+            .budget
+            .and_then(|budget| Instant::now().checked_add(budget));
+        match (self.deadline, by_budget) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
     /// The `k` items closest to `query`.
     ///
     /// # Errors
@@ -112,8 +168,17 @@ impl<'r, 't, M: Metric, T: ReadTxn + 't> QueryBuilder<'r, 't, M, T> {
     /// # Errors
     /// As [`by_vector`](Self::by_vector).
     pub fn by_vector_with_stats(&self, query: &[f32]) -> Result<(Vec<(u32, f32)>, SearchStats)> {
+        self.by_vector_until(query, &Cutoff::new(self.deadline_from_now(), self.cancel))
+    }
+
+    /// [`by_vector_with_stats`](Self::by_vector_with_stats) stopped by `cutoff`.
+    fn by_vector_until(
+        &self,
+        query: &[f32],
+        cutoff: &Cutoff<'_>,
+    ) -> Result<(Vec<(u32, f32)>, SearchStats)> {
         let encoded = self.encode_query(query)?;
-        self.search_encoded(&encoded, Some(query))
+        self.search_encoded(&encoded, Some(query), cutoff)
     }
 
     /// The `k` items closest to item `id` (itself included, at distance 0).
@@ -121,12 +186,21 @@ impl<'r, 't, M: Metric, T: ReadTxn + 't> QueryBuilder<'r, 't, M, T> {
     /// # Errors
     /// [`Error::ItemNotFound`] if the reader does not see `id`; store errors.
     pub fn by_item(&self, txn: &T, id: u32) -> Result<Vec<(u32, f32)>> {
+        Ok(self.by_item_with_stats(txn, id)?.0)
+    }
+
+    /// [`by_item`](Self::by_item), with what the search did.
+    ///
+    /// # Errors
+    /// As [`by_item`](Self::by_item).
+    pub fn by_item_with_stats(&self, txn: &T, id: u32) -> Result<(Vec<(u32, f32)>, SearchStats)> {
+        let cutoff = Cutoff::new(self.deadline_from_now(), self.cancel);
         let slot = self
             .reader
             .slot_of(txn, id)?
             .ok_or(Error::ItemNotFound(id))?;
         let query = self.reader.vector_bytes(slot)?;
-        Ok(self.search_encoded(&query, None)?.0)
+        self.search_encoded(&query, None, &cutoff)
     }
 
     /// One search per row of `queries` (row-major, `dimensions` floats per row), spread
@@ -136,6 +210,19 @@ impl<'r, 't, M: Metric, T: ReadTxn + 't> QueryBuilder<'r, 't, M, T> {
     /// [`Error::DimensionMismatch`] if the length is not a multiple of the dimensions;
     /// the first error of any row.
     pub fn by_vectors(&self, queries: &[f32]) -> Result<Vec<Vec<(u32, f32)>>> {
+        Ok(self
+            .by_vectors_with_stats(queries)?
+            .into_iter()
+            .map(|(found, _)| found)
+            .collect())
+    }
+
+    /// [`by_vectors`](Self::by_vectors), with what each search did. A
+    /// [`time_budget`](Self::time_budget) counts from this call for every row.
+    ///
+    /// # Errors
+    /// As [`by_vectors`](Self::by_vectors).
+    pub fn by_vectors_with_stats(&self, queries: &[f32]) -> Result<Vec<Searched>> {
         let dimensions = self.reader.dimensions();
         if !queries.len().is_multiple_of(dimensions) {
             return Err(Error::DimensionMismatch {
@@ -143,9 +230,10 @@ impl<'r, 't, M: Metric, T: ReadTxn + 't> QueryBuilder<'r, 't, M, T> {
                 found: queries.len() % dimensions,
             });
         }
+        let deadline = self.deadline_from_now();
         queries
             .par_chunks_exact(dimensions)
-            .map(|query| self.by_vector(query))
+            .map(|query| self.by_vector_until(query, &Cutoff::new(deadline, self.cancel)))
             .collect()
     }
 
@@ -169,6 +257,19 @@ impl<'r, 't, M: Metric, T: ReadTxn + 't> QueryBuilder<'r, 't, M, T> {
         &self,
         query: &[u8],
         raw: Option<&[f32]>,
+        cutoff: &Cutoff<'_>,
+    ) -> Result<(Vec<(u32, f32)>, SearchStats)> {
+        let (found, mut stats) = self.search_encoded_until(query, raw, cutoff)?;
+        stats.cut_short = cutoff.fired();
+        Ok((found, stats))
+    }
+
+    /// [`search_encoded`](Self::search_encoded) without the flag.
+    fn search_encoded_until(
+        &self,
+        query: &[u8],
+        raw: Option<&[f32]>,
+        cutoff: &Cutoff<'_>,
     ) -> Result<(Vec<(u32, f32)>, SearchStats)> {
         codes::check_rescore(self.rescore)?;
         let reader = self.reader;
@@ -181,7 +282,7 @@ impl<'r, 't, M: Metric, T: ReadTxn + 't> QueryBuilder<'r, 't, M, T> {
             return Ok(none);
         }
         let Some(candidates) = self.candidates else {
-            return self.search_graph(query, raw, k, None);
+            return self.search_graph(query, raw, k, None, cutoff);
         };
         let allowed = candidates & &reader.items;
         if allowed.is_empty() {
@@ -201,10 +302,10 @@ impl<'r, 't, M: Metric, T: ReadTxn + 't> QueryBuilder<'r, 't, M, T> {
             let mut stats = SearchStats {
                 walk_distances: allowed.len(),
                 bytes_per_distance: M::encoded_len(reader.dimensions()) as u64,
-                rescored: 0,
+                ..SearchStats::default()
             };
             let Some(codes) = reader.codes_only() else {
-                return Ok((self.scan(reader, query, k, &allowed)?, stats));
+                return Ok((self.scan(reader, query, k, &allowed, cutoff)?, stats));
             };
             // Codes only: the scan ranks by the codes too.
             let prepared = prepare::<M, _>(codes, query, raw, reader.dimensions())?;
@@ -214,25 +315,29 @@ impl<'r, 't, M: Metric, T: ReadTxn + 't> QueryBuilder<'r, 't, M, T> {
                 query: &prepared,
             };
             stats.bytes_per_distance = codes.quantizer.code_len() as u64;
-            Ok((self.scan(&walk, &[], k, &allowed)?, stats))
+            Ok((self.scan(&walk, &[], k, &allowed, cutoff)?, stats))
         } else {
-            self.search_graph(query, raw, k, Some(&allowed))
+            self.search_graph(query, raw, k, Some(&allowed), cutoff)
         }
     }
 
     /// The `k` nearest of `allowed` by `graph`'s distances (exact on the vectors; `k` at
-    /// most the item count).
+    /// most the item count); `cutoff` is asked every [`SCAN_STOP_EVERY`] items.
     fn scan<G: GraphView>(
         &self,
         graph: &G,
         query: &[u8],
         k: usize,
         allowed: &RoaringBitmap,
+        cutoff: &Cutoff<'_>,
     ) -> Result<Vec<(u32, f32)>> {
         let reader = self.reader;
         let mut slots = reader.slot_index().cursor();
         let mut best: BinaryHeap<(Candidate, u32)> = BinaryHeap::with_capacity(k + 1);
-        for id in allowed {
+        for (scanned, id) in allowed.iter().enumerate() {
+            if scanned % SCAN_STOP_EVERY == 0 && cutoff.due() {
+                break;
+            }
             let slot = slots
                 .slot(id)
                 .ok_or_else(|| Error::corrupted(format!("item {id} has no node"), &[]))?;
@@ -265,6 +370,7 @@ impl<'r, 't, M: Metric, T: ReadTxn + 't> QueryBuilder<'r, 't, M, T> {
         raw: Option<&[f32]>,
         k: usize,
         allowed: Option<&RoaringBitmap>,
+        cutoff: &Cutoff<'_>,
     ) -> Result<(Vec<(u32, f32)>, SearchStats)> {
         let reader = self.reader;
         let ef = self.ef_search.max(k);
@@ -276,11 +382,11 @@ impl<'r, 't, M: Metric, T: ReadTxn + 't> QueryBuilder<'r, 't, M, T> {
         }
         let Some(codes) = reader.codes.as_ref().filter(|_| self.use_codes) else {
             let graph = Counting::new(reader);
-            let found = self.walk(&graph, query, ef, allowed)?;
+            let found = self.walk(&graph, query, ef, allowed, cutoff)?;
             let stats = SearchStats {
                 walk_distances: graph.count(),
                 bytes_per_distance: M::encoded_len(reader.dimensions()) as u64,
-                rescored: 0,
+                ..SearchStats::default()
             };
             return Ok((self.results(found.into_iter().take(k))?, stats));
         };
@@ -291,21 +397,22 @@ impl<'r, 't, M: Metric, T: ReadTxn + 't> QueryBuilder<'r, 't, M, T> {
             query: &prepared,
         };
         let graph = Counting::new(&walk);
-        let found = self.walk(&graph, &[], ef, allowed)?;
+        let found = self.walk(&graph, &[], ef, allowed, cutoff)?;
         if codes_only {
             let stats = SearchStats {
                 walk_distances: graph.count(),
                 bytes_per_distance: codes.quantizer.code_len() as u64,
-                rescored: 0,
+                ..SearchStats::default()
             };
             return Ok((self.results(found.into_iter().take(k))?, stats));
         }
         let rescore = self.rescore.unwrap_or(ef);
-        let (best, rescored) = codes::rescore(reader, &walk, query, &found, k, rescore)?;
+        let (best, rescored) = codes::rescore(reader, &walk, query, &found, k, rescore, cutoff)?;
         let stats = SearchStats {
             walk_distances: graph.count(),
             bytes_per_distance: codes.quantizer.code_len() as u64,
             rescored: rescored as u64,
+            cut_short: false,
         };
         Ok((self.results(best.into_iter())?, stats))
     }
@@ -318,6 +425,7 @@ impl<'r, 't, M: Metric, T: ReadTxn + 't> QueryBuilder<'r, 't, M, T> {
         query: &[u8],
         ef: usize,
         allowed: Option<&RoaringBitmap>,
+        cutoff: &Cutoff<'_>,
     ) -> Result<Vec<Candidate>> {
         let reader = self.reader;
         let Some(entry) = reader.meta.entry_point else {
@@ -330,10 +438,30 @@ impl<'r, 't, M: Metric, T: ReadTxn + 't> QueryBuilder<'r, 't, M, T> {
         for layer in (1..=reader.meta.max_level).rev() {
             current = search::greedy_closest(graph, query, current, layer)?;
         }
+        // A search with neither deadline nor cancellation runs the loop without the check.
+        if cutoff.is_active() {
+            self.walk_layer0(graph, query, current, ef, allowed, cutoff)
+        } else {
+            self.walk_layer0(graph, query, current, ef, allowed, &Never)
+        }
+    }
+
+    /// The search of layer 0 from `current`, stopped by `stop`.
+    fn walk_layer0<G: GraphView>(
+        &self,
+        graph: &G,
+        query: &[u8],
+        current: Candidate,
+        ef: usize,
+        allowed: Option<&RoaringBitmap>,
+        stop: &impl Stop,
+    ) -> Result<Vec<Candidate>> {
+        let reader = self.reader;
+        let entries = [current];
         search::with_scratch(|scratch| match allowed {
             Some(allowed) => {
                 let keep = |slot| reader.item_of(slot).is_some_and(|id| allowed.contains(id));
-                search::search_layer(graph, query, &[current], ef, 0, scratch, keep)
+                search::search_layer_until(graph, query, &entries, ef, 0, scratch, keep, stop)
             }
             None if reader.hides_items => {
                 let visible = |slot| {
@@ -341,9 +469,11 @@ impl<'r, 't, M: Metric, T: ReadTxn + 't> QueryBuilder<'r, 't, M, T> {
                         .item_of(slot)
                         .is_some_and(|id| reader.items.contains(id))
                 };
-                search::search_layer(graph, query, &[current], ef, 0, scratch, visible)
+                search::search_layer_until(graph, query, &entries, ef, 0, scratch, visible, stop)
             }
-            None => search::search_layer(graph, query, &[current], ef, 0, scratch, |_| true),
+            None => {
+                search::search_layer_until(graph, query, &entries, ef, 0, scratch, |_| true, stop)
+            }
         })
     }
 
