@@ -223,8 +223,10 @@ class Reader:
         rescore: Optional[int] = None,
         timeout: Optional[float] = None,
         return_cut_short: Literal[False] = False,
+        exclude_self: bool = False,
     ) -> list[tuple[int, float]]:
-        """The ``k`` items closest to item ``id``; ``KeyError`` if it is not in the index."""
+        """The ``k`` items closest to item ``id`` (itself first unless ``exclude_self``);
+        ``KeyError`` if it is not in the index."""
     @overload
     def search_item(
         self,
@@ -236,8 +238,37 @@ class Reader:
         timeout: Optional[float] = None,
         *,
         return_cut_short: Literal[True],
+        exclude_self: bool = False,
     ) -> tuple[list[tuple[int, float]], bool]:
         """``(pairs, cut_short)``, as ``search``."""
+    @overload
+    def search_items(
+        self,
+        ids: Ids,
+        k: int = 10,
+        ef_search: Optional[int] = None,
+        candidates: Optional[Ids] = None,
+        rescore: Optional[int] = None,
+        timeout: Optional[float] = None,
+        return_cut_short: Literal[False] = False,
+        exclude_self: bool = False,
+    ) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.float32]]:
+        """One ``search_item`` per id, in parallel, as the arrays of ``search_batch`` (a row
+        per id, in order); ``KeyError`` for the first id not in the index."""
+    @overload
+    def search_items(
+        self,
+        ids: Ids,
+        k: int = 10,
+        ef_search: Optional[int] = None,
+        candidates: Optional[Ids] = None,
+        rescore: Optional[int] = None,
+        timeout: Optional[float] = None,
+        *,
+        return_cut_short: Literal[True],
+        exclude_self: bool = False,
+    ) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.float32], npt.NDArray[np.bool_]]:
+        """``(ids, distances, cut_short)``, as ``search_batch``."""
     def item_vector(self, id: int) -> npt.NDArray[np.float32]:
         """The stored vector of item ``id``; ``KeyError`` if it is not in the index."""
 

@@ -4,7 +4,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use hannoy::{DEFAULT_EF_SEARCH, QueryBuilder, ReadTxn, Reader as IndexReader};
-use hannoy::{Error, RoaringBitmap};
+use hannoy::{Error, RoaringBitmap, Searched};
 use numpy::{PyArray1, PyArray2, PyArrayMethods};
 use pyo3::IntoPyObjectExt;
 use pyo3::exceptions::PyMemoryError;
@@ -205,6 +205,49 @@ impl Reader {
     }
 }
 
+/// Refuses a result of `rows × k` cells that cannot be allocated.
+fn check_cells(rows: usize, k: usize) -> PyResult<()> {
+    let cells = rows
+        .checked_mul(k)
+        .ok_or_else(|| PyMemoryError::new_err("rows × k overflows"))?;
+    let mut probe: Vec<u64> = Vec::new();
+    probe
+        .try_reserve_exact(cells)
+        .map_err(|e| PyMemoryError::new_err(e.to_string()))
+}
+
+/// Rows of results as ``(ids, distances)`` arrays of shape ``(rows, k)``, padded with
+/// ``MISSING_ID`` and ``inf``, and the bool array of rows cut short when asked for.
+fn rows_as_arrays(
+    py: Python<'_>,
+    found: &[Searched],
+    k: usize,
+    return_cut_short: bool,
+) -> PyResult<Py<PyAny>> {
+    let rows = found.len();
+    let mut ids: Vec<u32> = Vec::with_capacity(rows.saturating_mul(k));
+    let mut distances: Vec<f32> = Vec::with_capacity(rows.saturating_mul(k));
+    let mut cut_short = Vec::with_capacity(rows);
+    for (row, stats) in found {
+        ids.extend(row.iter().map(|&(id, _)| id));
+        distances.extend(row.iter().map(|&(_, distance)| distance));
+        let missing = k.saturating_sub(row.len());
+        ids.extend(std::iter::repeat_n(MISSING_ID, missing));
+        distances.extend(std::iter::repeat_n(f32::INFINITY, missing));
+        cut_short.push(stats.cut_short);
+    }
+    let neighbours: Neighbours<'_> = (
+        PyArray1::from_vec(py, ids).reshape([rows, k])?,
+        PyArray1::from_vec(py, distances).reshape([rows, k])?,
+    );
+    if return_cut_short {
+        let (ids, distances) = neighbours;
+        (ids, distances, PyArray1::from_vec(py, cut_short)).into_py_any(py)
+    } else {
+        neighbours.into_py_any(py)
+    }
+}
+
 /// A single search's result: its pairs, or `(pairs, cut_short)` when asked for.
 fn pairs_and_flag(
     py: Python<'_>,
@@ -294,62 +337,67 @@ impl Reader {
         let view = self.view()?;
         let allowed = candidate_set(candidates)?;
         let query = view.query(k, ef_search, allowed.as_ref(), rescore, timeout)?;
-        let k = query.k;
-        let (ids, distances, cut_short, rows) =
-            arrays::with_matrix(queries, |queries, rows, cols| {
-                arrays::check_dimensions("query", cols, view.dimensions)?;
-                let cells = rows
-                    .checked_mul(k)
-                    .ok_or_else(|| PyMemoryError::new_err("rows × k overflows"))?;
-                let mut ids: Vec<u32> = Vec::new();
-                let mut distances: Vec<f32> = Vec::new();
-                ids.try_reserve_exact(cells)
-                    .and_then(|()| distances.try_reserve_exact(cells))
-                    .map_err(|e| PyMemoryError::new_err(e.to_string()))?;
-                let found = guard::detach(py, || {
-                    with_snapshot!(&view.snapshot, |_txn, reader| {
-                        let builder = query.on(reader);
-                        queries
-                            .par_chunks(view.dimensions)
-                            .enumerate()
-                            .map(|(row, vector)| {
-                                builder.by_vector_with_stats(vector).map_err(|e| (row, e))
-                            })
-                            .collect::<Result<Vec<_>, (usize, Error)>>()
-                    })
-                })?;
-                let found = found.map_err(|(row, e)| {
-                    let e = to_py(e);
-                    let message = format!("row {row}: {}", e.value(py));
-                    PyErr::from_type(e.get_type(py), message)
-                })?;
-                let mut cut_short = Vec::with_capacity(found.len());
-                for (row, stats) in &found {
-                    ids.extend(row.iter().map(|&(id, _)| id));
-                    distances.extend(row.iter().map(|&(_, distance)| distance));
-                    let missing = k.saturating_sub(row.len());
-                    ids.extend(std::iter::repeat_n(MISSING_ID, missing));
-                    distances.extend(std::iter::repeat_n(f32::INFINITY, missing));
-                    cut_short.push(stats.cut_short);
-                }
-                Ok((ids, distances, cut_short, rows))
+        let found = arrays::with_matrix(queries, |queries, rows, cols| {
+            arrays::check_dimensions("query", cols, view.dimensions)?;
+            check_cells(rows, query.k)?;
+            let found = guard::detach(py, || {
+                with_snapshot!(&view.snapshot, |_txn, reader| {
+                    let builder = query.on(reader);
+                    queries
+                        .par_chunks(view.dimensions)
+                        .enumerate()
+                        .map(|(row, vector)| {
+                            builder.by_vector_with_stats(vector).map_err(|e| (row, e))
+                        })
+                        .collect::<Result<Vec<_>, (usize, Error)>>()
+                })
             })?;
-        let neighbours: Neighbours<'_> = (
-            PyArray1::from_vec(py, ids).reshape([rows, k])?,
-            PyArray1::from_vec(py, distances).reshape([rows, k])?,
-        );
-        if return_cut_short {
-            let (ids, distances) = neighbours;
-            (ids, distances, PyArray1::from_vec(py, cut_short)).into_py_any(py)
-        } else {
-            neighbours.into_py_any(py)
-        }
+            found.map_err(|(row, e)| {
+                let e = to_py(e);
+                let message = format!("row {row}: {}", e.value(py));
+                PyErr::from_type(e.get_type(py), message)
+            })
+        })?;
+        rows_as_arrays(py, &found, query.k, return_cut_short)
     }
 
-    /// The ``k`` items closest to item ``id`` (itself first, at distance 0), as
-    /// ``search`` (``timeout`` and ``return_cut_short`` too). Raises ``KeyError`` if the
-    /// reader does not see ``id``.
-    #[pyo3(signature = (id, k=10, ef_search=None, candidates=None, rescore=None, timeout=None, return_cut_short=false))]
+    /// One ``search_item`` per id of ``ids`` (any iterable of ids; a numpy uint32 array is
+    /// read in place), run in parallel: the arrays of ``search_batch``, one row per id, in
+    /// order. ``KeyError`` for the first id the reader does not see, before any search.
+    /// ``exclude_self=True`` leaves each item out of its own row (``k`` others come back).
+    #[pyo3(signature = (ids, k=10, ef_search=None, candidates=None, rescore=None, timeout=None, return_cut_short=false, exclude_self=false))]
+    #[allow(clippy::too_many_arguments)]
+    fn search_items(
+        &self,
+        py: Python<'_>,
+        ids: &Bound<'_, PyAny>,
+        k: i64,
+        ef_search: Option<i64>,
+        candidates: Option<&Bound<'_, PyAny>>,
+        rescore: Option<i64>,
+        timeout: Option<f64>,
+        return_cut_short: bool,
+        exclude_self: bool,
+    ) -> PyResult<Py<PyAny>> {
+        let view = self.view()?;
+        let ids = arrays::item_ids(ids)?;
+        let allowed = candidate_set(candidates)?;
+        let query = view.query(k, ef_search, allowed.as_ref(), rescore, timeout)?;
+        check_cells(ids.len(), query.k)?;
+        let found = guard::detach(py, || {
+            with_snapshot!(&view.snapshot, |txn, reader| query
+                .on(reader)
+                .exclude_self(exclude_self)
+                .by_items_with_stats(txn, &ids))
+        })?
+        .map_err(to_py)?;
+        rows_as_arrays(py, &found, query.k, return_cut_short)
+    }
+
+    /// The ``k`` items closest to item ``id`` (itself first, at distance 0, unless
+    /// ``exclude_self=True``), as ``search`` (``timeout`` and ``return_cut_short`` too).
+    /// Raises ``KeyError`` if the reader does not see ``id``.
+    #[pyo3(signature = (id, k=10, ef_search=None, candidates=None, rescore=None, timeout=None, return_cut_short=false, exclude_self=false))]
     #[allow(clippy::too_many_arguments)]
     fn search_item(
         &self,
@@ -361,6 +409,7 @@ impl Reader {
         rescore: Option<i64>,
         timeout: Option<f64>,
         return_cut_short: bool,
+        exclude_self: bool,
     ) -> PyResult<Py<PyAny>> {
         let view = self.view()?;
         let id = arrays::item_id(id)?;
@@ -369,6 +418,7 @@ impl Reader {
         let (found, stats) = guard::detach(py, || {
             with_snapshot!(&view.snapshot, |txn, reader| query
                 .on(reader)
+                .exclude_self(exclude_self)
                 .by_item_with_stats(txn, id))
         })?
         .map_err(to_py)?;

@@ -11,6 +11,7 @@
 
 pub mod backends;
 pub mod batch_suite;
+pub mod by_items_suite;
 pub mod checksum_suite;
 pub mod codes_suite;
 pub mod corruption_suite;
@@ -139,6 +140,10 @@ macro_rules! conformance_suite {
                 several_centres_follow_the_data,
                 scheme_change_re_encodes_without_touching_the_graph,
                 bad_codes_input_is_a_typed_error
+            );
+            $crate::conformance_suite!(@tests $backend; by_items_suite:
+                by_items_answers_as_by_item_one_by_one,
+                exclude_self_is_the_next_k_after_the_item
             );
             $crate::conformance_suite!(@tests $backend; deadline_suite:
                 a_search_that_is_not_cut_short_is_unchanged,

@@ -54,6 +54,7 @@ pub struct QueryBuilder<'r, 't, M: Metric, T: ReadTxn + 't> {
     deadline: Option<Instant>,
     budget: Option<Duration>,
     cancel: Option<CancelCheck<'r>>,
+    exclude_self: bool,
 }
 
 impl<'r, 't, M: Metric, T: ReadTxn + 't> QueryBuilder<'r, 't, M, T> {
@@ -69,6 +70,7 @@ impl<'r, 't, M: Metric, T: ReadTxn + 't> QueryBuilder<'r, 't, M, T> {
             deadline: None,
             budget: None,
             cancel: None,
+            exclude_self: false,
         }
     }
 
@@ -140,6 +142,14 @@ impl<'r, 't, M: Metric, T: ReadTxn + 't> QueryBuilder<'r, 't, M, T> {
         self
     }
 
+    /// Searches by item ([`by_item`](Self::by_item), [`by_items`](Self::by_items)) leave
+    /// the item itself out of its results (default false: it comes first, at distance 0,
+    /// unless another item has the same vector): `k` other items come back.
+    pub fn exclude_self(mut self, exclude: bool) -> Self {
+        self.exclude_self = exclude;
+        self
+    }
+
     /// The deadline of a search (or batch) starting now: the earlier of
     /// [`deadline`](Self::deadline) and now plus the [`time_budget`](Self::time_budget).
     fn deadline_from_now(&self) -> Option<Instant> {
@@ -178,10 +188,11 @@ impl<'r, 't, M: Metric, T: ReadTxn + 't> QueryBuilder<'r, 't, M, T> {
         cutoff: &Cutoff<'_>,
     ) -> Result<(Vec<(u32, f32)>, SearchStats)> {
         let encoded = self.encode_query(query)?;
-        self.search_encoded(&encoded, Some(query), cutoff)
+        self.search_encoded(&encoded, Some(query), self.k, cutoff)
     }
 
-    /// The `k` items closest to item `id` (itself included, at distance 0).
+    /// The `k` items closest to item `id` (itself included, at distance 0, unless
+    /// [`exclude_self`](Self::exclude_self)).
     ///
     /// # Errors
     /// [`Error::ItemNotFound`] if the reader does not see `id`; store errors.
@@ -195,12 +206,58 @@ impl<'r, 't, M: Metric, T: ReadTxn + 't> QueryBuilder<'r, 't, M, T> {
     /// As [`by_item`](Self::by_item).
     pub fn by_item_with_stats(&self, txn: &T, id: u32) -> Result<(Vec<(u32, f32)>, SearchStats)> {
         let cutoff = Cutoff::new(self.deadline_from_now(), self.cancel);
-        let slot = self
-            .reader
-            .slot_of(txn, id)?
-            .ok_or(Error::ItemNotFound(id))?;
+        let slot = self.slot_of(txn, id)?;
+        self.around_item(id, slot, &cutoff)
+    }
+
+    /// One [`by_item`](Self::by_item) search per id of `ids`, in that order, spread over the
+    /// current rayon thread pool.
+    ///
+    /// # Errors
+    /// [`Error::ItemNotFound`] for the first id the reader does not see (before any
+    /// search); the first error of any search.
+    pub fn by_items(&self, txn: &T, ids: &[u32]) -> Result<Vec<Vec<(u32, f32)>>> {
+        Ok(self
+            .by_items_with_stats(txn, ids)?
+            .into_iter()
+            .map(|(found, _)| found)
+            .collect())
+    }
+
+    /// [`by_items`](Self::by_items), with what each search did. A
+    /// [`time_budget`](Self::time_budget) counts from this call for every id.
+    ///
+    /// # Errors
+    /// As [`by_items`](Self::by_items).
+    pub fn by_items_with_stats(&self, txn: &T, ids: &[u32]) -> Result<Vec<Searched>> {
+        let deadline = self.deadline_from_now();
+        let slots = ids
+            .iter()
+            .map(|&id| self.slot_of(txn, id))
+            .collect::<Result<Vec<u32>>>()?;
+        ids.par_iter()
+            .zip(slots)
+            .map(|(&id, slot)| self.around_item(id, slot, &Cutoff::new(deadline, self.cancel)))
+            .collect()
+    }
+
+    /// The slot of item `id`.
+    fn slot_of(&self, txn: &T, id: u32) -> Result<u32> {
+        self.reader.slot_of(txn, id)?.ok_or(Error::ItemNotFound(id))
+    }
+
+    /// The search around item `id`, in `slot`: itself left out if
+    /// [`exclude_self`](Self::exclude_self) (one more asked for, then it is dropped).
+    fn around_item(&self, id: u32, slot: u32, cutoff: &Cutoff<'_>) -> Result<Searched> {
         let query = self.reader.vector_bytes(slot)?;
-        self.search_encoded(&query, None, &cutoff)
+        if !self.exclude_self {
+            return self.search_encoded(&query, None, self.k, cutoff);
+        }
+        let (mut found, stats) =
+            self.search_encoded(&query, None, self.k.saturating_add(1), cutoff)?;
+        found.retain(|&(other, _)| other != id);
+        found.truncate(self.k);
+        Ok((found, stats))
     }
 
     /// One search per row of `queries` (row-major, `dimensions` floats per row), spread
@@ -257,9 +314,10 @@ impl<'r, 't, M: Metric, T: ReadTxn + 't> QueryBuilder<'r, 't, M, T> {
         &self,
         query: &[u8],
         raw: Option<&[f32]>,
+        k: usize,
         cutoff: &Cutoff<'_>,
     ) -> Result<(Vec<(u32, f32)>, SearchStats)> {
-        let (found, mut stats) = self.search_encoded_until(query, raw, cutoff)?;
+        let (found, mut stats) = self.search_encoded_until(query, raw, k, cutoff)?;
         stats.cut_short = cutoff.fired();
         Ok((found, stats))
     }
@@ -269,14 +327,13 @@ impl<'r, 't, M: Metric, T: ReadTxn + 't> QueryBuilder<'r, 't, M, T> {
         &self,
         query: &[u8],
         raw: Option<&[f32]>,
+        k: usize,
         cutoff: &Cutoff<'_>,
     ) -> Result<(Vec<(u32, f32)>, SearchStats)> {
         codes::check_rescore(self.rescore)?;
         let reader = self.reader;
         // No more than the visible items can come back: nothing is sized by a larger `k`.
-        let k = self
-            .k
-            .min(usize::try_from(reader.items.len()).unwrap_or(usize::MAX));
+        let k = k.min(usize::try_from(reader.items.len()).unwrap_or(usize::MAX));
         let none = (Vec::new(), SearchStats::default());
         if k == 0 {
             return Ok(none);
