@@ -205,15 +205,26 @@ impl Reader {
     }
 }
 
-/// Refuses a result of `rows × k` cells that cannot be allocated.
-fn check_cells(rows: usize, k: usize) -> PyResult<()> {
-    let cells = rows
-        .checked_mul(k)
-        .ok_or_else(|| PyMemoryError::new_err("rows × k overflows"))?;
-    let mut probe: Vec<u64> = Vec::new();
-    probe
-        .try_reserve_exact(cells)
-        .map_err(|e| PyMemoryError::new_err(e.to_string()))
+/// The `(ids, distances)` buffers of `rows × k` cells, reserved before any search runs so
+/// that a result too large to allocate is a `MemoryError`, not an abort after the work.
+struct RowBuffers {
+    ids: Vec<u32>,
+    distances: Vec<f32>,
+    k: usize,
+}
+
+impl RowBuffers {
+    fn reserve(rows: usize, k: usize) -> PyResult<RowBuffers> {
+        let cells = rows
+            .checked_mul(k)
+            .ok_or_else(|| PyMemoryError::new_err("rows × k overflows"))?;
+        let mut ids: Vec<u32> = Vec::new();
+        let mut distances: Vec<f32> = Vec::new();
+        ids.try_reserve_exact(cells)
+            .and_then(|()| distances.try_reserve_exact(cells))
+            .map_err(|e| PyMemoryError::new_err(e.to_string()))?;
+        Ok(RowBuffers { ids, distances, k })
+    }
 }
 
 /// Rows of results as ``(ids, distances)`` arrays of shape ``(rows, k)``, padded with
@@ -221,12 +232,15 @@ fn check_cells(rows: usize, k: usize) -> PyResult<()> {
 fn rows_as_arrays(
     py: Python<'_>,
     found: &[Searched],
-    k: usize,
+    buffers: RowBuffers,
     return_cut_short: bool,
 ) -> PyResult<Py<PyAny>> {
+    let RowBuffers {
+        mut ids,
+        mut distances,
+        k,
+    } = buffers;
     let rows = found.len();
-    let mut ids: Vec<u32> = Vec::with_capacity(rows.saturating_mul(k));
-    let mut distances: Vec<f32> = Vec::with_capacity(rows.saturating_mul(k));
     let mut cut_short = Vec::with_capacity(rows);
     for (row, stats) in found {
         ids.extend(row.iter().map(|&(id, _)| id));
@@ -337,9 +351,9 @@ impl Reader {
         let view = self.view()?;
         let allowed = candidate_set(candidates)?;
         let query = view.query(k, ef_search, allowed.as_ref(), rescore, timeout)?;
-        let found = arrays::with_matrix(queries, |queries, rows, cols| {
+        let (found, buffers) = arrays::with_matrix(queries, |queries, rows, cols| {
             arrays::check_dimensions("query", cols, view.dimensions)?;
-            check_cells(rows, query.k)?;
+            let buffers = RowBuffers::reserve(rows, query.k)?;
             let found = guard::detach(py, || {
                 with_snapshot!(&view.snapshot, |_txn, reader| {
                     let builder = query.on(reader);
@@ -352,13 +366,14 @@ impl Reader {
                         .collect::<Result<Vec<_>, (usize, Error)>>()
                 })
             })?;
-            found.map_err(|(row, e)| {
+            let found = found.map_err(|(row, e)| {
                 let e = to_py(e);
                 let message = format!("row {row}: {}", e.value(py));
                 PyErr::from_type(e.get_type(py), message)
-            })
+            })?;
+            Ok((found, buffers))
         })?;
-        rows_as_arrays(py, &found, query.k, return_cut_short)
+        rows_as_arrays(py, &found, buffers, return_cut_short)
     }
 
     /// One ``search_item`` per id of ``ids`` (any iterable of ids; a numpy uint32 array is
@@ -383,7 +398,7 @@ impl Reader {
         let ids = arrays::item_ids(ids)?;
         let allowed = candidate_set(candidates)?;
         let query = view.query(k, ef_search, allowed.as_ref(), rescore, timeout)?;
-        check_cells(ids.len(), query.k)?;
+        let buffers = RowBuffers::reserve(ids.len(), query.k)?;
         let found = guard::detach(py, || {
             with_snapshot!(&view.snapshot, |txn, reader| query
                 .on(reader)
@@ -391,7 +406,7 @@ impl Reader {
                 .by_items_with_stats(txn, &ids))
         })?
         .map_err(to_py)?;
-        rows_as_arrays(py, &found, query.k, return_cut_short)
+        rows_as_arrays(py, &found, buffers, return_cut_short)
     }
 
     /// The ``k`` items closest to item ``id`` (itself first, at distance 0, unless

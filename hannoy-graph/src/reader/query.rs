@@ -469,7 +469,7 @@ impl<'r, 't, M: Metric, T: ReadTxn + 't> QueryBuilder<'r, 't, M, T> {
             walk_distances: graph.count(),
             bytes_per_distance: codes.quantizer.code_len() as u64,
             rescored: rescored as u64,
-            cut_short: false,
+            ..SearchStats::default()
         };
         Ok((self.results(best.into_iter())?, stats))
     }

@@ -280,6 +280,11 @@ impl QueryDigits {
         }
     }
 
+    /// The shift of each digit of `width` bits within a level, most significant first.
+    pub(crate) fn shifts(self, width: usize) -> impl Iterator<Item = usize> {
+        (0..self.count()).rev().map(move |d| d * width)
+    }
+
     /// The highest level of a query of `width`-bit digits: `2^(width·count) - 1`.
     pub(crate) fn top(self, width: u32) -> f32 {
         ((1u32 << (width * self.count() as u32)) - 1) as f32

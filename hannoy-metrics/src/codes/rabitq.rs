@@ -140,10 +140,9 @@ impl Codec for RaBitQ1 {
     fn prepare(q: &[f32], digits: QueryDigits) -> RaBitQQuery {
         let (lo, step, levels) = super::sq8::quantize(q, digits.top(PLANES as u32));
         let levels: Vec<u16> = levels.collect();
-        let count = digits.count();
-        let digits = (0..count)
-            .map(|d| {
-                let shift = PLANES * (count - 1 - d);
+        let digits = digits
+            .shifts(PLANES)
+            .map(|shift| {
                 let mut planes = vec![0u64; PLANES * q.len().div_ceil(64)];
                 for (i, &u) in levels.iter().enumerate() {
                     for j in 0..PLANES {

@@ -60,13 +60,14 @@ impl<const BITS: usize> RaBitQExt<BITS> {
 
     /// Replaces `best` (the levels at scale 0) and `score` (theirs, `(<y, o>, ‖y‖)` in
     /// order) by those of the candidate scale whose levels fit `o` best (the largest
-    /// `<y, o>/‖y‖`, the first of equals), if one beats them. Levels only change at a few scales per component (at most `2ᴮ - 1`
-    /// times, monotonically), so instead of scoring every candidate in full, each
-    /// component's changes are found (a guess from where its value crosses the next half,
-    /// then the exact level at each candidate from there) and the sweep adds them up. The
-    /// levels at any candidate are exactly those [`levels`](Self::levels) gives; the swept
-    /// sums differ from in-order ones by rounding only, so the candidates near the best are
-    /// scored again in order, and those scores are what the code stores.
+    /// `<y, o>/‖y‖`, the first of equals), if one beats them. Levels only change at a few
+    /// scales per component (at most `2ᴮ - 1` times, monotonically), so instead of scoring
+    /// every candidate in full, each component's changes are found (a guess from where its
+    /// value crosses the next half, then the exact level at each candidate from there) and
+    /// the sweep adds them up. The levels at any candidate are exactly those
+    /// [`levels`](Self::levels) gives; the swept sums differ from in-order ones by rounding
+    /// only, so the candidates near the best are scored again in order, and those scores
+    /// are what the code stores.
     fn best_scale(
         o: &[f64],
         scales: &[f64; CANDIDATES],

@@ -133,12 +133,9 @@ impl Codec for Sq8 {
             .sum::<f64>()
             .sqrt();
         let half_root = (q.len() as f64).sqrt() / 2.0;
-        let count = digits.count();
-        let digits = (0..count)
-            .map(|d| {
-                let shift = 8 * (count - 1 - d);
-                levels.iter().map(|&u| (u >> shift) as u8).collect()
-            })
+        let digits = digits
+            .shifts(8)
+            .map(|shift| levels.iter().map(|&u| (u >> shift) as u8).collect())
             .collect();
         Sq8Query {
             digits,
