@@ -47,7 +47,9 @@ struct Failure {
 /// `Sync` like the transactions that hold it.
 pub(crate) struct WriteGuard {
     backend: &'static str,
-    id: StoreId,
+    /// The store claimed for this thread; `None` for a transaction the application opened
+    /// (its backend's own lock is all there is).
+    id: Option<StoreId>,
     failure: Option<Failure>,
     /// A read panicked inside the backend (caught there): the backend's state is unknown.
     read_panicked: AtomicBool,
@@ -67,13 +69,21 @@ impl WriteGuard {
             held.push(id.clone());
             Ok(())
         })?;
-        Ok(WriteGuard {
+        let mut guard = WriteGuard::unclaimed(backend);
+        guard.id = Some(id.clone());
+        Ok(guard)
+    }
+
+    /// A guard that only remembers failures, for a write transaction the application opened
+    /// and commits itself: nothing is claimed, since the store's handle never opened it.
+    pub(crate) fn unclaimed(backend: &'static str) -> WriteGuard {
+        WriteGuard {
             backend,
-            id: id.clone(),
+            id: None,
             failure: None,
             read_panicked: AtomicBool::new(false),
             _this_thread: PhantomData,
-        })
+        }
     }
 
     /// `Ok` unless a write of the transaction failed.
@@ -135,11 +145,12 @@ impl WriteGuard {
 
 impl Drop for WriteGuard {
     fn drop(&mut self) {
+        let Some(id) = &self.id else { return };
         // `try_with`: a transaction dropped while the thread's locals are being destroyed
         // has nothing left to clear.
         let _ = HELD.try_with(|held| {
             let mut held = held.borrow_mut();
-            if let Some(at) = held.iter().position(|id| *id == self.id) {
+            if let Some(at) = held.iter().position(|held| held == id) {
                 held.swap_remove(at);
             }
         });

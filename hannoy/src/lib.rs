@@ -146,6 +146,60 @@
 //! assert!(partial.len() <= found.len());
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! # Your transaction, our index
+//!
+//! An application that keeps its own data in LMDB or redb can keep the index in the same
+//! environment and write both in one transaction: they commit, or abort, together.
+//! [`storage::lmdb::HostWriteTxn`] and [`storage::lmdb::HostReadTxn`] (and
+//! [`storage::redb::HostWriteTxn`] / [`storage::redb::HostReadTxn`] for a redb
+//! `WriteTransaction` and table) borrow the application's transaction and a database of
+//! its environment given to the index; writers and readers work on them as on the store's
+//! own. Their `commit` only checks that no write of the index failed: the application
+//! commits its transaction (and aborts it when an index operation returned an error).
+//!
+//! ```
+//! use hannoy::storage::lmdb::heed::types::{Bytes, Str, U32};
+//! use hannoy::storage::lmdb::heed::{self, byteorder::BE};
+//! use hannoy::storage::lmdb::{HostReadTxn, HostWriteTxn};
+//! use hannoy::{Cosine, Reader, WriteTxn, Writer};
+//! use rand::SeedableRng;
+//!
+//! let dir = tempfile::tempdir()?;
+//! // The application's environment: its documents, and a database given to the index.
+//! // SAFETY (of the example): nothing else opens or changes the directory.
+//! let env = unsafe { heed::EnvOpenOptions::new().max_dbs(2).open(dir.path())? };
+//! let (documents, vectors) = env
+//!     .create_databases_and_commit(env.write_txn()?, |opener, wtxn| {
+//!         let documents = opener.create_database::<U32<BE>, Str>(wtxn, Some("documents"))?;
+//!         let vectors = opener.create_database::<Bytes, Bytes>(wtxn, Some("vectors"))?;
+//!         Ok::<_, heed::Error>(heed::CommitOrAbort::<_, ()>::Commit((documents, vectors)))
+//!     })?
+//!     .unwrap_commit();
+//!
+//! // One transaction: the documents and their embeddings.
+//! let batch = [(1, "apples", [1.0, 0.1, 0.0]), (2, "pears", [0.9, 0.3, 0.0])];
+//! let writer = Writer::<Cosine>::new(0, 3);
+//! let mut wtxn = env.write_txn()?;
+//! for (id, text, _) in &batch {
+//!     documents.put(&mut wtxn, id, text)?;
+//! }
+//! let mut index_txn = HostWriteTxn::new(&mut wtxn, vectors)?;
+//! for (id, _, embedding) in &batch {
+//!     writer.add_item(&mut index_txn, *id, embedding)?;
+//! }
+//! writer.builder(&mut rand::rngs::StdRng::seed_from_u64(1)).build(&mut index_txn)?;
+//! index_txn.commit()?; // checks that the index's writes all succeeded
+//! wtxn.commit()?; // documents and index, together
+//!
+//! // A request: search, then read the documents, in one snapshot.
+//! let rtxn = env.read_txn()?;
+//! let index_txn = HostReadTxn::new(&rtxn, vectors)?;
+//! let reader = Reader::<Cosine, _>::open(&index_txn, 0)?;
+//! let (id, _) = reader.nns(1).by_vector(&[1.0, 0.0, 0.0])?[0];
+//! assert_eq!(documents.get(&rtxn, &id)?, Some("apples"));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 #![forbid(unsafe_code)]
 
 mod database;

@@ -49,6 +49,10 @@ use heed::{CommitOrAbort, Env, EnvFlags, EnvOpenOptions, MdbError, RoTxn, RwTxn,
 
 use crate::write_guard::{StoreId, WriteGuard};
 
+pub use heed;
+pub use host::{HostReadTxn, HostWriteTxn};
+
+mod host;
 mod meta;
 #[cfg(test)]
 mod tests;
@@ -278,7 +282,11 @@ impl<'t> Iterator for LmdbIter<'t> {
     }
 }
 
-fn get<'t>(db: Db, txn: &'t RoTxn, key: &[u8]) -> StoreResult<Option<&'t [u8]>> {
+fn get<'t>(
+    db: &heed::Database<'_, Bytes, Bytes>,
+    txn: &'t RoTxn,
+    key: &[u8],
+) -> StoreResult<Option<&'t [u8]>> {
     db.get(txn, key).map_err(|e| map_err("get", e))
 }
 
@@ -304,7 +312,7 @@ fn lmdb_bounds<'a>(
 }
 
 fn range<'t>(
-    db: Db,
+    db: &heed::Database<'_, Bytes, Bytes>,
     txn: &'t RoTxn,
     start: Bound<&[u8]>,
     end: Bound<&[u8]>,
@@ -329,86 +337,95 @@ fn lmdb_stored_len(len: usize) -> usize {
     }
 }
 
-impl ReadTxn for LmdbReadTxn<'_> {
-    type Bytes<'t>
-        = &'t [u8]
-    where
-        Self: 't;
-    type Iter<'t>
-        = LmdbIter<'t>
-    where
-        Self: 't;
+/// `ReadTxn` for a transaction type whose `$view` (an expression of `$this`, which may
+/// return early with `?`) is the database and the LMDB transaction to read.
+macro_rules! read_txn_through {
+    ($ty:ty, $this:ident => $view:expr) => {
+        impl ReadTxn for $ty {
+            type Bytes<'t>
+                = &'t [u8]
+            where
+                Self: 't;
+            type Iter<'t>
+                = LmdbIter<'t>
+            where
+                Self: 't;
 
-    fn stored_len(&self, len: usize) -> usize {
-        lmdb_stored_len(len)
-    }
+            fn stored_len(&self, len: usize) -> usize {
+                lmdb_stored_len(len)
+            }
 
-    fn get(&self, key: &[u8]) -> StoreResult<Option<&[u8]>> {
-        get(self.db, &self.txn, key)
-    }
+            fn get(&self, key: &[u8]) -> StoreResult<Option<&[u8]>> {
+                let $this = self;
+                let (db, txn) = $view;
+                get(db, txn, key)
+            }
 
-    fn range(&self, start: Bound<&[u8]>, end: Bound<&[u8]>) -> StoreResult<LmdbIter<'_>> {
-        range(self.db, &self.txn, start, end)
-    }
+            fn range(&self, start: Bound<&[u8]>, end: Bound<&[u8]>) -> StoreResult<LmdbIter<'_>> {
+                let $this = self;
+                let (db, txn) = $view;
+                range(db, txn, start, end)
+            }
+        }
+    };
 }
+use read_txn_through;
 
-impl ReadTxn for LmdbWriteTxn<'_> {
-    type Bytes<'t>
-        = &'t [u8]
-    where
-        Self: 't;
-    type Iter<'t>
-        = LmdbIter<'t>
-    where
-        Self: 't;
-
-    fn stored_len(&self, len: usize) -> usize {
-        lmdb_stored_len(len)
-    }
-
-    fn get(&self, key: &[u8]) -> StoreResult<Option<&[u8]>> {
-        self.guard.check()?;
-        get(self.db, &self.txn, key)
-    }
-
-    fn range(&self, start: Bound<&[u8]>, end: Bound<&[u8]>) -> StoreResult<LmdbIter<'_>> {
-        self.guard.check()?;
-        range(self.db, &self.txn, start, end)
-    }
-}
+read_txn_through!(LmdbReadTxn<'_>, this => (&this.db, &this.txn));
+read_txn_through!(LmdbWriteTxn<'_>, this => {
+    this.guard.check()?;
+    (&this.db, &this.txn)
+});
 
 impl WriteTxn for LmdbWriteTxn<'_> {
     fn put(&mut self, key: &[u8], value: &[u8]) -> StoreResult<()> {
-        let (db, txn) = (self.db, &mut self.txn);
-        self.guard.write("put", || {
-            db.put(txn, key, value).map_err(|e| map_err("put", e))
-        })
+        let (db, txn) = (&self.db, &mut self.txn);
+        self.guard.write("put", || put(db, txn, key, value))
     }
 
     fn delete(&mut self, key: &[u8]) -> StoreResult<bool> {
-        let (db, txn) = (self.db, &mut self.txn);
-        self.guard.write("delete", || {
-            db.delete(txn, key).map_err(|e| map_err("delete", e))
-        })
+        let (db, txn) = (&self.db, &mut self.txn);
+        self.guard.write("delete", || delete(db, txn, key))
     }
 
     fn delete_range(&mut self, start: Bound<&[u8]>, end: Bound<&[u8]>) -> StoreResult<u64> {
-        let (db, txn) = (self.db, &mut self.txn);
-        self.guard.write("delete_range", || {
-            let Some((start, end)) = lmdb_bounds(start, end) else {
-                return Ok(0);
-            };
-            let deleted = db
-                .delete_range(txn, &(start, end))
-                .map_err(|e| map_err("delete_range", e))?;
-            Ok(deleted as u64)
-        })
+        let (db, txn) = (&self.db, &mut self.txn);
+        self.guard
+            .write("delete_range", || delete_range(db, txn, start, end))
     }
 
     fn commit(self) -> StoreResult<()> {
         self.guard.check()?;
         self.txn.commit().map_err(|e| map_err("commit", e))
     }
+}
+
+fn put(
+    db: &heed::Database<'_, Bytes, Bytes>,
+    txn: &mut RwTxn,
+    key: &[u8],
+    value: &[u8],
+) -> StoreResult<()> {
+    db.put(txn, key, value).map_err(|e| map_err("put", e))
+}
+
+fn delete(db: &heed::Database<'_, Bytes, Bytes>, txn: &mut RwTxn, key: &[u8]) -> StoreResult<bool> {
+    db.delete(txn, key).map_err(|e| map_err("delete", e))
+}
+
+fn delete_range(
+    db: &heed::Database<'_, Bytes, Bytes>,
+    txn: &mut RwTxn,
+    start: Bound<&[u8]>,
+    end: Bound<&[u8]>,
+) -> StoreResult<u64> {
+    let Some((start, end)) = lmdb_bounds(start, end) else {
+        return Ok(0);
+    };
+    let deleted = db
+        .delete_range(txn, &(start, end))
+        .map_err(|e| map_err("delete_range", e))?;
+    Ok(deleted as u64)
 }
 
 // The concurrency table of `hannoy_graph::store`, checked at compile time.

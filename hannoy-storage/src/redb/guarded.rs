@@ -67,6 +67,16 @@ pub struct RedbIter<'t> {
     guard: Option<&'t WriteGuard>,
 }
 
+impl RedbIter<'_> {
+    /// An iterator over nothing.
+    pub(super) fn empty() -> Self {
+        RedbIter {
+            inner: None,
+            guard: None,
+        }
+    }
+}
+
 impl<'t> Iterator for RedbIter<'t> {
     type Item = StoreResult<(RedbBytes<'t>, RedbBytes<'t>)>;
 

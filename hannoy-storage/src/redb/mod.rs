@@ -42,16 +42,23 @@ use hannoy_graph::store::{KvStore, ReadTxn, StoreError, StoreResult, WriteTxn, r
 use self_cell::self_cell;
 
 mod guarded;
+mod host;
 
+/// The redb crate this backend is built on, for the application's own tables and
+/// transactions beside the index.
+pub use ::redb;
 pub use guarded::{RedbBytes, RedbIter};
 use guarded::{guarded, table_get, table_range};
+pub use host::{HostReadTxn, HostWriteTxn};
 
 use crate::write_guard::{StoreId, WriteGuard};
 
 const BACKEND: &str = "redb";
 
-/// The one table every key lives in.
-const TABLE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("hannoy");
+/// The one table every key of a [`RedbStore`] lives in; give it to [`HostWriteTxn::new`]
+/// and [`HostReadTxn::new`] to reach a `RedbStore`'s indexes from the application's own
+/// transactions.
+pub const TABLE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("hannoy");
 
 type Table<'txn> = ::redb::Table<'txn, &'static [u8], &'static [u8]>;
 
@@ -230,44 +237,50 @@ fn redb_stored_len(len: usize) -> usize {
     }
 }
 
-impl ReadTxn for RedbReadTxn {
-    type Bytes<'t> = RedbBytes<'t>;
-    type Iter<'t> = RedbIter<'t>;
+/// `ReadTxn` for a transaction type whose `$view` (an expression of `$this`, which may
+/// return early with `?`) is its table (`None`: a table that does not exist, read as empty)
+/// and the write transaction's guard, if it is one.
+macro_rules! read_txn_through {
+    ($ty:ty, $this:ident => $view:expr) => {
+        impl ReadTxn for $ty {
+            type Bytes<'t>
+                = RedbBytes<'t>
+            where
+                Self: 't;
+            type Iter<'t>
+                = RedbIter<'t>
+            where
+                Self: 't;
 
-    fn stored_len(&self, len: usize) -> usize {
-        redb_stored_len(len)
-    }
+            fn stored_len(&self, len: usize) -> usize {
+                redb_stored_len(len)
+            }
 
-    fn get(&self, key: &[u8]) -> StoreResult<Option<RedbBytes<'_>>> {
-        table_get(&self.table, key, None)
-    }
+            fn get(&self, key: &[u8]) -> StoreResult<Option<RedbBytes<'_>>> {
+                let $this = self;
+                match $view {
+                    (Some(table), guard) => table_get(table, key, guard),
+                    (None, _) => Ok(None),
+                }
+            }
 
-    fn range(&self, start: Bound<&[u8]>, end: Bound<&[u8]>) -> StoreResult<RedbIter<'_>> {
-        table_range(&self.table, start, end, None)
-    }
+            fn range(&self, start: Bound<&[u8]>, end: Bound<&[u8]>) -> StoreResult<RedbIter<'_>> {
+                let $this = self;
+                match $view {
+                    (Some(table), guard) => table_range(table, start, end, guard),
+                    (None, _) => Ok(RedbIter::empty()),
+                }
+            }
+        }
+    };
 }
+use read_txn_through;
 
-impl ReadTxn for RedbWriteTxn {
-    type Bytes<'t> = RedbBytes<'t>;
-    type Iter<'t> = RedbIter<'t>;
-
-    fn stored_len(&self, len: usize) -> usize {
-        redb_stored_len(len)
-    }
-
-    fn get(&self, key: &[u8]) -> StoreResult<Option<RedbBytes<'_>>> {
-        table_get(self.cell()?.borrow_dependent(), key, Some(&self.guard))
-    }
-
-    fn range(&self, start: Bound<&[u8]>, end: Bound<&[u8]>) -> StoreResult<RedbIter<'_>> {
-        table_range(
-            self.cell()?.borrow_dependent(),
-            start,
-            end,
-            Some(&self.guard),
-        )
-    }
-}
+read_txn_through!(RedbReadTxn, this => (Some(&this.table), None));
+read_txn_through!(RedbWriteTxn, this => (
+    Some(this.cell()?.borrow_dependent()),
+    Some(&this.guard),
+));
 
 impl RedbWriteTxn {
     /// Runs a write on the table: guarded against panics, and poisoning the transaction
@@ -289,37 +302,16 @@ impl RedbWriteTxn {
 
 impl WriteTxn for RedbWriteTxn {
     fn put(&mut self, key: &[u8], value: &[u8]) -> StoreResult<()> {
-        self.write("put", |table| {
-            table
-                .insert(key, value)
-                .map(drop)
-                .map_err(|e| map_err("put", e))
-        })
+        self.write("put", |table| table_put(table, key, value))
     }
 
     fn delete(&mut self, key: &[u8]) -> StoreResult<bool> {
-        self.write("delete", |table| {
-            table
-                .remove(key)
-                .map(|old| old.is_some())
-                .map_err(|e| map_err("delete", e))
-        })
+        self.write("delete", |table| table_delete(table, key))
     }
 
     fn delete_range(&mut self, start: Bound<&[u8]>, end: Bound<&[u8]>) -> StoreResult<u64> {
-        if range_is_empty(start, end) {
-            return self.write("delete_range", |_| Ok(0));
-        }
         self.write("delete_range", |table| {
-            let removed = table
-                .extract_from_if::<&[u8], _>((start, end), |_, _| true)
-                .map_err(|e| map_err("delete_range", e))?;
-            let mut count = 0;
-            for entry in removed {
-                entry.map_err(|e| map_err("delete_range", e))?;
-                count += 1;
-            }
-            Ok(count)
+            table_delete_range(table, start, end)
         })
     }
 
@@ -332,6 +324,39 @@ impl WriteTxn for RedbWriteTxn {
             txn.commit().map_err(|e| map_err("commit", e))
         })
     }
+}
+
+fn table_put(table: &mut Table<'_>, key: &[u8], value: &[u8]) -> StoreResult<()> {
+    table
+        .insert(key, value)
+        .map(drop)
+        .map_err(|e| map_err("put", e))
+}
+
+fn table_delete(table: &mut Table<'_>, key: &[u8]) -> StoreResult<bool> {
+    table
+        .remove(key)
+        .map(|old| old.is_some())
+        .map_err(|e| map_err("delete", e))
+}
+
+fn table_delete_range(
+    table: &mut Table<'_>,
+    start: Bound<&[u8]>,
+    end: Bound<&[u8]>,
+) -> StoreResult<u64> {
+    if range_is_empty(start, end) {
+        return Ok(0);
+    }
+    let removed = table
+        .extract_from_if::<&[u8], _>((start, end), |_, _| true)
+        .map_err(|e| map_err("delete_range", e))?;
+    let mut count = 0;
+    for entry in removed {
+        entry.map_err(|e| map_err("delete_range", e))?;
+        count += 1;
+    }
+    Ok(count)
 }
 
 #[cfg(test)]
