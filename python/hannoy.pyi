@@ -126,9 +126,13 @@ class Writer:
         self,
         progress: Optional[Callable[[str, int, int], object]] = None,
         threads: Optional[int] = None,
+        alpha: float = 1.0,
+        force_rebuild: bool = False,
     ) -> dict[str, float]:
         """Links every pending change into the graph; ``progress(phase, done, total)`` is
-        called along the way. Ctrl-C cancels it and leaves the index unchanged."""
+        called along the way. ``alpha`` (1.0 to 4.0) lets neighbour selection keep more
+        long links; ``force_rebuild=True`` links every item anew. Ctrl-C cancels it and
+        leaves the index unchanged."""
 
     def commit(self) -> None:
         """Makes every change and build visible to readers opened afterwards."""

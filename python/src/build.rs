@@ -45,6 +45,10 @@ pub struct BuildJob {
     pub codes_only: bool,
     /// Build threads; 0 for rayon's default (the number of CPUs).
     pub threads: usize,
+    /// Neighbour selection's `alpha` (`Builder::alpha`).
+    pub alpha: f32,
+    /// Whether every item is linked anew (`Builder::force_rebuild`).
+    pub force_rebuild: bool,
     /// Test hook of the panic boundary: the build panics with this message once its
     /// threads have started (`Writer._raise_panic`).
     pub panic: Option<String>,
@@ -144,6 +148,8 @@ fn run(
             .m(m)
             .m0(m0)
             .ef_construction(ef_construction)
+            .alpha(job.alpha)
+            .force_rebuild(job.force_rebuild)
             .thread_pool(&pool)
             .progress(&report)
             .cancel(&cancelled);
@@ -161,6 +167,7 @@ pub fn stats_dict<'py>(py: Python<'py>, stats: &BuildStats) -> PyResult<Bound<'p
     dict.set_item("inserted", stats.inserted)?;
     dict.set_item("removed", stats.removed)?;
     dict.set_item("repaired", stats.repaired)?;
+    dict.set_item("relinked", stats.relinked)?;
     dict.set_item("reconnected", stats.reconnected)?;
     dict.set_item("nodes_written", stats.nodes_written)?;
     dict.set_item("chunks_written", stats.chunks_written)?;

@@ -253,15 +253,18 @@ impl Writer {
     ///
     /// ``progress``, if given, is called as ``progress(phase, done, total)`` from this
     /// thread. ``threads`` is the number of build threads (default: one per CPU; at most
-    /// 1024). Ctrl-C,
-    /// or an exception raised by ``progress``, cancels the build: the exception propagates
-    /// and the index is unchanged.
-    #[pyo3(signature = (progress=None, threads=None))]
+    /// 1024). ``alpha`` (1.0 to 4.0, default 1.0) lets neighbour selection keep more long
+    /// links; ``force_rebuild=True`` links every item anew instead of only the changed ones.
+    /// Ctrl-C, or an exception raised by ``progress``, cancels the build: the exception
+    /// propagates and the index is unchanged.
+    #[pyo3(signature = (progress=None, threads=None, alpha=1.0, force_rebuild=false))]
     fn build<'py>(
         &self,
         py: Python<'py>,
         progress: Option<&Bound<'py, PyAny>>,
         threads: Option<i64>,
+        alpha: f32,
+        force_rebuild: bool,
     ) -> PyResult<Bound<'py, PyDict>> {
         let threads = match threads {
             Some(0) => return Err(value_error("threads must be at least 1")),
@@ -282,6 +285,8 @@ impl Writer {
             codes: self.codes,
             codes_only: self.codes_only,
             threads,
+            alpha,
+            force_rebuild,
             panic: None,
         };
         let built = self.run_build(py, job, progress)?;
@@ -330,6 +335,8 @@ impl Writer {
             codes: self.codes,
             codes_only: self.codes_only,
             threads: 1,
+            alpha: 1.0,
+            force_rebuild: false,
             panic: Some(message),
         };
         self.run_build(py, job, None).map(drop)
@@ -395,7 +402,7 @@ impl Writer {
             return Ok(false);
         }
         if self.dirty.load(Ordering::Relaxed)
-            && let Err(e) = self.build(py, None, None)
+            && let Err(e) = self.build(py, None, None, 1.0, false)
         {
             self.abort(py)?;
             return Err(e);

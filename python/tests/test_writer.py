@@ -269,6 +269,30 @@ def test_build_reports_progress_and_uses_the_threads_asked_for(make_db):
     assert len(db.reader()) == 2000
 
 
+def test_force_rebuild_and_alpha(make_db):
+    db = make_db("euclidean")
+    vectors = vectors_for("euclidean", 800, 8)
+    with db.writer(8) as writer:
+        writer.add_items(np.arange(800), vectors)
+        assert writer.build(threads=1)["relinked"] == 0
+    before = db.reader().search(vectors[3], k=5)
+    with db.writer(8) as writer:
+        writer.del_item(3)
+        writer.add_item(900, vectors[3])
+        stats = writer.build(threads=1, force_rebuild=True, alpha=1.2)
+    assert stats["relinked"] == 799 and stats["inserted"] == 1 and stats["removed"] == 1
+    reader = db.reader()
+    assert len(reader) == 800 and 3 not in reader
+    found = reader.search(vectors[3], k=5)
+    assert found[0] == (900, 0.0)
+    # The same neighbours (an exact answer on 800 items) under the new id.
+    assert [id for id, _ in found[1:]] == [id for id, _ in before[1:]]
+    with db.writer(8) as writer:
+        for alpha in (0.5, 4.5, float("nan")):
+            with pytest.raises(ValueError, match="alpha"):
+                writer.build(alpha=alpha)
+
+
 def test_an_exception_in_the_progress_callback_cancels_the_build(make_db):
     db = make_db()
     vectors = vectors_for("cosine", 3000, 16)

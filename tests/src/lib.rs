@@ -22,6 +22,7 @@ pub mod deadline_suite;
 pub mod failpoint;
 pub mod index_model;
 pub mod index_suite;
+pub mod rebuild_suite;
 pub mod soak_suite;
 pub mod store_model;
 pub mod store_suite;
@@ -144,6 +145,10 @@ macro_rules! conformance_suite {
             $crate::conformance_suite!(@tests $backend; by_items_suite:
                 by_items_answers_as_by_item_one_by_one,
                 exclude_self_is_the_next_k_after_the_item
+            );
+            $crate::conformance_suite!(@tests $backend; rebuild_suite:
+                force_rebuild_links_every_item_anew,
+                alpha_keeps_more_links_and_refuses_bad_values
             );
             $crate::conformance_suite!(@tests $backend; deadline_suite:
                 a_search_that_is_not_cut_short_is_unchanged,

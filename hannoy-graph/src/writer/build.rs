@@ -62,6 +62,8 @@ pub struct BuildStats {
     pub removed: u64,
     /// Existing nodes whose links were repaired after a removal.
     pub repaired: u64,
+    /// Existing nodes linked anew by a [forced rebuild](Builder::force_rebuild).
+    pub relinked: u64,
     /// Links added to make unreachable nodes reachable.
     pub reconnected: u64,
     /// Nodes whose links were written.
@@ -85,6 +87,8 @@ pub struct Builder<'a, M: Metric, R> {
     writer: &'a Writer<M>,
     rng: &'a mut R,
     params: BuildParams,
+    alpha: f32,
+    force_rebuild: bool,
     hooks: Hooks<'a>,
     codes: CodesChoice,
 }
@@ -132,6 +136,8 @@ impl<'a, M: Metric, R: Rng> Builder<'a, M, R> {
             writer,
             rng,
             params: BuildParams::default(),
+            alpha: 1.0,
+            force_rebuild: false,
             hooks: Hooks::default(),
             codes: CodesChoice::Keep,
         }
@@ -152,6 +158,27 @@ impl<'a, M: Metric, R: Rng> Builder<'a, M, R> {
     /// Candidate list size while inserting (default 100); may change between builds.
     pub fn ef_construction(mut self, ef: u32) -> Self {
         self.params.ef_construction = ef;
+        self
+    }
+
+    /// How far neighbour selection lets a candidate be from the links already kept
+    /// (default 1.0, the HNSW paper's heuristic): a candidate is kept unless a kept
+    /// neighbour is closer to it than its distance to the node divided by `alpha`. Above 1
+    /// (DiskANN's Vamana suggests 1.1-1.2) it keeps more long links, at some build time;
+    /// distances are the metric's internal ones (squared for Euclidean), as in hannoy's
+    /// `alpha`. From 1.0 to 4.0; may change between builds.
+    pub fn alpha(mut self, alpha: f32) -> Self {
+        self.alpha = alpha;
+        self
+    }
+
+    /// Links every item anew, as a first build would (new levels, new links), instead of
+    /// inserting only the items changed since the last build: for an index whose many
+    /// updates have worn its graph, or to rebuild with another `alpha` or
+    /// `ef_construction`. Items, ids, vectors and codes are kept as they are; M and M0 stay
+    /// those the index was built with.
+    pub fn force_rebuild(mut self, force: bool) -> Self {
+        self.force_rebuild = force;
         self
     }
 
@@ -224,6 +251,12 @@ impl<'a, M: Metric, R: Rng> Builder<'a, M, R> {
     /// errors (a full store, `Corrupted` values, a `ForeignFormat` index among them).
     pub fn build<T: WriteTxn>(mut self, txn: &mut T) -> Result<BuildStats> {
         self.params.validate()?;
+        if !(1.0..=4.0).contains(&self.alpha) {
+            return Err(Error::invalid_parameter(format!(
+                "alpha = {} must be between 1 and 4",
+                self.alpha
+            )));
+        }
         self.writer.checked_dimensions()?;
         let started = Instant::now();
         let (plan, mut stats) = self.plan(&*txn)?;
@@ -280,9 +313,11 @@ impl<'a, M: Metric, R: Rng> Builder<'a, M, R> {
 
         // The stored graph, in memory.
         let slot_count = meta.slot_count;
+        // A forced rebuild starts from an empty graph.
+        let force = self.force_rebuild;
         let entry = Entry {
-            slot: meta.entry_point,
-            level: meta.max_level,
+            slot: meta.entry_point.filter(|_| !force),
+            level: if force { 0 } else { meta.max_level },
         };
         let m = usize::from(meta.m);
         let m0 = usize::from(meta.m0);
@@ -294,6 +329,7 @@ impl<'a, M: Metric, R: Rng> Builder<'a, M, R> {
             entry,
             self.hooks.threads(),
         );
+        graph.alpha = self.alpha;
         // A codes-only index links new items against the vectors its codes stand for.
         let stand_ins = match meta.codes_only() {
             true => {
@@ -306,6 +342,8 @@ impl<'a, M: Metric, R: Rng> Builder<'a, M, R> {
         };
         let mut stand_ins = stand_ins.chunks_exact(encoded_len.max(1));
         let mut slot_of_item = std::collections::HashMap::new();
+        // A forced rebuild's nodes, placed once the removed ones are known.
+        let mut to_relink = Vec::new();
         for slot in 0..slot_count {
             let Some(record) = chunks.record0(slot) else {
                 continue;
@@ -321,6 +359,11 @@ impl<'a, M: Metric, R: Rng> Builder<'a, M, R> {
                     .ok_or_else(|| Error::corrupted(format!("slot {slot} has no code"), &[]))?,
                 false => chunks.checked_vector(slot)?,
             };
+            slot_of_item.insert(record.item(), slot);
+            if force {
+                to_relink.push((slot, record.item(), vector));
+                continue;
+            }
             let mut links = vec![record.links().collect::<Vec<u32>>()];
             // Degrees and links (below the slot count) were checked when the chunks loaded.
             for layer in 1..=level {
@@ -331,7 +374,6 @@ impl<'a, M: Metric, R: Rng> Builder<'a, M, R> {
                 links.push(upper);
             }
             graph.place(slot, record.item(), level, vector, links);
-            slot_of_item.insert(record.item(), slot);
         }
 
         // Remove deleted and replaced items, then repair around them.
@@ -350,11 +392,27 @@ impl<'a, M: Metric, R: Rng> Builder<'a, M, R> {
                 removed_ids.push(id);
             }
         }
-        if !removed.is_empty() {
+        stats.removed = removed.len();
+        if !removed.is_empty() && !force {
             self.hooks.report(Phase::Repairing, 0, removed.len());
             stats.repaired = super::repair::remove_and_repair(&mut graph, &removed, self.hooks)?;
-            stats.removed = removed.len();
         }
+        // A forced rebuild places the nodes that stay with new levels and no links, and
+        // rewrites every link chunk (those of removed nodes too: they become free).
+        let mut relinked = Vec::new();
+        for (slot, id, vector) in to_relink {
+            if removed.contains(slot) {
+                continue;
+            }
+            let level = draw_level(self.rng, self.params.level_multiplier());
+            let links = vec![Vec::new(); usize::from(level) + 1];
+            graph.place(slot, id, level, vector, links);
+            relinked.push((slot, id));
+        }
+        if force {
+            (0..slot_count).for_each(|slot| graph.mark_dirty(slot));
+        }
+        stats.relinked = relinked.len() as u64;
 
         // New and replaced vectors, already in their slots.
         let mut inserted = Vec::new();
@@ -380,7 +438,11 @@ impl<'a, M: Metric, R: Rng> Builder<'a, M, R> {
             inserted.push((slot, id));
         }
         stats.inserted = inserted.len() as u64;
-        insert_all(self.hooks, &graph, &inserted)?;
+        let linking = match relinked.is_empty() {
+            true => inserted.clone(),
+            false => [relinked.as_slice(), &inserted].concat(),
+        };
+        insert_all(self.hooks, &graph, &linking)?;
 
         self.hooks.report(Phase::Connecting, 0, 1);
         stats.reconnected = search::with_scratch(|scratch| graph.connect_unreachable(scratch))?;

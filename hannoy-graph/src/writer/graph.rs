@@ -46,6 +46,8 @@ pub struct BuildGraph<'a, M> {
     pub m: usize,
     pub m0: usize,
     pub ef_construction: usize,
+    /// Neighbour selection's `alpha` ([`Builder::alpha`](super::Builder::alpha)).
+    pub alpha: f32,
     pub entry: RwLock<Entry>,
     /// Distance computations, one counter per build thread (no shared cache line).
     distances: Vec<Counter>,
@@ -87,6 +89,7 @@ impl<'a, M: Metric> BuildGraph<'a, M> {
             m,
             m0,
             ef_construction,
+            alpha: 1.0,
             entry: RwLock::new(entry),
             distances: (0..=threads).map(|_| Counter::default()).collect(),
             _metric: std::marker::PhantomData,
