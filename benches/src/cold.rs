@@ -21,6 +21,9 @@ pub enum Cache {
     Reopened,
     /// The store was closed, its files dropped from the page cache, then reopened.
     Cold,
+    /// As `Cold`, then `Reader::prefetch(Prefetch::All)` before the first query (its time
+    /// counted in the opening's).
+    ColdPrefetched,
 }
 
 impl Cache {
@@ -30,6 +33,7 @@ impl Cache {
             Cache::Warm => "warm",
             Cache::Reopened => "reopened",
             Cache::Cold => "cold",
+            Cache::ColdPrefetched => "cold+prefetch",
         }
     }
 }

@@ -467,9 +467,11 @@ fn build_on<M: Metric, S: KvStore>(
     Ok(seconds)
 }
 
-/// Closes `store` and reopens it twice, first as it is, then after dropping its files from
-/// the page cache, and measures the first pass over the queries (at `config.cold_ef`) after
-/// each opening, the opening included. Returns the store, open again.
+/// Closes `store` and reopens it three times, first as it is, then after dropping its files
+/// from the page cache, then after dropping them again with a prefetch of the whole index
+/// before the first query, and measures the first pass over the queries (at
+/// `config.cold_ef`) after each opening, the opening (and prefetch) included. Returns the
+/// store, open again.
 fn measure_cold<M: Metric>(
     mut store: Store,
     data: &Dataset,
@@ -477,22 +479,27 @@ fn measure_cold<M: Metric>(
     quantization: Option<Scheme>,
 ) -> Result<(Store, Vec<Row>), String> {
     let mut rows = Vec::new();
-    for cache in [Cache::Reopened, Cache::Cold] {
+    for cache in [Cache::Reopened, Cache::Cold, Cache::ColdPrefetched] {
         let backend = store.backend();
         let path = store
             .path()
             .ok_or("cold passes need an on-disk store")?
             .to_path_buf();
         drop(store);
-        if cache == Cache::Cold {
+        if cache != Cache::Reopened {
             cold::drop_from_page_cache(&path)?;
         }
         let started = Instant::now();
         store = Store::open(backend, path)?;
+        let prefetch = cache == Cache::ColdPrefetched;
         let row = match &store {
-            Store::Lmdb(db, _) => first_pass_on::<M, _>(db, &store, data, config, started),
-            Store::Redb(db, _) => first_pass_on::<M, _>(db, &store, data, config, started),
-            Store::Memory(db) => first_pass_on::<M, _>(db, &store, data, config, started),
+            Store::Lmdb(db, _) => {
+                first_pass_on::<M, _>(db, &store, data, config, started, prefetch)
+            }
+            Store::Redb(db, _) => {
+                first_pass_on::<M, _>(db, &store, data, config, started, prefetch)
+            }
+            Store::Memory(db) => first_pass_on::<M, _>(db, &store, data, config, started, prefetch),
         };
         let row = row.map(|mut row| {
             if let Some(scheme) = quantization {
@@ -508,17 +515,21 @@ fn measure_cold<M: Metric>(
     Ok((store, rows))
 }
 
-/// Opens a reader on `db` and measures the first pass; the opening time counts from
-/// `started` (before the store was opened).
+/// Opens a reader on `db` (and reads the whole index ahead if `prefetch`) and measures the
+/// first pass; the opening time counts from `started` (before the store was opened).
 fn first_pass_on<M: Metric, S: KvStore>(
     db: &Database<S>,
     store: &Store,
     data: &Dataset,
     config: &RunConfig,
     started: Instant,
+    prefetch: bool,
 ) -> Result<Row, String> {
     let rtxn = db.read_txn().map_err(|e| e.to_string())?;
     let reader = Reader::<M, _>::open(&rtxn, 0).map_err(|e| e.to_string())?;
+    if prefetch {
+        reader.prefetch(hannoy::Prefetch::All);
+    }
     let open_ms = started.elapsed().as_secs_f64() * 1e3;
     let ef = config.cold_ef;
     let figures = cold::first_pass(data, &data.ground_truth, config.k, ef, |query| {

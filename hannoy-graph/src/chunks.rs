@@ -193,6 +193,17 @@ impl<B: AsRef<[u8]>> Chunks<B> {
         layer0.chain(upper).flatten().map(Held::copy_in).sum()
     }
 
+    /// Reads the pages of every link chunk, and of every vector chunk if `vectors`, ahead
+    /// ([`touch_pages`](crate::held::touch_pages)); returns the bytes spanned.
+    pub fn touch(&self, vectors: bool) -> u64
+    where
+        B: Sync,
+    {
+        let links = crate::held::touch_pages(&self.layer0)
+            + self.upper.iter().map(crate::held::touch_pages).sum::<u64>();
+        links + if vectors { self.vectors.touch() } else { 0 }
+    }
+
     /// The encoded vector in `slot`, after checking its chunk's checksum if this is the
     /// chunk's first use ([`ItemChunks::checked`]).
     ///

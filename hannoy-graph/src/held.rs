@@ -30,6 +30,37 @@ impl<B: AsRef<[u8]>> Held<B> {
     }
 }
 
+/// The page size prefetching steps by: one read per page brings the page into memory.
+const PAGE: usize = 4096;
+
+/// Reads one byte of every page `chunks` span, in parallel on the current rayon pool, so
+/// that a store's pages not in memory are read from disk now rather than by the searches
+/// that need them; returns the bytes spanned. The reads are kept (`black_box`), never
+/// optimized away.
+pub fn touch_pages<'a, B, I>(chunks: I) -> u64
+where
+    B: AsRef<[u8]> + Sync + 'a,
+    I: rayon::iter::IntoParallelIterator<Item = &'a Option<Held<B>>>,
+{
+    use rayon::iter::ParallelIterator;
+    chunks
+        .into_par_iter()
+        .flatten()
+        .map(|chunk| {
+            let bytes = chunk.as_ref();
+            let mut sum = 0u8;
+            for at in (0..bytes.len()).step_by(PAGE) {
+                sum = sum.wrapping_add(bytes[at]);
+            }
+            if let Some(&last) = bytes.last() {
+                sum = sum.wrapping_add(last);
+            }
+            std::hint::black_box(sum);
+            bytes.len() as u64
+        })
+        .sum()
+}
+
 impl<B: AsRef<[u8]>> AsRef<[u8]> for Held<B> {
     #[inline(always)]
     fn as_ref(&self) -> &[u8] {

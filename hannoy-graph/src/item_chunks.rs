@@ -117,6 +117,15 @@ impl<B: AsRef<[u8]>> ItemChunks<B> {
         Ok(self.chunks.iter_mut().flatten().map(Held::copy_in).sum())
     }
 
+    /// Reads every chunk's pages ahead ([`touch_pages`](crate::held::touch_pages)); returns
+    /// the bytes spanned.
+    pub fn touch(&self) -> u64
+    where
+        B: Sync,
+    {
+        crate::held::touch_pages(&self.chunks)
+    }
+
     /// What the items are, for messages.
     fn what(&self) -> &'static str {
         match self.tag {

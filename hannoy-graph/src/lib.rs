@@ -22,8 +22,8 @@ mod writer;
 pub use error::{Error, Result};
 pub use params::{BuildParams, MAX_LEVELS, MAX_M0};
 pub use reader::{
-    CheckReport, DEFAULT_EF_SEARCH, FilterStrategy, GRAPH_DISTANCE_WEIGHT, QueryBuilder, Reader,
-    SearchStats, Searched,
+    CheckReport, DEFAULT_EF_SEARCH, FilterStrategy, GRAPH_DISTANCE_WEIGHT, Prefetch, QueryBuilder,
+    Reader, SearchStats, Searched,
 };
 pub use stop::CancelCheck;
 pub use store::{KvStore, ReadTxn, StoreError, StoreResult, WriteTxn};

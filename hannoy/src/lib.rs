@@ -208,8 +208,8 @@ pub use database::Database;
 pub use hannoy_graph::store::{KvStore, ReadTxn, StoreError, WriteTxn};
 pub use hannoy_graph::{
     BuildParams, BuildStats, Builder, CancelCheck, CheckReport, DEFAULT_EF_SEARCH, Error,
-    FilterStrategy, MAX_M0, Phase, Progress, QueryBuilder, Reader, Result, SearchStats, Searched,
-    Writer,
+    FilterStrategy, MAX_M0, Phase, Prefetch, Progress, QueryBuilder, Reader, Result, SearchStats,
+    Searched, Writer,
 };
 pub use hannoy_metrics::{
     BinaryQuantizedCosine, BinaryQuantizedEuclidean, BinaryQuantizedManhattan, CodeError, Cosine,

@@ -22,6 +22,7 @@ pub mod deadline_suite;
 pub mod failpoint;
 pub mod index_model;
 pub mod index_suite;
+pub mod prefetch_suite;
 pub mod rebuild_suite;
 pub mod soak_suite;
 pub mod store_model;
@@ -149,6 +150,9 @@ macro_rules! conformance_suite {
             $crate::conformance_suite!(@tests $backend; rebuild_suite:
                 force_rebuild_links_every_item_anew,
                 alpha_keeps_more_links_and_refuses_bad_values
+            );
+            $crate::conformance_suite!(@tests $backend; prefetch_suite:
+                prefetch_spans_the_chunks_searches_read
             );
             $crate::conformance_suite!(@tests $backend; deadline_suite:
                 a_search_that_is_not_cut_short_is_unchanged,
