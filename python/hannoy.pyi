@@ -276,6 +276,11 @@ class Reader:
     def item_vector(self, id: int) -> npt.NDArray[np.float32]:
         """The stored vector of item ``id``; ``KeyError`` if it is not in the index."""
 
+    def prefetch(self, vectors: bool = True) -> int:
+        """Reads the index's pages ahead (the links and what the walk reads; the full
+        vectors too unless ``vectors=False``) so that a fresh process's first searches are
+        fast; returns the bytes spanned."""
+
     def ids(self) -> npt.NDArray[np.uint32]:
         """The ids of every item, sorted."""
 

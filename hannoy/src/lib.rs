@@ -203,6 +203,8 @@
 #![forbid(unsafe_code)]
 
 mod database;
+#[cfg(feature = "import-hannoy")]
+pub mod import;
 
 pub use database::Database;
 pub use hannoy_graph::store::{KvStore, ReadTxn, StoreError, WriteTxn};

@@ -457,6 +457,22 @@ impl Reader {
         Ok(PyArray1::from_vec(py, vector))
     }
 
+    /// Reads the index's pages ahead, so that the first searches of a freshly started
+    /// process do not fault them in one random read at a time: the links and what the walk
+    /// reads with ``vectors=False``, the full vectors too by default. Returns the bytes
+    /// spanned. The GIL is released meanwhile.
+    #[pyo3(signature = (vectors=true))]
+    fn prefetch(&self, py: Python<'_>, vectors: bool) -> PyResult<u64> {
+        let view = self.view()?;
+        let what = match vectors {
+            true => hannoy::Prefetch::All,
+            false => hannoy::Prefetch::Walk,
+        };
+        guard::detach(py, || {
+            with_snapshot!(&view.snapshot, |_txn, reader| reader.prefetch(what))
+        })
+    }
+
     /// The ids of every item, sorted, as a uint32 array.
     fn ids<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray1<u32>>> {
         Ok(PyArray1::from_vec(py, self.view()?.items.iter().collect()))

@@ -71,6 +71,24 @@ def test_short_rows_are_padded(make_db):
     assert zero_ids.shape == (5, 0)
 
 
+def test_prefetch_reads_ahead_and_changes_no_answer(make_db):
+    db = make_db("euclidean")
+    vectors = vectors_for("euclidean", 2000, 32)
+    reader = build_index(db, vectors)
+    before = reader.search_batch(vectors[:50], k=10)
+    walk = reader.prefetch(vectors=False)
+    everything = reader.prefetch()
+    # Without codes the walk reads the full vectors: the two spans are the same, and at
+    # least the raw vectors.
+    assert walk == everything >= vectors.nbytes
+    after = reader.search_batch(vectors[:50], k=10)
+    for b, a in zip(before, after):
+        np.testing.assert_array_equal(b, a)
+    reader.close()
+    with pytest.raises(ValueError, match="closed"):
+        reader.prefetch()
+
+
 def test_candidates_restrict_results(make_db):
     db = make_db("cosine")
     items = vectors_for("cosine", 500, 8, seed=5)

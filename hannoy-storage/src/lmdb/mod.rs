@@ -221,6 +221,12 @@ impl LmdbStore {
     pub fn env(&self) -> &Env<WithoutTls> {
         &self.env
     }
+
+    /// The database the store's keys live in (for example to read another library's keys
+    /// in it, as the import from hannoy 0.3 does).
+    pub fn database(&self) -> Db {
+        self.db
+    }
 }
 
 /// Maps heed errors, keeping "map full" distinct.
