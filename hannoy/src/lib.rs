@@ -203,7 +203,7 @@
 #![forbid(unsafe_code)]
 
 mod database;
-#[cfg(feature = "import-hannoy")]
+#[cfg(any(feature = "import-hannoy", feature = "import-arroy"))]
 pub mod import;
 
 pub use database::Database;

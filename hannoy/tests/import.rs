@@ -1,47 +1,147 @@
-//! The import from hannoy 0.3 (`hannoy::import`), against databases written by the
-//! published crate: every item and vector arrives, one by one; searches work after the
-//! build; the distance table of the module docs holds on the same pairs; bad input is a
-//! typed error.
-#![cfg(feature = "import-hannoy")]
+//! The imports from hannoy 0.3 and arroy 0.9 (`hannoy::import`), against databases written
+//! by the published crates: every item and vector arrives, one by one; searches work after
+//! the build; the distance tables of the module docs hold on the same pairs; bad input is
+//! a typed error.
+#![cfg(all(feature = "import-hannoy", feature = "import-arroy"))]
 
+use std::num::NonZeroUsize;
 use std::path::Path;
 
-use hannoy::import::{Hannoy03Metric, from_hannoy_0_3};
+use hannoy::import::{ArroyMetric, Hannoy03Metric, from_arroy, from_hannoy_0_3};
 use hannoy::storage::lmdb::LmdbStore;
-use hannoy::{Cosine, Database, Error, Euclidean, Hamming, Manhattan, Reader, WriteTxn, Writer};
+use hannoy::{
+    Cosine, Database, Error, Euclidean, Hamming, Manhattan, Metric, Reader, WriteTxn, Writer,
+};
+use heed::types::Bytes;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
 const N: u32 = 400;
+/// The source's index number.
+const INDEX: u16 = 2;
 
-/// Writes `vectors` (ids `3·i`) into index 2 of a hannoy 0.3 database in `dir`, built if
-/// `build`.
-fn write_old<D: hannoy_0_3::Distance>(dir: &Path, vectors: &[Vec<f32>], build: bool) {
+/// A crate an index is imported from, for metric `M`.
+trait Source<M: Metric> {
+    /// Writes `vectors` (ids `3·i`) into index [`INDEX`] of a database in `dir`, built if
+    /// `build`.
+    fn write(dir: &Path, vectors: &[Vec<f32>], build: bool);
+    fn import<W: WriteTxn>(
+        source: &LmdbStore,
+        index: u16,
+        writer: &Writer<M>,
+        wtxn: &mut W,
+    ) -> hannoy::Result<u64>;
+    /// Item `id`'s vector as the source crate reads it.
+    fn vector(source: &LmdbStore, id: u32, dimensions: usize) -> Vec<f32>;
+    /// The source's 10 nearest to `query`, with its distances.
+    fn search(source: &LmdbStore, query: &[f32]) -> Vec<(u32, f32)>;
+}
+
+/// An environment in `dir` with its unnamed database, in the source crate's types.
+fn create<K: 'static, V: 'static>(
+    dir: &Path,
+) -> (heed::Env<heed::WithoutTls>, heed::Database<'static, K, V>) {
     std::fs::create_dir_all(dir).unwrap();
     let mut options = heed::EnvOpenOptions::new().read_txn_without_tls();
     options.map_size(64 << 20);
     // SAFETY: the test's own fresh directory, closed before anything else opens it.
     let env = unsafe { options.open(dir).unwrap() };
-    let db: hannoy_0_3::Database<D> = env
+    let db = env
         .create_databases_and_commit(env.write_txn().unwrap(), |opener, wtxn| {
-            let db = opener.create_database(wtxn, None)?;
+            let db = opener.create_database::<Bytes, Bytes>(wtxn, None)?;
             Ok::<_, heed::Error>(heed::CommitOrAbort::<_, ()>::Commit(db))
         })
         .unwrap()
         .unwrap_commit();
-    let mut wtxn = env.write_txn().unwrap();
-    let writer = hannoy_0_3::Writer::new(db, 2, vectors[0].len());
-    for (i, vector) in vectors.iter().enumerate() {
-        writer.add_item(&mut wtxn, 3 * i as u32, vector).unwrap();
+    (env, db.remap_types())
+}
+
+struct Hannoy03;
+
+impl<M: Hannoy03Metric> Source<M> for Hannoy03 {
+    fn write(dir: &Path, vectors: &[Vec<f32>], build: bool) {
+        let (env, db) = create(dir);
+        let writer = hannoy_0_3::Writer::<M::Source>::new(db, INDEX, vectors[0].len());
+        let mut wtxn = env.write_txn().unwrap();
+        for (i, vector) in vectors.iter().enumerate() {
+            writer.add_item(&mut wtxn, 3 * i as u32, vector).unwrap();
+        }
+        if build {
+            let mut rng = StdRng::seed_from_u64(1);
+            writer.builder(&mut rng).build::<16, 32>(&mut wtxn).unwrap();
+        }
+        wtxn.commit().unwrap();
+        env.prepare_for_closing().wait();
     }
-    if build {
-        writer
-            .builder(&mut StdRng::seed_from_u64(1))
-            .build::<16, 32>(&mut wtxn)
-            .unwrap();
+
+    fn import<W: WriteTxn>(
+        source: &LmdbStore,
+        index: u16,
+        writer: &Writer<M>,
+        wtxn: &mut W,
+    ) -> hannoy::Result<u64> {
+        from_hannoy_0_3(source, index, writer, wtxn)
     }
-    wtxn.commit().unwrap();
-    env.prepare_for_closing().wait();
+
+    fn vector(source: &LmdbStore, id: u32, dimensions: usize) -> Vec<f32> {
+        let rtxn = source.env().read_txn().unwrap();
+        let db: hannoy_0_3::Database<M::Source> = source.database().remap_types();
+        let writer = hannoy_0_3::Writer::new(db, INDEX, dimensions);
+        writer.item_vector(&rtxn, id).unwrap().unwrap()
+    }
+
+    fn search(source: &LmdbStore, query: &[f32]) -> Vec<(u32, f32)> {
+        let rtxn = source.env().read_txn().unwrap();
+        let db: hannoy_0_3::Database<M::Source> = source.database().remap_types();
+        let reader = hannoy_0_3::Reader::open(&rtxn, INDEX, db).unwrap();
+        let found = reader.nns(10).ef_search(200).by_vector(&rtxn, query);
+        found.unwrap().nns
+    }
+}
+
+struct Arroy;
+
+impl<M: ArroyMetric> Source<M> for Arroy {
+    fn write(dir: &Path, vectors: &[Vec<f32>], build: bool) {
+        let (env, db) = create(dir);
+        let writer = arroy::Writer::<M::Source>::new(db, INDEX, vectors[0].len());
+        let mut wtxn = env.write_txn().unwrap();
+        for (i, vector) in vectors.iter().enumerate() {
+            writer.add_item(&mut wtxn, 3 * i as u32, vector).unwrap();
+        }
+        if build {
+            let mut rng = StdRng::seed_from_u64(1);
+            writer.builder(&mut rng).build(&mut wtxn).unwrap();
+        }
+        wtxn.commit().unwrap();
+        env.prepare_for_closing().wait();
+    }
+
+    fn import<W: WriteTxn>(
+        source: &LmdbStore,
+        index: u16,
+        writer: &Writer<M>,
+        wtxn: &mut W,
+    ) -> hannoy::Result<u64> {
+        from_arroy(source, index, writer, wtxn)
+    }
+
+    fn vector(source: &LmdbStore, id: u32, dimensions: usize) -> Vec<f32> {
+        let rtxn = source.env().read_txn().unwrap();
+        let db: arroy::Database<M::Source> = source.database().remap_types();
+        let writer = arroy::Writer::new(db, INDEX, dimensions);
+        writer.item_vector(&rtxn, id).unwrap().unwrap()
+    }
+
+    fn search(source: &LmdbStore, query: &[f32]) -> Vec<(u32, f32)> {
+        let rtxn = source.env().read_txn().unwrap();
+        let db: arroy::Database<M::Source> = source.database().remap_types();
+        let reader = arroy::Reader::open(&rtxn, INDEX, db).unwrap();
+        let mut search = reader.nns(10);
+        // Every tree searched through: exact on these few items.
+        search.search_k(NonZeroUsize::new(100_000).unwrap());
+        search.by_vector(&rtxn, query).unwrap()
+    }
 }
 
 fn vectors(n: u32, dims: usize, binary: bool, seed: u64) -> Vec<Vec<f32>> {
@@ -58,10 +158,10 @@ fn vectors(n: u32, dims: usize, binary: bool, seed: u64) -> Vec<Vec<f32>> {
         .collect()
 }
 
-/// Imports index 2 of the hannoy 0.3 database in `dir` into a fresh store, builds it, and
-/// checks every item against the source one by one; then checks that the distances of
-/// the pairs both searches return follow `convert` (hannoy 0.3's value from ours).
-fn import_and_compare<M: Hannoy03Metric>(
+/// Imports the source's index into a fresh store, builds it, and checks every item against
+/// the source one by one; then, on a built source, that the distances of the pairs both
+/// searches return follow `convert` (the source's value from ours).
+fn import_and_compare<M: Metric, S: Source<M>>(
     vectors: &[Vec<f32>],
     built: bool,
     convert: impl Fn(f32, usize) -> f32,
@@ -69,16 +169,14 @@ fn import_and_compare<M: Hannoy03Metric>(
     let dims = vectors[0].len();
     let temp = tempfile::tempdir().unwrap();
     let old = temp.path().join("old");
-    write_old::<M::Source>(&old, vectors, built);
+    S::write(&old, vectors, built);
     let source = LmdbStore::open(&old).unwrap();
 
     let db = Database::in_memory();
     let writer = Writer::<M>::new(0, dims);
     let mut wtxn = db.write_txn().unwrap();
-    assert_eq!(
-        from_hannoy_0_3(&source, 2, &writer, &mut wtxn).unwrap(),
-        vectors.len() as u64
-    );
+    let imported = S::import(&source, INDEX, &writer, &mut wtxn).unwrap();
+    assert_eq!(imported, vectors.len() as u64);
     writer
         .builder(&mut StdRng::seed_from_u64(5))
         .build(&mut wtxn)
@@ -88,72 +186,67 @@ fn import_and_compare<M: Hannoy03Metric>(
     let rtxn = db.read_txn().unwrap();
     let reader = Reader::<M, _>::open(&rtxn, 0).unwrap();
     assert_eq!(reader.len(), vectors.len() as u64);
-    let old_rtxn = source.env().read_txn().unwrap();
-    let old_db: hannoy_0_3::Database<M::Source> = source.database().remap_types();
-    let old_items = hannoy_0_3::Writer::new(old_db, 2, dims);
     for (i, vector) in vectors.iter().enumerate() {
         let id = 3 * i as u32;
         let ours = reader.item_vector(&rtxn, id).unwrap().unwrap();
-        let theirs = old_items.item_vector(&old_rtxn, id).unwrap().unwrap();
-        assert_eq!(ours, theirs, "item {id}");
+        assert_eq!(ours, S::vector(&source, id, dims), "item {id}");
         assert_eq!(&ours, vector, "item {id}");
     }
     assert!(reader.item_vector(&rtxn, 1).unwrap().is_none());
-
-    if built {
-        let old_reader = hannoy_0_3::Reader::open(&old_rtxn, 2, old_db).unwrap();
-        let mut pairs = 0;
-        for query in vectors.iter().step_by(37) {
-            let ours = reader.nns(10).ef_search(200).by_vector(query).unwrap();
-            let theirs = old_reader
-                .nns(10)
-                .ef_search(200)
-                .by_vector(&old_rtxn, query)
-                .unwrap()
-                .nns;
-            assert_eq!(ours[0].0, theirs[0].0, "both find the query's own item");
-            for (id, distance) in &ours {
-                if let Some((_, old)) = theirs.iter().find(|(other, _)| other == id) {
-                    let expected = convert(*distance, dims);
-                    assert!(
-                        (expected - old).abs() <= 1e-4 * old.abs().max(1.0),
-                        "{}: item {id}: ours {distance} -> {expected}, hannoy 0.3 {old}",
-                        M::NAME
-                    );
-                    pairs += 1;
-                }
+    if !built {
+        return;
+    }
+    let mut pairs = 0;
+    for query in vectors.iter().step_by(37) {
+        let ours = reader.nns(10).ef_search(200).by_vector(query).unwrap();
+        let theirs = S::search(&source, query);
+        for (id, distance) in &ours {
+            if let Some((_, old)) = theirs.iter().find(|(other, _)| other == id) {
+                let expected = convert(*distance, dims);
+                assert!(
+                    (expected - old).abs() <= 1e-4 * old.abs().max(1.0),
+                    "{}: item {id}: ours {distance} -> {expected}, the source's {old}",
+                    M::NAME
+                );
+                pairs += 1;
             }
         }
-        assert!(pairs >= 50, "{pairs} pairs compared");
     }
+    assert!(pairs >= 50, "{pairs} pairs compared");
 }
 
 #[test]
-fn every_metric_imports_item_by_item_and_distances_follow_the_table() {
+fn hannoy_0_3_imports_item_by_item_and_distances_follow_the_table() {
     let real = vectors(N, 24, false, 1);
-    import_and_compare::<Euclidean>(&real, true, |d, _| d * d);
-    import_and_compare::<Cosine>(&real, true, |d, _| d / 2.0);
-    import_and_compare::<Manhattan>(&real, true, |d, _| d);
-    import_and_compare::<Hamming>(&vectors(N, 64, true, 2), true, |d, dims| d / dims as f32);
+    import_and_compare::<Euclidean, Hannoy03>(&real, true, |d, _| d * d);
+    import_and_compare::<Cosine, Hannoy03>(&real, true, |d, _| d / 2.0);
+    import_and_compare::<Manhattan, Hannoy03>(&real, true, |d, _| d);
+    let binary = vectors(N, 64, true, 2);
+    import_and_compare::<Hamming, Hannoy03>(&binary, true, |d, dims| d / dims as f32);
+    import_and_compare::<Euclidean, Hannoy03>(&vectors(N, 16, false, 3), false, |d, _| d);
 }
 
 #[test]
-fn an_unbuilt_source_imports_too() {
-    import_and_compare::<Euclidean>(&vectors(N, 16, false, 3), false, |d, _| d * d);
+fn arroy_imports_item_by_item_and_distances_follow_the_table() {
+    let real = vectors(N, 24, false, 4);
+    import_and_compare::<Euclidean, Arroy>(&real, true, |d, _| d);
+    import_and_compare::<Cosine, Arroy>(&real, true, |d, _| d / 2.0);
+    import_and_compare::<Manhattan, Arroy>(&real, true, |d, _| d);
+    import_and_compare::<Cosine, Arroy>(&vectors(N, 16, false, 5), false, |d, _| d);
 }
 
 #[test]
 fn bad_sources_are_typed_errors() {
     let temp = tempfile::tempdir().unwrap();
     let old = temp.path().join("old");
-    write_old::<hannoy_0_3::distances::Euclidean>(&old, &vectors(50, 16, false, 4), true);
+    <Hannoy03 as Source<Euclidean>>::write(&old, &vectors(50, 16, false, 6), true);
     let source = LmdbStore::open(&old).unwrap();
     let db = Database::in_memory();
     let mut wtxn = db.write_txn().unwrap();
     // Other dimensions than the source's.
     let writer = Writer::<Euclidean>::new(0, 8);
     assert!(matches!(
-        from_hannoy_0_3(&source, 2, &writer, &mut wtxn),
+        from_hannoy_0_3(&source, INDEX, &writer, &mut wtxn),
         Err(Error::InvalidParameter(_))
     ));
     // An index the source does not have: nothing to import.

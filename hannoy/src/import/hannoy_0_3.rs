@@ -1,11 +1,4 @@
-//! A way in from hannoy 0.3 (feature `import-hannoy`): every item of an index written by
-//! the published `hannoy` crate, its id and its vector, added to an index of this library,
-//! which a build then links.
-//!
-//! The source database is opened as an LMDB store (`LmdbStore::open` on its directory:
-//! hannoy 0.3 keeps its keys in the environment's unnamed database, where a store reads).
-//! Its graph is not carried over (the two graphs are stored differently); the build here
-//! makes a new one. Items are read in id order and added in batches.
+//! From hannoy 0.3 (feature `import-hannoy`).
 //!
 //! # Distances
 //!
@@ -19,7 +12,7 @@
 //! | Manhattan | `sum abs(p - q)` | the same | `ours` |
 //! | Hamming | differing bits | differing bits / d | `ours / d` |
 //!
-//! The test of this module checks each row on the same pairs of vectors.
+//! `hannoy/tests/import.rs` checks each row on the pairs both searches return.
 
 use hannoy_0_3::Distance;
 use hannoy_graph::store::{StoreError, WriteTxn};
@@ -48,9 +41,6 @@ impl Hannoy03Metric for Manhattan {
 impl Hannoy03Metric for Hamming {
     type Source = hannoy_0_3::distances::Hamming;
 }
-
-/// Items are added in batches of this many.
-const BATCH: usize = 1024;
 
 /// Adds every item of index `index` of the hannoy 0.3 database in `source` to `writer`'s
 /// index in `wtxn`; returns how many. Build afterwards (`writer.builder(..).build(wtxn)`)
@@ -113,40 +103,15 @@ pub fn from_hannoy_0_3<M: Hannoy03Metric, W: WriteTxn>(
 ) -> Result<u64> {
     let failed =
         |e: hannoy_0_3::Error| Error::Store(StoreError::backend("hannoy 0.3", "import", e));
-    let rtxn = source
-        .env()
-        .read_txn()
-        .map_err(|e| Error::Store(StoreError::backend("lmdb", "import", e)))?;
+    let rtxn = super::source_txn(source)?;
     let database: hannoy_0_3::Database<M::Source> = source.database().remap_types();
     // A built source says its dimensions; an unbuilt one is read item by item, each checked
     // by `add_items`.
-    if let Ok(reader) = hannoy_0_3::Reader::open(&rtxn, index, database)
-        && reader.dimensions() != writer.dimensions()
-    {
-        return Err(Error::InvalidParameter(format!(
-            "the hannoy 0.3 index {index} has {} dimensions, the writer {}",
-            reader.dimensions(),
-            writer.dimensions()
-        )));
-    }
+    let dimensions = hannoy_0_3::Reader::open(&rtxn, index, database)
+        .ok()
+        .map(|reader| reader.dimensions());
+    super::check_dimensions(index, dimensions, writer.dimensions())?;
     let items = hannoy_0_3::Writer::new(database, index, writer.dimensions());
-    let mut ids = Vec::with_capacity(BATCH);
-    let mut rows = Vec::with_capacity(BATCH * writer.dimensions());
-    let mut imported = 0u64;
-    for item in items.iter(&rtxn).map_err(failed)? {
-        let (id, vector) = item.map_err(failed)?;
-        ids.push(id);
-        rows.extend_from_slice(&vector);
-        if ids.len() == BATCH {
-            writer.add_items(wtxn, &ids, &rows)?;
-            imported += ids.len() as u64;
-            ids.clear();
-            rows.clear();
-        }
-    }
-    if !ids.is_empty() {
-        writer.add_items(wtxn, &ids, &rows)?;
-        imported += ids.len() as u64;
-    }
-    Ok(imported)
+    let items = items.iter(&rtxn).map_err(failed)?;
+    super::add_in_batches(items.map(|item| item.map_err(failed)), writer, wtxn)
 }
