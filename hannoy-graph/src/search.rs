@@ -144,6 +144,14 @@ impl Visited {
         }
     }
 
+    /// Whether `slot` is in the set (slots past the bound count as visited).
+    #[inline]
+    pub fn contains(&self, slot: u32) -> bool {
+        self.marks
+            .get(slot as usize)
+            .is_none_or(|&mark| mark == self.epoch)
+    }
+
     /// Adds `slot`; returns whether it was new. Slots past the bound count as visited.
     #[inline]
     pub fn insert(&mut self, slot: u32) -> bool {
@@ -165,6 +173,8 @@ pub struct Scratch {
     results: BinaryHeap<Candidate>,
     /// The unvisited neighbours of the node being expanded.
     fresh: Vec<u32>,
+    /// The neighbours a two-hop expansion reaches past (not kept).
+    passed: Vec<u32>,
 }
 
 thread_local! {
@@ -253,6 +263,33 @@ pub fn search_layer<G: GraphView>(
     search_layer_until(graph, query, entries, ef, layer, scratch, keep, &Never)
 }
 
+/// [`search_layer_until`] for a filter that keeps few nodes (ACORN's two-hop expansion):
+/// only nodes accepted by `keep` get a distance and enter the queue; a neighbour that is
+/// not kept is passed through to its own neighbours, so the walk crosses the nodes the
+/// filter rejects without paying their distances.
+#[allow(clippy::too_many_arguments)]
+pub fn search_layer_two_hop<G: GraphView>(
+    graph: &G,
+    query: &[u8],
+    entries: &[Candidate],
+    ef: usize,
+    layer: u8,
+    scratch: &mut Scratch,
+    keep: impl Fn(u32) -> bool,
+    stop: &impl Stop,
+) -> Result<Vec<Candidate>> {
+    kernels::arch().dispatch(SearchLayer::<_, _, _, true> {
+        graph,
+        query,
+        entries,
+        ef,
+        layer,
+        scratch,
+        keep,
+        stop,
+    })
+}
+
 /// [`search_layer`] that asks `stop` before each node expansion and, once it says so,
 /// returns the nodes found so far (sorted, closest first).
 #[allow(clippy::too_many_arguments)]
@@ -266,7 +303,7 @@ pub fn search_layer_until<G: GraphView>(
     keep: impl Fn(u32) -> bool,
     stop: &impl Stop,
 ) -> Result<Vec<Candidate>> {
-    kernels::arch().dispatch(SearchLayer {
+    kernels::arch().dispatch(SearchLayer::<_, _, _, false> {
         graph,
         query,
         entries,
@@ -278,8 +315,9 @@ pub fn search_layer_until<G: GraphView>(
     })
 }
 
-/// The arguments of [`search_layer_until`], run under one dispatch.
-struct SearchLayer<'a, G, K, P> {
+/// The arguments of [`search_layer_until`] (or, `TWO_HOP`, [`search_layer_two_hop`]), run
+/// under one dispatch.
+struct SearchLayer<'a, G, K, P, const TWO_HOP: bool> {
     graph: &'a G,
     query: &'a [u8],
     entries: &'a [Candidate],
@@ -290,7 +328,9 @@ struct SearchLayer<'a, G, K, P> {
     stop: &'a P,
 }
 
-impl<G: GraphView, K: Fn(u32) -> bool, P: Stop> WithSimd for SearchLayer<'_, G, K, P> {
+impl<G: GraphView, K: Fn(u32) -> bool, P: Stop, const TWO_HOP: bool> WithSimd
+    for SearchLayer<'_, G, K, P, TWO_HOP>
+{
     type Output = Result<Vec<Candidate>>;
 
     #[inline(always)]
@@ -305,14 +345,16 @@ impl<G: GraphView, K: Fn(u32) -> bool, P: Stop> WithSimd for SearchLayer<'_, G, 
             keep,
             stop,
         } = self;
-        search_layer_in(simd, graph, query, entries, ef, layer, scratch, keep, stop)
+        search_layer_in::<S, G, TWO_HOP>(
+            simd, graph, query, entries, ef, layer, scratch, keep, stop,
+        )
     }
 }
 
 /// [`search_layer`]'s body, with the kernels of `simd`.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn search_layer_in<S: Simd, G: GraphView>(
+fn search_layer_in<S: Simd, G: GraphView, const TWO_HOP: bool>(
     simd: S,
     graph: &G,
     query: &[u8],
@@ -328,6 +370,7 @@ fn search_layer_in<S: Simd, G: GraphView>(
         candidates,
         results,
         fresh,
+        passed,
     } = scratch;
     visited.reset(graph.slot_bound());
     candidates.clear();
@@ -363,12 +406,43 @@ fn search_layer_in<S: Simd, G: GraphView>(
         // Gather the unvisited neighbours and hint their vectors first, so their memory
         // latencies overlap, then compute the distances.
         fresh.clear();
-        graph.for_each_neighbour(current.slot, layer, |slot| {
-            if visited.insert(slot) {
-                graph.prefetch(slot);
-                fresh.push(slot);
+        if TWO_HOP {
+            // As many kept nodes as the node has neighbours (ACORN's truncation to M): the
+            // direct ones first, then those two hops away through the rejected ones.
+            passed.clear();
+            let mut degree = 0;
+            graph.for_each_neighbour(current.slot, layer, |slot| {
+                degree += 1;
+                if visited.insert(slot) {
+                    match keep(slot) {
+                        true => {
+                            graph.prefetch(slot);
+                            fresh.push(slot);
+                        }
+                        false => passed.push(slot),
+                    }
+                }
+            })?;
+            for &through in passed.iter() {
+                if fresh.len() >= degree {
+                    break;
+                }
+                graph.for_each_neighbour(through, layer, |slot| {
+                    if !visited.contains(slot) && keep(slot) {
+                        visited.insert(slot);
+                        graph.prefetch(slot);
+                        fresh.push(slot);
+                    }
+                })?;
             }
-        })?;
+        } else {
+            graph.for_each_neighbour(current.slot, layer, |slot| {
+                if visited.insert(slot) {
+                    graph.prefetch(slot);
+                    fresh.push(slot);
+                }
+            })?;
+        }
         for &slot in fresh.iter() {
             let dist = graph.distance_in(simd, query, slot)?;
             let full = results.len() >= ef;
@@ -384,7 +458,8 @@ fn search_layer_in<S: Simd, G: GraphView>(
                 graph.prefetch_links(slot, layer);
             }
             candidates.push(Reverse(candidate));
-            if keep(slot) {
+            // A two-hop walk only gathers kept nodes.
+            if TWO_HOP || keep(slot) {
                 results.push(candidate);
                 if results.len() > ef {
                     results.pop();

@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 
 use hannoy_benches::dataset::{self, Dataset, recall_at};
 use hannoy_graph::store::{KvStore, WriteTxn};
-use hannoy_graph::{Reader, Writer};
+use hannoy_graph::{FilterStrategy, Reader, Writer};
 use hannoy_metrics::{Cosine, Metric};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -170,7 +170,17 @@ pub fn filtered_recall_on_real_data<B: Backend>() {
     let reader = Reader::<Cosine, _>::open(&rtxn, 0).unwrap();
 
     let n = data.base.rows();
-    for ratio in [0.5, 0.1, 0.01, 0.001] {
+    // Auto at every share, and the two-hop walk forced in the middle band (on this subset
+    // Auto scans there).
+    let cases = [
+        (0.5, FilterStrategy::Auto),
+        (0.2, FilterStrategy::TwoHop),
+        (0.1, FilterStrategy::TwoHop),
+        (0.1, FilterStrategy::Auto),
+        (0.01, FilterStrategy::Auto),
+        (0.001, FilterStrategy::Auto),
+    ];
+    for (ratio, strategy) in cases {
         let mut rng = StdRng::seed_from_u64(7);
         let kept = ((n as f64 * ratio) as usize).max(1);
         let ids: RoaringBitmap = sample(&mut rng, n, kept)
@@ -186,6 +196,7 @@ pub fn filtered_recall_on_real_data<B: Backend>() {
                     .nns(10)
                     .ef_search(64)
                     .candidates(&ids)
+                    .filter_strategy(strategy)
                     .by_vector(data.queries.row(q))
                     .unwrap();
                 assert!(
@@ -197,12 +208,12 @@ pub fn filtered_recall_on_real_data<B: Backend>() {
             .collect();
         let recall = recall_at(10, &found, &truth);
         eprintln!(
-            "{}: filter {ratio}: recall@10 at ef 64 = {recall:.4}",
+            "{}: filter {ratio} ({strategy:?}): recall@10 at ef 64 = {recall:.4}",
             data.name
         );
         assert!(
             recall >= 0.95,
-            "filter keeping {ratio}: recall@10 {recall:.4} < 0.95"
+            "filter keeping {ratio} ({strategy:?}): recall@10 {recall:.4} < 0.95"
         );
     }
 

@@ -83,7 +83,7 @@ struct Args {
     /// set keeping that share of the items (the same sets for every system).
     #[arg(long, value_delimiter = ',')]
     filter_ratio: Vec<f64>,
-    /// How filtered queries are answered: auto (by a cost estimate), graph or scan.
+    /// How filtered queries are answered: auto (by a cost estimate), graph, two-hop or scan.
     #[arg(long, value_enum, default_value_t = Strategy::Auto)]
     filter_strategy: Strategy,
     /// Measure an updated index: build on 1-R of the items, add the other R and delete R of
@@ -132,6 +132,7 @@ struct Args {
 enum Strategy {
     Auto,
     Graph,
+    TwoHop,
     Scan,
 }
 
@@ -265,6 +266,7 @@ fn run_metric<M: Metric>(args: &Args) -> Result<(), String> {
         filter_strategy: match args.filter_strategy {
             Strategy::Auto => FilterStrategy::Auto,
             Strategy::Graph => FilterStrategy::Graph,
+            Strategy::TwoHop => FilterStrategy::TwoHop,
             Strategy::Scan => FilterStrategy::ExactScan,
         },
     };

@@ -29,19 +29,35 @@ pub const GRAPH_DISTANCE_WEIGHT: f64 = 2.3;
 /// ef 64): scan 1.05 ms / graph 1.59 ms at 10 %, scan 1.86 ms / graph 0.89 ms at 20 %.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum FilterStrategy {
-    /// Pick the cheaper of the two by the estimate above.
+    /// Pick by the estimate above, with the two-hop walk in the middle band.
     #[default]
     Auto,
     /// Always search the graph, letting only candidates into the results.
     Graph,
+    /// Always walk the graph on candidates only, passing through the others to their
+    /// neighbours (ACORN's two-hop expansion): no distance is computed for a node the filter
+    /// rejects, so a walk at a share `s` costs about what an unfiltered one does, plus the
+    /// link reads of the rejected neighbours.
+    TwoHop,
     /// Always compute the distance to every candidate (exact results).
     ExactScan,
 }
 
+/// How a filtered query is answered, as [`FilterStrategy::plan`] decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FilterPlan {
+    Scan,
+    Graph,
+    TwoHop,
+}
+
+/// Below this share of allowed items, `Auto` walks two hops rather than through every node.
+pub(crate) const TWO_HOP_BELOW: f64 = 0.4;
+
 impl FilterStrategy {
-    /// Whether to scan, for `candidates` of `items` at `ef`, in a graph of mean layer-0
-    /// degree `degree`, `max_level` upper layers of `m` links.
-    pub(crate) fn scans(
+    /// How to answer a query with `candidates` of `items` at `ef`, in a graph of mean
+    /// layer-0 degree `degree`, `max_level` upper layers of `m` links.
+    pub(crate) fn plan(
         self,
         candidates: u64,
         items: u64,
@@ -49,15 +65,27 @@ impl FilterStrategy {
         degree: f64,
         max_level: u8,
         m: u16,
-    ) -> bool {
+    ) -> FilterPlan {
         match self {
-            FilterStrategy::Graph => false,
-            FilterStrategy::ExactScan => true,
+            FilterStrategy::Graph => FilterPlan::Graph,
+            FilterStrategy::TwoHop => FilterPlan::TwoHop,
+            FilterStrategy::ExactScan => FilterPlan::Scan,
             FilterStrategy::Auto => {
                 let share = candidates as f64 / items.max(1) as f64;
-                let distances =
-                    ef as f64 / share * (degree / 2.0) + f64::from(max_level) * f64::from(m);
-                (candidates as f64) <= distances * GRAPH_DISTANCE_WEIGHT
+                // The two-hop walk expands about as many nodes as an unfiltered one, each
+                // reading the links of its rejected neighbours as well.
+                let walk = match share < TWO_HOP_BELOW {
+                    true => ef as f64 * (degree / 2.0) * (1.0 + (1.0 - share) * degree / 8.0),
+                    false => ef as f64 / share * (degree / 2.0),
+                };
+                let distances = walk + f64::from(max_level) * f64::from(m);
+                if (candidates as f64) <= distances * GRAPH_DISTANCE_WEIGHT {
+                    FilterPlan::Scan
+                } else if share < TWO_HOP_BELOW {
+                    FilterPlan::TwoHop
+                } else {
+                    FilterPlan::Graph
+                }
             }
         }
     }
@@ -66,27 +94,64 @@ impl FilterStrategy {
 /// The slot of every live item, sorted by item id, and the mean layer-0 degree.
 pub(crate) struct SlotIndex {
     by_id: Vec<(u32, u32)>,
+    /// The item in each slot (`None`: free), read without touching the link chunks.
+    by_slot: Vec<Option<u32>>,
     pub(crate) mean_degree: f64,
 }
 
 impl SlotIndex {
     pub(crate) fn build<B: AsRef<[u8]>>(chunks: &Chunks<B>, slot_count: u32) -> SlotIndex {
         let mut by_id = Vec::new();
+        let mut by_slot = vec![None; slot_count as usize];
         let mut degrees = 0u64;
-        for slot in 0..slot_count {
+        for (slot, item) in (0..slot_count).zip(by_slot.iter_mut()) {
             if let Some(record) = chunks.record0(slot)
                 && record.level().is_some()
             {
                 by_id.push((record.item(), slot));
+                *item = Some(record.item());
                 degrees += record.degree() as u64;
             }
         }
         by_id.sort_unstable();
         let mean_degree = degrees as f64 / by_id.len().max(1) as f64;
-        SlotIndex { by_id, mean_degree }
+        SlotIndex {
+            by_id,
+            by_slot,
+            mean_degree,
+        }
     }
 
     /// A cursor for looking up ids in ascending order.
+    /// A bit per slot below `slot_count`, set for the slots of the `allowed` ids (ids
+    /// without a node are left out): O(|allowed|) to build, one load to ask.
+    pub(crate) fn allowed_slots(
+        &self,
+        allowed: &roaring::RoaringBitmap,
+        slot_count: u32,
+    ) -> Vec<u64> {
+        let mut bits = vec![0u64; (slot_count as usize).div_ceil(64)];
+        let mut cursor = self.cursor();
+        for id in allowed {
+            if let Some(slot) = cursor.slot(id)
+                && let Some(word) = bits.get_mut(slot as usize / 64)
+            {
+                *word |= 1 << (slot % 64);
+            }
+        }
+        bits
+    }
+
+    /// Whether `slot` holds an item of `allowed`.
+    #[inline]
+    pub(crate) fn allows(&self, allowed: &roaring::RoaringBitmap, slot: u32) -> bool {
+        self.by_slot
+            .get(slot as usize)
+            .copied()
+            .flatten()
+            .is_some_and(|id| allowed.contains(id))
+    }
+
     pub(crate) fn cursor(&self) -> SlotCursor<'_> {
         SlotCursor { rest: &self.by_id }
     }
@@ -118,24 +183,29 @@ impl SlotCursor<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::FilterStrategy;
+    use super::{FilterPlan, FilterStrategy};
 
     #[test]
-    fn auto_scans_only_small_filters() {
-        let scans = |c| FilterStrategy::Auto.scans(c, 98_000, 64, 20.0, 3, 16);
-        assert!(scans(98), "0.1% scans");
-        assert!(scans(980), "1% scans");
-        assert!(scans(9_800), "10% scans");
-        assert!(!scans(19_600), "20% searches the graph");
-        assert!(!scans(49_000), "50% searches the graph");
-        assert!(FilterStrategy::ExactScan.scans(49_000, 98_000, 64, 20.0, 3, 16));
-        assert!(!FilterStrategy::Graph.scans(1, 98_000, 64, 20.0, 3, 16));
+    fn auto_scans_small_filters_and_walks_two_hops_in_the_middle() {
+        let plan = |c| FilterStrategy::Auto.plan(c, 98_000, 64, 20.0, 3, 16);
+        assert_eq!(plan(98), FilterPlan::Scan, "0.1% scans");
+        assert_eq!(plan(980), FilterPlan::Scan, "1% scans");
+        assert_eq!(plan(19_600), FilterPlan::TwoHop, "20% walks two hops");
+        assert_eq!(plan(49_000), FilterPlan::Graph, "50% searches the graph");
+        let forced = |strategy: FilterStrategy| strategy.plan(49_000, 98_000, 64, 20.0, 3, 16);
+        assert_eq!(forced(FilterStrategy::ExactScan), FilterPlan::Scan);
+        assert_eq!(forced(FilterStrategy::TwoHop), FilterPlan::TwoHop);
+        assert_eq!(
+            FilterStrategy::Graph.plan(1, 98_000, 64, 20.0, 3, 16),
+            FilterPlan::Graph
+        );
     }
 
     #[test]
     fn cursor_finds_ascending_ids() {
         let index = super::SlotIndex {
             by_id: (0..1000).map(|i| (i * 3, i + 7)).collect(),
+            by_slot: Vec::new(),
             mean_degree: 0.0,
         };
         let mut cursor = index.cursor();

@@ -8,6 +8,7 @@ use rayon::prelude::*;
 use roaring::RoaringBitmap;
 
 use super::codes::{self, CodeWalk};
+use super::filter::FilterPlan;
 use super::{DEFAULT_EF_SEARCH, FilterStrategy, Reader};
 use crate::error::{Error, Result};
 use crate::format::codes::code_error;
@@ -17,6 +18,14 @@ use crate::store::ReadTxn;
 
 /// One search's results, `(item id, distance)` closest first, and what it did.
 pub type Searched = (Vec<(u32, f32)>, SearchStats);
+
+/// A filtered walk: the allowed ids, and whether the walk passes through the others
+/// ([`FilterStrategy::TwoHop`]).
+#[derive(Clone, Copy)]
+struct Filter<'a> {
+    allowed: &'a RoaringBitmap,
+    two_hop: bool,
+}
 
 /// How many items a filtered exact scan compares between two looks at its cut-off.
 const SCAN_STOP_EVERY: usize = 64;
@@ -348,14 +357,15 @@ impl<'r, 't, M: Metric, T: ReadTxn + 't> QueryBuilder<'r, 't, M, T> {
         let index = reader.slot_index();
         let ef = self.ef_search.max(k);
         let meta = &reader.meta;
-        if self.strategy.scans(
+        let plan = self.strategy.plan(
             allowed.len(),
             reader.items.len(),
             ef,
             index.mean_degree,
             meta.max_level,
             meta.m,
-        ) {
+        );
+        if plan == FilterPlan::Scan {
             let mut stats = SearchStats {
                 walk_distances: allowed.len(),
                 bytes_per_distance: M::encoded_len(reader.dimensions()) as u64,
@@ -374,7 +384,11 @@ impl<'r, 't, M: Metric, T: ReadTxn + 't> QueryBuilder<'r, 't, M, T> {
             stats.bytes_per_distance = codes.quantizer.code_len() as u64;
             Ok((self.scan(&walk, &[], k, &allowed, cutoff)?, stats))
         } else {
-            self.search_graph(query, raw, k, Some(&allowed), cutoff)
+            let filter = Filter {
+                allowed: &allowed,
+                two_hop: plan == FilterPlan::TwoHop,
+            };
+            self.search_graph(query, raw, k, Some(filter), cutoff)
         }
     }
 
@@ -426,7 +440,7 @@ impl<'r, 't, M: Metric, T: ReadTxn + 't> QueryBuilder<'r, 't, M, T> {
         query: &[u8],
         raw: Option<&[f32]>,
         k: usize,
-        allowed: Option<&RoaringBitmap>,
+        allowed: Option<Filter<'_>>,
         cutoff: &Cutoff<'_>,
     ) -> Result<(Vec<(u32, f32)>, SearchStats)> {
         let reader = self.reader;
@@ -481,7 +495,7 @@ impl<'r, 't, M: Metric, T: ReadTxn + 't> QueryBuilder<'r, 't, M, T> {
         graph: &G,
         query: &[u8],
         ef: usize,
-        allowed: Option<&RoaringBitmap>,
+        allowed: Option<Filter<'_>>,
         cutoff: &Cutoff<'_>,
     ) -> Result<Vec<Candidate>> {
         let reader = self.reader;
@@ -510,15 +524,42 @@ impl<'r, 't, M: Metric, T: ReadTxn + 't> QueryBuilder<'r, 't, M, T> {
         query: &[u8],
         current: Candidate,
         ef: usize,
-        allowed: Option<&RoaringBitmap>,
+        allowed: Option<Filter<'_>>,
         stop: &impl Stop,
     ) -> Result<Vec<Candidate>> {
         let reader = self.reader;
         let entries = [current];
         search::with_scratch(|scratch| match allowed {
-            Some(allowed) => {
+            Some(Filter { allowed, two_hop }) => {
                 let keep = |slot| reader.item_of(slot).is_some_and(|id| allowed.contains(id));
-                search::search_layer_until(graph, query, &entries, ef, 0, scratch, keep, stop)
+                match two_hop {
+                    true => {
+                        // The walk asks about many more nodes than it scores. A few allowed
+                        // items go into a bit per slot (built per query, one load to ask);
+                        // many are asked through the slots' items, a flat array, and the
+                        // bitmap (measured on debian-minilm-384: the bits are faster below
+                        // about 15 %, the array above).
+                        let index = reader.slot_index();
+                        let slot_count = reader.meta.slot_count;
+                        if allowed.len() * 7 < u64::from(slot_count) {
+                            let bits = index.allowed_slots(allowed, slot_count);
+                            let keep = |slot: u32| {
+                                bits.get(slot as usize / 64)
+                                    .is_some_and(|word| word >> (slot % 64) & 1 == 1)
+                            };
+                            return search::search_layer_two_hop(
+                                graph, query, &entries, ef, 0, scratch, keep, stop,
+                            );
+                        }
+                        let keep = |slot| index.allows(allowed, slot);
+                        search::search_layer_two_hop(
+                            graph, query, &entries, ef, 0, scratch, keep, stop,
+                        )
+                    }
+                    false => search::search_layer_until(
+                        graph, query, &entries, ef, 0, scratch, keep, stop,
+                    ),
+                }
             }
             None if reader.hides_items => {
                 let visible = |slot| {
