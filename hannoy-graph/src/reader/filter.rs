@@ -9,11 +9,13 @@ pub const GRAPH_DISTANCE_WEIGHT: f64 = 2.3;
 
 /// How a query restricted to a set of candidate ids is answered.
 ///
-/// Two ways answer it. The **graph** way runs the usual HNSW search but only lets
+/// Three ways answer it. The **graph** way runs the usual HNSW search but only lets
 /// candidates into the results; every node, candidate or not, is still traversed, on every
-/// layer, so the search can cross regions where few nodes qualify. The **exact scan**
-/// computes the distance to every candidate. `Auto` picks the cheaper by
-/// an estimate of the distances each computes:
+/// layer, so the search can cross regions where few nodes qualify. The **two-hop** walk
+/// ([`TwoHop`](FilterStrategy::TwoHop)) scores candidates only and passes through the
+/// others to their neighbours. The **exact scan** computes the distance to every
+/// candidate. `Auto` picks by an estimate of the distances each computes, the two-hop walk
+/// standing in for the graph below 40 % allowed (`docs/benchmarks.md`, filtered search):
 ///
 /// - exact scan: `c`, the number of candidates;
 /// - graph: a best-first search pops about `ef / s` nodes before it holds `ef` candidates,
