@@ -4,7 +4,7 @@ transactional store (LMDB, redb or memory). See ``Database``."""
 import os
 import pathlib
 from types import TracebackType
-from typing import Callable, Iterable, Literal, Optional, Union, final, overload
+from typing import Callable, Iterable, Literal, Optional, Sequence, Union, final, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -201,9 +201,12 @@ class Reader:
         rescore: Optional[int] = None,
         timeout: Optional[float] = None,
         return_cut_short: Literal[False] = False,
+        row_candidates: Optional[Sequence[Ids]] = None,
     ) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.float32]]:
         """One search per row, in parallel: ``(ids, distances)`` of shape ``(n, k)``, padded
-        with ``MISSING_ID`` and ``inf``. ``timeout`` (seconds) is the whole batch's budget."""
+        with ``MISSING_ID`` and ``inf``. ``timeout`` (seconds) is the whole batch's budget.
+        ``row_candidates`` gives each row its own candidate ids (one entry per row; not
+        together with ``candidates``)."""
     @overload
     def search_batch(
         self,
@@ -215,6 +218,7 @@ class Reader:
         timeout: Optional[float] = None,
         *,
         return_cut_short: Literal[True],
+        row_candidates: Optional[Sequence[Ids]] = None,
     ) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.float32], npt.NDArray[np.bool_]]:
         """``(ids, distances, cut_short)``: a bool per row, whether ``timeout`` cut it short."""
     @overload

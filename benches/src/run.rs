@@ -528,7 +528,9 @@ fn first_pass_on<M: Metric, S: KvStore>(
     let rtxn = db.read_txn().map_err(|e| e.to_string())?;
     let reader = Reader::<M, _>::open(&rtxn, 0).map_err(|e| e.to_string())?;
     if prefetch {
-        reader.prefetch(hannoy::Prefetch::All);
+        reader
+            .prefetch(hannoy::Prefetch::All)
+            .map_err(|e| e.to_string())?;
     }
     let open_ms = started.elapsed().as_secs_f64() * 1e3;
     let ef = config.cold_ef;

@@ -37,17 +37,11 @@ const PAGE: usize = 4096;
 /// that a store's pages not in memory are read from disk now rather than by the searches
 /// that need them; returns the bytes spanned. The reads are kept (`black_box`), never
 /// optimized away.
-pub fn touch_pages<'a, B, I>(chunks: I) -> u64
-where
-    B: AsRef<[u8]> + Sync + 'a,
-    I: rayon::iter::IntoParallelIterator<Item = &'a Option<Held<B>>>,
-{
-    use rayon::iter::ParallelIterator;
+pub fn touch_pages(chunks: &[&[u8]]) -> u64 {
+    use rayon::iter::{IntoParallelRefIterator, ParallelIterator};
     chunks
-        .into_par_iter()
-        .flatten()
-        .map(|chunk| {
-            let bytes = chunk.as_ref();
+        .par_iter()
+        .map(|bytes| {
             let mut sum = 0u8;
             for at in (0..bytes.len()).step_by(PAGE) {
                 sum = sum.wrapping_add(bytes[at]);

@@ -12,6 +12,7 @@ mod error;
 pub mod format;
 mod held;
 mod item_chunks;
+mod lazy_table;
 mod params;
 mod reader;
 mod search;

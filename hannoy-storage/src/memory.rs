@@ -14,7 +14,9 @@
 use std::ops::Bound;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use hannoy_graph::store::{KvStore, ReadTxn, StoreError, StoreResult, WriteTxn, range_is_empty};
+use hannoy_graph::store::{
+    KvStore, ReadTxn, SharedGet, StoreError, StoreResult, WriteTxn, range_is_empty, share,
+};
 use imbl::OrdMap;
 use imbl::ordmap::RangedIter;
 use imbl::shared_ptr::DefaultSharedPtr;
@@ -182,8 +184,9 @@ fn state_range<'t>(state: &'t State, start: Bound<&[u8]>, end: Bound<&[u8]>) -> 
     }
 }
 
+/// `ReadTxn` for a transaction type; with `shared_get` for one several threads may read.
 macro_rules! impl_read_txn {
-    ($ty:ty) => {
+    ($ty:ty $(, $shared:ident)?) => {
         impl ReadTxn for $ty {
             type Bytes<'t>
                 = &'t [u8]
@@ -203,11 +206,17 @@ macro_rules! impl_read_txn {
                 self.check()?;
                 Ok(state_range(&self.state, start, end))
             }
+
+            $(
+                fn $shared(&self) -> Option<SharedGet<'_, &[u8]>> {
+                    share(self)
+                }
+            )?
         }
     };
 }
 
-impl_read_txn!(MemoryReadTxn);
+impl_read_txn!(MemoryReadTxn, shared_get);
 impl_read_txn!(MemoryWriteTxn<'_>);
 
 fn state_delete(state: &mut State, key: &[u8]) -> bool {

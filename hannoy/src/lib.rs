@@ -103,6 +103,39 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! # Filters
+//!
+//! [`QueryBuilder::candidates`] restricts a search to a set of ids; [`FilterStrategy`] says
+//! how (by default [`FilterStrategy::Auto`] plans, per query, an exact scan of a few
+//! candidates, a two-hop walk through the graph for a middle share, or the graph walk that
+//! skips the rest). A batch can give each query its own set:
+//! [`QueryBuilder::by_vectors_with_candidates`].
+//!
+//! ```
+//! use hannoy::{Database, Euclidean, Reader, RoaringBitmap, WriteTxn, Writer};
+//! use rand::SeedableRng;
+//!
+//! let dir = tempfile::tempdir()?;
+//! let db = Database::open(dir.path())?;
+//! let writer = Writer::<Euclidean>::new(0, 2);
+//! let mut wtxn = db.write_txn()?;
+//! for id in 0..100u32 {
+//!     writer.add_item(&mut wtxn, id, &[id as f32, 0.0])?;
+//! }
+//! writer.builder(&mut rand::rngs::StdRng::seed_from_u64(1)).build(&mut wtxn)?;
+//! wtxn.commit()?;
+//!
+//! let rtxn = db.read_txn()?;
+//! let reader = Reader::<Euclidean, _>::open(&rtxn, 0)?;
+//! let evens: RoaringBitmap = (0..100).step_by(2).collect();
+//! let odds: RoaringBitmap = (1..100).step_by(2).collect();
+//! // The same point twice: the first query may return even ids only, the second odd ones.
+//! let queries = [10.2, 0.0, 10.2, 0.0];
+//! let found = reader.nns(1).by_vectors_with_candidates(&queries, &[&evens, &odds])?;
+//! assert_eq!((found[0][0].0, found[1][0].0), (10, 11));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! # Search deadline
 //!
 //! A request with a time budget cuts its search short: [`QueryBuilder::time_budget`] (or

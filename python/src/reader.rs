@@ -283,6 +283,18 @@ fn candidate_set(candidates: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Roari
         .transpose()
 }
 
+/// One candidate set per row: each entry of `sets` read as [`candidate_set`] reads one.
+fn row_candidate_sets(sets: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Vec<RoaringBitmap>>> {
+    let Some(sets) = sets else {
+        return Ok(None);
+    };
+    let mut all = Vec::new();
+    for set in sets.try_iter()? {
+        all.push(arrays::item_ids(&set?)?.into_iter().collect());
+    }
+    Ok(Some(all))
+}
+
 #[pymethods]
 impl Reader {
     /// The ``k`` items closest to ``vector`` (1-D, float32 or float64), as a list of
@@ -335,7 +347,11 @@ impl Reader {
     /// ``timeout`` (seconds) is the whole batch's budget: every row stops when it runs
     /// out, with the best it had found. ``return_cut_short=True`` adds a third array, a
     /// bool per row saying whether that row was cut short.
-    #[pyo3(signature = (queries, k=10, ef_search=None, candidates=None, rescore=None, timeout=None, return_cut_short=false))]
+    ///
+    /// ``row_candidates`` gives each row its own candidates: a sequence with one id
+    /// collection per row (each planned on its own: a scan, a two-hop or a filtered walk).
+    /// ``ValueError`` when its length is not the number of rows, or with ``candidates``.
+    #[pyo3(signature = (queries, k=10, ef_search=None, candidates=None, rescore=None, timeout=None, return_cut_short=false, row_candidates=None))]
     #[allow(clippy::too_many_arguments)]
     fn search_batch<'py>(
         &self,
@@ -347,12 +363,25 @@ impl Reader {
         rescore: Option<i64>,
         timeout: Option<f64>,
         return_cut_short: bool,
+        row_candidates: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Py<PyAny>> {
         let view = self.view()?;
         let allowed = candidate_set(candidates)?;
+        let row_sets = row_candidate_sets(row_candidates)?;
+        if allowed.is_some() && row_sets.is_some() {
+            return Err(value_error(
+                "give candidates (one set for every row) or row_candidates (one per row), not both",
+            ));
+        }
         let query = view.query(k, ef_search, allowed.as_ref(), rescore, timeout)?;
         let (found, buffers) = arrays::with_matrix(queries, |queries, rows, cols| {
             arrays::check_dimensions("query", cols, view.dimensions)?;
+            if let Some(sets) = row_sets.as_ref().filter(|sets| sets.len() != rows) {
+                return Err(value_error(format!(
+                    "row_candidates holds {} sets for {rows} queries: give one per row",
+                    sets.len()
+                )));
+            }
             let buffers = RowBuffers::reserve(rows, query.k)?;
             let found = guard::detach(py, || {
                 with_snapshot!(&view.snapshot, |_txn, reader| {
@@ -361,7 +390,14 @@ impl Reader {
                         .par_chunks(view.dimensions)
                         .enumerate()
                         .map(|(row, vector)| {
-                            builder.by_vector_with_stats(vector).map_err(|e| (row, e))
+                            let searched = match &row_sets {
+                                Some(sets) => query
+                                    .on(reader)
+                                    .candidates(&sets[row])
+                                    .by_vector_with_stats(vector),
+                                None => builder.by_vector_with_stats(vector),
+                            };
+                            searched.map_err(|e| (row, e))
                         })
                         .collect::<Result<Vec<_>, (usize, Error)>>()
                 })
@@ -470,7 +506,8 @@ impl Reader {
         };
         guard::detach(py, || {
             with_snapshot!(&view.snapshot, |_txn, reader| reader.prefetch(what))
-        })
+        })?
+        .map_err(to_py)
     }
 
     /// The ids of every item, sorted, as a uint32 array.

@@ -120,6 +120,36 @@ def test_candidates_restrict_results(make_db):
         reader.search(query, candidates=["a"])
 
 
+def test_row_candidates_give_each_query_its_own_set(make_db):
+    db = make_db("euclidean")
+    items = vectors_for("euclidean", 600, 8, seed=9)
+    reader = build_index(db, items)
+    queries = items[:6]
+    rng = np.random.default_rng(4)
+    # One set per row, of very different shares: a few ids, a tenth, a half, everything.
+    sets = [
+        rng.choice(600, size=size, replace=False).astype(np.uint32)
+        for size in (3, 60, 300, 600, 12, 150)
+    ]
+    ids, distances = reader.search_batch(queries, k=5, ef_search=600, row_candidates=sets)
+    for row, allowed in enumerate(sets):
+        one = reader.search(queries[row], k=5, ef_search=600, candidates=allowed)
+        expected = [i for i, _ in one]
+        assert list(ids[row][: len(expected)]) == expected
+        assert set(expected) <= set(allowed.tolist())
+        np.testing.assert_allclose(distances[row][: len(expected)], [d for _, d in one])
+    # Three ids allowed: two slots of padding.
+    assert list(ids[0][3:]) == [hannoy.MISSING_ID] * 2
+    # Any iterable of id collections; an empty set gives an empty row.
+    ids, _ = reader.search_batch(queries[:2], k=3, row_candidates=([], range(10, 20)))
+    assert list(ids[0]) == [hannoy.MISSING_ID] * 3
+    assert set(ids[1]) <= set(range(10, 20))
+    with pytest.raises(ValueError, match="one per row"):
+        reader.search_batch(queries, k=3, row_candidates=sets[:2])
+    with pytest.raises(ValueError, match="not both"):
+        reader.search_batch(queries, k=3, candidates=[1], row_candidates=sets)
+
+
 def test_search_item_item_vector_and_ids(make_db):
     db = make_db("euclidean")
     items = vectors_for("euclidean", 200, 6)

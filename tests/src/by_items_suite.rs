@@ -1,10 +1,12 @@
-//! Searches by item: `by_items` (a batch of item ids) and `exclude_self`, on every backend.
+//! Batch searches: by item (`by_items`, `exclude_self`) and by vectors with a candidate set
+//! per query (`by_vectors_with_candidates`), on every backend.
 
 use hannoy_graph::store::{KvStore, WriteTxn};
 use hannoy_graph::{Error, Reader, Writer};
 use hannoy_metrics::{Cosine, Scheme};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
+use roaring::RoaringBitmap;
 
 use crate::Backend;
 use crate::index_suite::random_vectors;
@@ -97,5 +99,52 @@ pub fn exclude_self_is_the_next_k_after_the_item<B: Backend>() {
         let mut got: Vec<u32> = few.iter().map(|&(other, _)| other).collect();
         got.sort_unstable();
         assert_eq!(got, vec![ids[0], ids[2]]);
+    }
+}
+
+pub fn by_vectors_with_candidates_answers_as_one_query_each<B: Backend>() {
+    let (_dir, store) = fresh::<B>();
+    let ids = two_indexes(&store);
+    let rtxn = store.read_txn().unwrap();
+    let queries = random_vectors(8, DIMS, 77);
+    let flat: Vec<f32> = queries.concat();
+    // Every id, then ever smaller shares (planned as a walk, two hops, a scan), and ids
+    // the index does not hold (even ones): an empty row.
+    let mut sets: Vec<RoaringBitmap> = [1, 2, 5, 10, 20, 100, 400]
+        .iter()
+        .enumerate()
+        .map(|(row, &step)| ids.iter().copied().skip(row).step_by(step).collect())
+        .collect();
+    sets.push([0, 2, 4].into_iter().collect());
+    let refs: Vec<&RoaringBitmap> = sets.iter().collect();
+    for index in [0, 1] {
+        let reader = Reader::<Cosine, _>::open(&rtxn, index).unwrap();
+        let query = reader.nns(10).ef_search(80);
+        let batch = query.by_vectors_with_candidates(&flat, &refs).unwrap();
+        assert_eq!(batch.len(), queries.len());
+        for ((row, vector), allowed) in batch.iter().zip(&queries).zip(&sets) {
+            let one = reader
+                .nns(10)
+                .ef_search(80)
+                .candidates(allowed)
+                .by_vector(vector)
+                .unwrap();
+            assert_eq!(row, &one, "index {index}: a batch row is its query alone");
+            assert!(row.iter().all(|(id, _)| allowed.contains(*id)));
+            assert_eq!(
+                row.len(),
+                (allowed & reader.item_ids()).len().min(10) as usize
+            );
+        }
+        assert!(batch[7].is_empty());
+        // One set too few: refused before any search.
+        assert!(matches!(
+            query.by_vectors_with_candidates(&flat, &refs[1..]),
+            Err(Error::InvalidParameter(_))
+        ));
+        assert!(matches!(
+            query.by_vectors_with_candidates(&flat[1..], &refs),
+            Err(Error::DimensionMismatch { .. })
+        ));
     }
 }

@@ -35,7 +35,7 @@ fn assert_checksum<T: std::fmt::Debug>(result: hannoy_graph::Result<T>, expected
 #[track_caller]
 fn assert_open_refused<S: KvStore>(store: &S, bad_key: &[u8]) {
     let rtxn = store.read_txn().unwrap();
-    assert_checksum(Reader::<Euclidean, _>::open(&rtxn, 0).map(|_| ()), bad_key);
+    assert_checksum(crate::read_everything::<Euclidean, _>(&rtxn, 0), bad_key);
 }
 
 /// Asserts that adding an item and building on top of the damage fails with a checksum
@@ -114,6 +114,34 @@ pub fn flipped_bit_in_a_link_chunk_is_reported<B: Backend>() {
     assert_write_refused(&store, &writer, &chunk_key);
 }
 
+/// A reader on a store's own read transaction opens without reading link chunks (in
+/// constant time); the searches that read a damaged one report it, and none is served.
+pub fn flipped_bit_in_a_link_chunk_is_reported_by_the_search_that_reads_it<B: Backend>() {
+    let (_dir, store, _writer) = built::<B>();
+    let chunk_key = key::links(0, 0, 0);
+    flip(&store, &chunk_key, 8);
+    let rtxn = store.read_txn().unwrap();
+    assert!(
+        rtxn.shared_get().is_some(),
+        "every store's own read transaction offers a shared get"
+    );
+    let reader = Reader::<Euclidean, _>::open(&rtxn, 0).expect("open reads no link chunk");
+    let mut reported = 0;
+    for query in random_vectors(20, DIM, 32) {
+        match reader.nns(5).by_vector(&query) {
+            Ok(found) => assert_eq!(found.len(), 5),
+            Err(error) => {
+                assert_checksum(Err::<(), _>(error), &chunk_key);
+                reported += 1;
+            }
+        }
+    }
+    // Every walk starts at the entry point and reads layer 0 around it; the fixture's
+    // slots share a couple of chunks, so the damaged one is read.
+    assert!(reported > 0, "no search read the damaged chunk");
+    assert_checksum(reader.check(&rtxn), &chunk_key);
+}
+
 pub fn flipped_bit_in_a_slot_map_value_is_reported<B: Backend>() {
     let (_dir, store, writer) = built::<B>();
     let slot_key = key::item(0, key::Tag::Slot, 3);
@@ -177,10 +205,10 @@ pub fn flipped_bit_in_the_free_set_is_reported<B: Backend>() {
     let free_key = key::prefix(0, key::Tag::FreeSlots);
     let len = get(&store.read_txn().unwrap(), &free_key).unwrap().len();
     flip(&store, &free_key, len - 9);
+    // A reader that reads chunks on first use bounds its slot count with the free set at
+    // open; one that reads them all at open needs it only in `check`.
     let rtxn = store.read_txn().unwrap();
-    let reader = Reader::<Euclidean, _>::open(&rtxn, 0).unwrap();
-    assert_checksum(reader.check(&rtxn), &free_key);
-    drop(reader);
+    assert_checksum(crate::read_everything::<Euclidean, _>(&rtxn, 0), &free_key);
     drop(rtxn);
     assert_write_refused(&store, &writer, &free_key);
 }

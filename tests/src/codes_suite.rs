@@ -336,11 +336,12 @@ pub fn bad_codes_input_is_a_typed_error<B: Backend>() {
                 .is_ok()
         );
     }
-    // A code chunk of the wrong length, a missing quantizer: refused when opening.
+    // A code chunk of the wrong length, a missing quantizer: refused by a reader (when it
+    // opens, or when it reads the chunk).
     put_raw(&store, &chunk_key, &good[..good.len() - 1]);
     let assert_open_corrupted = |store: &B::Store, expected: &[u8]| {
         let rtxn = store.read_txn().unwrap();
-        match Reader::<Euclidean, _>::open(&rtxn, 0) {
+        match crate::read_everything::<Euclidean, _>(&rtxn, 0) {
             Err(Error::Store(StoreError::Corrupted { key, .. })) => assert_eq!(key, expected),
             other => panic!("expected Corrupted, got {:?}", other.map(|_| ())),
         }
@@ -557,17 +558,33 @@ fn codes_only_on_one_thread<B: Backend>() {
     drop(reader);
     drop(rtxn);
 
-    // A code is all there is of an item: a missing code chunk is refused at open, and a
-    // damaged one by the search that reads it.
+    // A code is all there is of an item: a missing code chunk is refused (at open by a
+    // reader that loads every chunk there or when the chunk holds the last slot, else by
+    // the searches that read it), and a damaged one by the search that reads it.
     let chunk_key = key::codes(0, 0);
     let good = get(&other.read_txn().unwrap(), &chunk_key).unwrap();
     let mut wtxn = other.write_txn().unwrap();
     wtxn.delete(&chunk_key).unwrap();
     wtxn.commit().unwrap();
-    match Reader::<Euclidean, _>::open(&other.read_txn().unwrap(), 0) {
-        Err(Error::Store(StoreError::Corrupted { .. })) => {}
-        other => panic!("expected Corrupted, got {:?}", other.map(|_| ())),
-    }
+    let rtxn = other.read_txn().unwrap();
+    let searched: Vec<hannoy_graph::Result<()>> = match Reader::<Euclidean, _>::open(&rtxn, 0) {
+        Err(error) => vec![Err(error)],
+        Ok(reader) => queries
+            .iter()
+            .map(|query| reader.nns(10).by_vector(query).map(drop))
+            .collect(),
+    };
+    assert!(
+        searched
+            .iter()
+            .all(|r| matches!(r, Err(Error::Store(StoreError::Corrupted { .. })) | Ok(()))),
+        "only Corrupted errors"
+    );
+    assert!(
+        searched.iter().any(Result::is_err),
+        "the missing chunk is reported"
+    );
+    drop(rtxn);
     let mut damaged = good.clone();
     damaged[5] ^= 1;
     put_raw(&other, &chunk_key, &damaged);

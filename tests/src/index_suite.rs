@@ -319,7 +319,7 @@ pub fn foreign_or_newer_bytes_are_refused<B: Backend>() {
     wtxn.put(&chunk_key, &chunk[..chunk.len() - 1]).unwrap();
     wtxn.commit().unwrap();
     let rtxn = store.read_txn().unwrap();
-    let err = Reader::<Cosine, _>::open(&rtxn, 0).err().expect("refused");
+    let err = crate::read_everything::<Cosine, _>(&rtxn, 0).expect_err("refused");
     assert!(
         matches!(err, Error::Store(StoreError::Corrupted { .. })),
         "{err}"

@@ -31,7 +31,19 @@ pub mod write_failure_suite;
 
 use std::path::Path;
 
-use hannoy_graph::store::KvStore;
+use hannoy_graph::store::{KvStore, ReadTxn};
+use hannoy_metrics::Metric;
+
+/// What a reader says of index `index`'s bytes when it reads all of them: the error of its
+/// open, or (a reader on a store's own transaction opens without reading the chunks, and
+/// checks each on its first use) the error of [`Reader::check`], which reads every chunk.
+/// Damage is reported one way or the other, never read as data.
+///
+/// [`Reader::check`]: hannoy_graph::Reader::check
+pub fn read_everything<M: Metric, T: ReadTxn>(rtxn: &T, index: u16) -> hannoy_graph::Result<()> {
+    let reader = hannoy_graph::Reader::<M, T>::open(rtxn, index)?;
+    reader.check(rtxn).map(drop)
+}
 
 /// A store backend under test.
 pub trait Backend {
@@ -115,6 +127,7 @@ macro_rules! conformance_suite {
                 free_slot_past_slot_count_is_corrupted,
                 free_slot_holding_a_live_node_is_corrupted,
                 slot_count_past_the_stored_vectors_is_corrupted,
+                slot_count_backed_by_one_stray_chunk_is_corrupted,
                 chunk_sizes_that_overflow_are_corrupted,
                 item_count_disagreeing_with_the_item_set_is_corrupted,
                 huge_k_returns_every_item,
@@ -128,6 +141,7 @@ macro_rules! conformance_suite {
                 flipped_bit_in_a_vector_chunk_is_reported_not_served,
                 flipped_bit_in_a_vector_chunk_is_caught_by_check,
                 flipped_bit_in_a_link_chunk_is_reported,
+                flipped_bit_in_a_link_chunk_is_reported_by_the_search_that_reads_it,
                 flipped_bit_in_a_slot_map_value_is_reported,
                 flipped_bit_in_the_item_set_metadata_or_pending_is_reported,
                 flipped_bit_in_the_free_set_is_reported,
@@ -145,7 +159,8 @@ macro_rules! conformance_suite {
             );
             $crate::conformance_suite!(@tests $backend; by_items_suite:
                 by_items_answers_as_by_item_one_by_one,
-                exclude_self_is_the_next_k_after_the_item
+                exclude_self_is_the_next_k_after_the_item,
+                by_vectors_with_candidates_answers_as_one_query_each
             );
             $crate::conformance_suite!(@tests $backend; rebuild_suite:
                 force_rebuild_links_every_item_anew,

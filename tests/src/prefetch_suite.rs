@@ -51,8 +51,8 @@ pub fn prefetch_spans_the_chunks_searches_read<B: Backend>() {
         let (links, vector_bytes) = (tag_bytes(index, Tag::Links), tag_bytes(index, Tag::Vectors));
         let codes = tag_bytes(index, Tag::Codes);
         assert!(links > 0 && vector_bytes > 0);
-        let walk = reader.prefetch(Prefetch::Walk);
-        let all = reader.prefetch(Prefetch::All);
+        let walk = reader.prefetch(Prefetch::Walk).unwrap();
+        let all = reader.prefetch(Prefetch::All).unwrap();
         if index == 0 {
             assert_eq!(codes, 0);
             assert_eq!((walk, all), (links + vector_bytes, links + vector_bytes));

@@ -70,6 +70,7 @@ impl<'t, M: Metric, T: ReadTxn + 't> Reader<'t, M, T> {
     /// checksum does not match; broken rules are listed in the report.
     pub fn check(&self, txn: &T) -> Result<CheckReport> {
         let meta = &self.meta;
+        self.chunks.resolve_all()?;
         self.chunks.check_all_vectors()?;
         values::read_free(txn, self.index, meta)?;
         let mut report = CheckReport::default();
@@ -79,7 +80,7 @@ impl<'t, M: Metric, T: ReadTxn + 't> Reader<'t, M, T> {
         for slot in 0..meta.slot_count {
             // A slot without a record is free (reserved by an add not built yet, past the
             // last link chunk); links to it are reported below as links to a dead slot.
-            let Some(record) = self.chunks.record0(slot) else {
+            let Some(record) = self.chunks.record0(slot)? else {
                 continue;
             };
             let Some(level) = record.level() else {
@@ -98,13 +99,13 @@ impl<'t, M: Metric, T: ReadTxn + 't> Reader<'t, M, T> {
         for slot in &live {
             let level = self
                 .chunks
-                .record0(slot)
+                .record0(slot)?
                 .and_then(|r| r.level())
                 .unwrap_or(0);
             for layer in 0..=meta.max_level {
                 let mut links = Vec::new();
                 self.for_each_neighbour(slot, layer, |link| links.push(link))?;
-                let on_layer = layer == 0 || self.chunks.upper_links(slot, layer).is_some();
+                let on_layer = layer == 0 || self.chunks.upper_links(slot, layer)?.is_some();
                 if on_layer != (layer <= level) {
                     report.problem(format!(
                         "slot {slot} (level {level}) presence on layer {layer} is wrong"
@@ -158,7 +159,7 @@ impl<'t, M: Metric, T: ReadTxn + 't> Reader<'t, M, T> {
         match meta.entry_point {
             None if !live.is_empty() => report.problem("no entry point but live nodes".into()),
             Some(entry) => {
-                let level = self.chunks.record0(entry).and_then(|r| r.level());
+                let level = self.chunks.record0(entry)?.and_then(|r| r.level());
                 if level != Some(meta.max_level) {
                     report.problem(format!("entry point {entry} is not on the top layer"));
                 }

@@ -14,14 +14,14 @@ use crate::stop::Stop;
 use crate::store::ReadTxn;
 
 /// An index's compact codes as a reader holds them.
-pub(super) struct ReaderCodes<B> {
+pub(super) struct ReaderCodes<'t, B> {
     pub(super) quantizer: Quantizer,
-    pub(super) chunks: ItemChunks<B>,
+    pub(super) chunks: ItemChunks<'t, B>,
 }
 
-impl<B: AsRef<[u8]>> ReaderCodes<B> {
+impl<'t, B: AsRef<[u8]>> ReaderCodes<'t, B> {
     /// Loads the quantizer and the code chunks of `index`, if `meta` says it has codes.
-    pub(super) fn load<'t, T>(txn: &'t T, index: u16, meta: &Metadata) -> Result<Option<Self>>
+    pub(super) fn load<T>(txn: &'t T, index: u16, meta: &Metadata) -> Result<Option<Self>>
     where
         T: ReadTxn<Bytes<'t> = B>,
     {
@@ -50,11 +50,11 @@ impl<B: AsRef<[u8]>> ReaderCodes<B> {
     /// is all there is of an item.
     pub(super) fn check_present<C: AsRef<[u8]>>(
         &self,
-        chunks: &chunks::Chunks<C>,
+        chunks: &chunks::Chunks<'_, C>,
         slot_count: u32,
     ) -> Result<()> {
         for slot in 0..slot_count {
-            let live = chunks.record0(slot).is_some_and(|r| r.level().is_some());
+            let live = chunks.record0(slot)?.is_some_and(|r| r.level().is_some());
             if live && self.chunks.get(slot).is_none() {
                 return Err(Error::corrupted(
                     format!("slot {slot} has links but no code"),
@@ -70,7 +70,7 @@ impl<B: AsRef<[u8]>> ReaderCodes<B> {
 /// prepared query; links are the reader's.
 pub(super) struct CodeWalk<'a, 'r, 't, M: Metric, T: ReadTxn + 't> {
     pub(super) reader: &'r Reader<'t, M, T>,
-    pub(super) codes: &'r ReaderCodes<T::Bytes<'t>>,
+    pub(super) codes: &'r ReaderCodes<'t, T::Bytes<'t>>,
     pub(super) query: &'a QueryCode,
 }
 

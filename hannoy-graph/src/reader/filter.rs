@@ -1,6 +1,7 @@
 //! Filtered search: a query restricted to a set of candidate ids (see [`FilterStrategy`]).
 
 use crate::chunks::Chunks;
+use crate::error::Result;
 
 /// How much more one distance of a filtered graph search costs than one of an exact scan,
 /// measured on `debian-minilm-384` (384-d, 98,000 vectors, ef 64, 10 % filter): 1.59 ms for
@@ -102,12 +103,15 @@ pub(crate) struct SlotIndex {
 }
 
 impl SlotIndex {
-    pub(crate) fn build<B: AsRef<[u8]>>(chunks: &Chunks<B>, slot_count: u32) -> SlotIndex {
+    pub(crate) fn build<B: AsRef<[u8]>>(
+        chunks: &Chunks<'_, B>,
+        slot_count: u32,
+    ) -> Result<SlotIndex> {
         let mut by_id = Vec::new();
         let mut by_slot = vec![None; slot_count as usize];
         let mut degrees = 0u64;
         for (slot, item) in (0..slot_count).zip(by_slot.iter_mut()) {
-            if let Some(record) = chunks.record0(slot)
+            if let Some(record) = chunks.record0(slot)?
                 && record.level().is_some()
             {
                 by_id.push((record.item(), slot));
@@ -117,11 +121,11 @@ impl SlotIndex {
         }
         by_id.sort_unstable();
         let mean_degree = degrees as f64 / by_id.len().max(1) as f64;
-        SlotIndex {
+        Ok(SlotIndex {
             by_id,
             by_slot,
             mean_degree,
-        }
+        })
     }
 
     /// A cursor for looking up ids in ascending order.

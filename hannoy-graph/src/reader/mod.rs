@@ -37,12 +37,16 @@ pub const DEFAULT_EF_SEARCH: usize = 64;
 
 /// A read-only view of one index in one transaction.
 ///
-/// Opening resolves every chunk of the index once (one ordered scan per chunk kind) and
-/// keeps them borrowed from the transaction; searches then read vectors and links in place,
-/// with no store lookup per visited node and no transaction access at all. That is also why
-/// a `Reader` is `Send + Sync` on every backend: share one across threads, or use
-/// [`QueryBuilder::by_vectors`] to spread a batch over rayon. Open it once per transaction
-/// and reuse it for many queries.
+/// On a store's own read transaction, opening reads the metadata and the item set and a
+/// few keys that bound the slot count, whatever the index's size (about 10 µs): each chunk
+/// of vectors and links is looked up, checked, and kept borrowed from the transaction the
+/// first time a search needs it ([`ReadTxn::shared_get`]). On a transaction that several
+/// threads may not share (an application's own, see `hannoy_storage`'s host adapters),
+/// opening resolves every chunk at once (one ordered scan per chunk kind). Either way,
+/// searches read vectors and links in place, with no store lookup per visited node once
+/// its chunk is resolved. A `Reader` is `Send + Sync` on every backend: share one across
+/// threads, or use [`QueryBuilder::by_vectors`] to spread a batch over rayon. Opening one
+/// per request is cheap; a long-lived one has every chunk it used resolved already.
 ///
 /// It shows the index as of its last build, less the items deleted since (a search between
 /// `del_item` and `build` never returns a deleted item); items added or replaced since are
@@ -50,9 +54,9 @@ pub const DEFAULT_EF_SEARCH: usize = 64;
 pub struct Reader<'t, M: Metric, T: ReadTxn + 't> {
     index: u16,
     meta: Metadata,
-    chunks: Chunks<T::Bytes<'t>>,
+    chunks: Chunks<'t, T::Bytes<'t>>,
     /// The compact codes, when the index keeps them.
-    codes: Option<codes::ReaderCodes<T::Bytes<'t>>>,
+    codes: Option<codes::ReaderCodes<'t, T::Bytes<'t>>>,
     items: RoaringBitmap,
     /// Whether some built items are hidden (deleted since the build).
     hides_items: bool,
@@ -73,12 +77,17 @@ impl<'t, M: Metric, T: ReadTxn + 't> Reader<'t, M, T> {
         let meta = read_metadata::<M, T>(txn, index)?.ok_or(Error::MissingIndex(index))?;
         let chunks = Chunks::load(txn, index, &meta, M::encoded_len(meta.dimensions as usize))?;
         let codes = codes::ReaderCodes::load(txn, index, &meta)?;
-        if let Some(codes) = codes.as_ref().filter(|_| meta.codes_only()) {
+        let lazy = chunks.resolves_lazily();
+        if let Some(codes) = codes.as_ref().filter(|_| meta.codes_only() && !lazy) {
             codes.check_present(&chunks, meta.slot_count)?;
         }
         let mut items = values::read_items(txn, index, &meta)?;
+        let pending = values::pending_changes(txn, index, &meta)?;
+        if lazy {
+            check_slot_accounting(txn, index, &meta, &items, &pending)?;
+        }
         let mut hides_items = false;
-        for (id, change) in values::pending_changes(txn, index, &meta)? {
+        for (id, change) in pending {
             if change == Pending::Delete {
                 hides_items |= items.remove(id);
             }
@@ -158,7 +167,7 @@ impl<'t, M: Metric, T: ReadTxn + 't> Reader<'t, M, T> {
             Some(codes) => codes.chunks.copy_in()?,
             None => 0,
         };
-        Ok(codes + self.chunks.copy_links_in())
+        Ok(codes + self.chunks.copy_links_in()?)
     }
 
     /// Reads the index's pages ahead, so that the first searches of a freshly started
@@ -172,13 +181,16 @@ impl<'t, M: Metric, T: ReadTxn + 't> Reader<'t, M, T> {
     /// Measured on 1M × 128 vectors after dropping the page cache: see
     /// `docs/benchmarks.md` (cold start). A store larger than the memory it may use gains
     /// nothing from [`Prefetch::All`]: prefetch what fits ([`Prefetch::Walk`] with codes).
-    pub fn prefetch(&self, what: Prefetch) -> u64
+    pub fn prefetch(&self, what: Prefetch) -> Result<u64>
     where
         T::Bytes<'t>: Sync,
     {
-        let codes = self.codes.as_ref().map_or(0, |codes| codes.chunks.touch());
+        let codes = match self.codes.as_ref() {
+            Some(codes) => codes.chunks.touch()?,
+            None => 0,
+        };
         let vectors = what == Prefetch::All || (self.codes.is_none() && !self.meta.codes_only());
-        codes + self.chunks.touch(vectors)
+        Ok(codes + self.chunks.touch(vectors)?)
     }
 
     /// The vector of item `id` as stored (a quantized metric gives its reconstruction, a
@@ -234,7 +246,7 @@ impl<'t, M: Metric, T: ReadTxn + 't> Reader<'t, M, T> {
     /// The codes, when the index keeps nothing else (see [`CodesInfo::only`]).
     ///
     /// [`CodesInfo::only`]: crate::format::CodesInfo::only
-    fn codes_only(&self) -> Option<&codes::ReaderCodes<T::Bytes<'t>>> {
+    fn codes_only(&self) -> Option<&codes::ReaderCodes<'t, T::Bytes<'t>>> {
         self.codes.as_ref().filter(|_| self.meta.codes_only())
     }
 
@@ -252,16 +264,58 @@ impl<'t, M: Metric, T: ReadTxn + 't> Reader<'t, M, T> {
     }
 
     /// The slot of every live item, sorted by id (built once, on the first filtered query).
-    fn slot_index(&self) -> &filter::SlotIndex {
-        self.slots_by_id
-            .get_or_init(|| filter::SlotIndex::build(&self.chunks, self.meta.slot_count))
+    fn slot_index(&self) -> Result<&filter::SlotIndex> {
+        if let Some(index) = self.slots_by_id.get() {
+            return Ok(index);
+        }
+        let index = filter::SlotIndex::build(&self.chunks, self.meta.slot_count)?;
+        Ok(self.slots_by_id.get_or_init(|| index))
     }
 
-    /// The item stored in `slot`.
-    fn item_of(&self, slot: u32) -> Option<u32> {
+    /// The item stored in `slot`, if it is used.
+    ///
+    /// # Errors
+    /// A link chunk that cannot be looked up or fails its checks.
+    fn item_of(&self, slot: u32) -> Result<Option<u32>> {
         let record = self.chunks.record0(slot)?;
-        record.level().map(|_| record.item())
+        Ok(record.and_then(|record| record.level().map(|_| record.item())))
     }
+
+    /// Whether `slot` holds an item that `keep` accepts (a chunk that fails to resolve
+    /// holds none: the walk reports it when it reads the chunk's links).
+    #[inline]
+    fn item_in(&self, slot: u32, keep: impl FnOnce(u32) -> bool) -> bool {
+        self.item_of(slot).ok().flatten().is_some_and(keep)
+    }
+}
+
+/// Bounds the slot count by what the store accounts for, where the chunks were not all
+/// loaded to bound it: every slot holds a built item, is free, or was reserved by an add
+/// since the build. A slot count past that would size a search's visited set from a
+/// number no stored bytes back.
+fn check_slot_accounting<T: ReadTxn>(
+    txn: &T,
+    index: u16,
+    meta: &Metadata,
+    built: &RoaringBitmap,
+    pending: &[(u32, Pending)],
+) -> Result<()> {
+    let free = values::read_free(txn, index, meta)?;
+    let added = pending
+        .iter()
+        .filter(|(_, change)| matches!(change, Pending::Upsert(_)))
+        .count() as u64;
+    let accounted = built.len() + free.len() + added;
+    if u64::from(meta.slot_count) > accounted {
+        return Err(Error::corrupted(
+            format!(
+                "slot count {} is more than the {accounted} slots of the built items, the free slots and the items added since",
+                meta.slot_count
+            ),
+            &key::prefix(index, key::Tag::Metadata),
+        ));
+    }
+    Ok(())
 }
 
 /// Reads and checks the metadata of `index`, if it exists.
@@ -307,14 +361,14 @@ impl<'t, M: Metric, T: ReadTxn + 't> GraphView for Reader<'t, M, T> {
         if layer == 0 {
             let record = self
                 .chunks
-                .record0(slot)
+                .record0(slot)?
                 .ok_or_else(|| Error::corrupted(format!("slot {slot} has no links"), &[]))?;
-            // Layer-0 links were checked against the slot count when the chunks loaded.
+            // Layer-0 links were checked against the slot count when their chunk resolved.
             record.links().for_each(f);
             return Ok(());
         }
-        // Upper-layer degrees and links were checked when the chunks loaded too.
-        if let Some(links) = self.chunks.upper_links(slot, layer) {
+        // Upper-layer degrees and links were checked when their chunk resolved too.
+        if let Some(links) = self.chunks.upper_links(slot, layer)? {
             links.for_each(f);
         }
         Ok(())
@@ -327,7 +381,7 @@ impl<'t, M: Metric, T: ReadTxn + 't> GraphView for Reader<'t, M, T> {
     #[inline]
     fn prefetch_links(&self, slot: u32, layer: u8) {
         if layer == 0
-            && let Some(record) = self.chunks.record0(slot)
+            && let Ok(Some(record)) = self.chunks.record0(slot)
         {
             hannoy_metrics::prefetch(record.bytes());
         }

@@ -303,6 +303,78 @@ impl<'r, 't, M: Metric, T: ReadTxn + 't> QueryBuilder<'r, 't, M, T> {
             .collect()
     }
 
+    /// One search per row of `queries`, as [`by_vectors`](Self::by_vectors), each with its
+    /// own candidate set: row `i` returns only ids of `candidates[i]` (in place of any
+    /// [`candidates`](Self::candidates) of the builder), each planned on its own (a scan,
+    /// a two-hop or a filtered walk, by [`filter_strategy`](Self::filter_strategy)).
+    ///
+    /// # Errors
+    /// As [`by_vectors`](Self::by_vectors); [`Error::InvalidParameter`] when there is not
+    /// one candidate set per row.
+    pub fn by_vectors_with_candidates(
+        &self,
+        queries: &[f32],
+        candidates: &[&RoaringBitmap],
+    ) -> Result<Vec<Vec<(u32, f32)>>> {
+        Ok(self
+            .by_vectors_with_candidates_and_stats(queries, candidates)?
+            .into_iter()
+            .map(|(found, _)| found)
+            .collect())
+    }
+
+    /// [`by_vectors_with_candidates`](Self::by_vectors_with_candidates), with what each
+    /// search did.
+    ///
+    /// # Errors
+    /// As [`by_vectors_with_candidates`](Self::by_vectors_with_candidates).
+    pub fn by_vectors_with_candidates_and_stats(
+        &self,
+        queries: &[f32],
+        candidates: &[&RoaringBitmap],
+    ) -> Result<Vec<Searched>> {
+        let dimensions = self.reader.dimensions();
+        if !queries.len().is_multiple_of(dimensions) {
+            return Err(Error::DimensionMismatch {
+                expected: dimensions,
+                found: queries.len() % dimensions,
+            });
+        }
+        let rows = queries.len() / dimensions;
+        if candidates.len() != rows {
+            return Err(Error::invalid_parameter(format!(
+                "{} candidate sets for {rows} queries: give one per query",
+                candidates.len()
+            )));
+        }
+        let deadline = self.deadline_from_now();
+        queries
+            .par_chunks_exact(dimensions)
+            .zip(candidates.par_iter())
+            .map(|(query, &allowed)| {
+                self.with_candidates(allowed)
+                    .by_vector_until(query, &Cutoff::new(deadline, self.cancel))
+            })
+            .collect()
+    }
+
+    /// This query with `candidates` in place of its own.
+    fn with_candidates<'a>(&'a self, candidates: &'a RoaringBitmap) -> QueryBuilder<'a, 't, M, T> {
+        QueryBuilder {
+            reader: self.reader,
+            k: self.k,
+            ef_search: self.ef_search,
+            candidates: Some(candidates),
+            strategy: self.strategy,
+            rescore: self.rescore,
+            use_codes: self.use_codes,
+            deadline: self.deadline,
+            budget: self.budget,
+            cancel: self.cancel,
+            exclude_self: self.exclude_self,
+        }
+    }
+
     fn encode_query(&self, query: &[f32]) -> Result<Vec<u8>> {
         let expected = self.reader.dimensions();
         if query.len() != expected {
@@ -354,7 +426,7 @@ impl<'r, 't, M: Metric, T: ReadTxn + 't> QueryBuilder<'r, 't, M, T> {
         if allowed.is_empty() {
             return Ok(none);
         }
-        let index = reader.slot_index();
+        let index = reader.slot_index()?;
         let ef = self.ef_search.max(k);
         let meta = &reader.meta;
         let plan = self.strategy.plan(
@@ -403,7 +475,7 @@ impl<'r, 't, M: Metric, T: ReadTxn + 't> QueryBuilder<'r, 't, M, T> {
         cutoff: &Cutoff<'_>,
     ) -> Result<Vec<(u32, f32)>> {
         let reader = self.reader;
-        let mut slots = reader.slot_index().cursor();
+        let mut slots = reader.slot_index()?.cursor();
         let mut best: BinaryHeap<(Candidate, u32)> = BinaryHeap::with_capacity(k + 1);
         for (scanned, id) in allowed.iter().enumerate() {
             if scanned % SCAN_STOP_EVERY == 0 && cutoff.due() {
@@ -531,7 +603,7 @@ impl<'r, 't, M: Metric, T: ReadTxn + 't> QueryBuilder<'r, 't, M, T> {
         let entries = [current];
         search::with_scratch(|scratch| match allowed {
             Some(Filter { allowed, two_hop }) => {
-                let keep = |slot| reader.item_of(slot).is_some_and(|id| allowed.contains(id));
+                let keep = |slot| reader.item_in(slot, |id| allowed.contains(id));
                 match two_hop {
                     true => {
                         // The walk asks about many more nodes than it scores. A few allowed
@@ -539,7 +611,7 @@ impl<'r, 't, M: Metric, T: ReadTxn + 't> QueryBuilder<'r, 't, M, T> {
                         // many are asked through the slots' items, a flat array, and the
                         // bitmap (measured on debian-minilm-384: the bits are faster below
                         // about 15 %, the array above).
-                        let index = reader.slot_index();
+                        let index = reader.slot_index()?;
                         let slot_count = reader.meta.slot_count;
                         if allowed.len() * 7 < u64::from(slot_count) {
                             let bits = index.allowed_slots(allowed, slot_count);
@@ -562,11 +634,7 @@ impl<'r, 't, M: Metric, T: ReadTxn + 't> QueryBuilder<'r, 't, M, T> {
                 }
             }
             None if reader.hides_items => {
-                let visible = |slot| {
-                    reader
-                        .item_of(slot)
-                        .is_some_and(|id| reader.items.contains(id))
-                };
+                let visible = |slot| reader.item_in(slot, |id| reader.items.contains(id));
                 search::search_layer_until(graph, query, &entries, ef, 0, scratch, visible, stop)
             }
             None => {
@@ -581,7 +649,7 @@ impl<'r, 't, M: Metric, T: ReadTxn + 't> QueryBuilder<'r, 't, M, T> {
         let dimensions = reader.dimensions();
         let mut results = Vec::with_capacity(self.k.min(64));
         for candidate in found {
-            let id = reader.item_of(candidate.slot).ok_or_else(|| {
+            let id = reader.item_of(candidate.slot)?.ok_or_else(|| {
                 Error::corrupted(format!("a link leads to free slot {}", candidate.slot), &[])
             })?;
             results.push((id, M::user_distance(candidate.dist, dimensions)));

@@ -80,6 +80,17 @@ pub trait KvStore: Send + Sync {
     fn write_txn(&self) -> StoreResult<Self::WriteTxn<'_>>;
 }
 
+/// A read transaction's `get` that several threads may call at once
+/// ([`ReadTxn::shared_get`]).
+pub type SharedGet<'t, B> =
+    std::sync::Arc<dyn Fn(&[u8]) -> StoreResult<Option<B>> + Send + Sync + 't>;
+
+/// The [`SharedGet`] of a transaction that is `Sync`: what a backend returns from
+/// [`ReadTxn::shared_get`] when any thread may read its transaction at any time.
+pub fn share<T: ReadTxn + Sync>(txn: &T) -> Option<SharedGet<'_, T::Bytes<'_>>> {
+    Some(std::sync::Arc::new(move |key| txn.get(key)))
+}
+
 /// Reads of one consistent snapshot.
 pub trait ReadTxn {
     /// Bytes borrowed from the transaction: a key or a value. They are `Send + Sync` so that
@@ -99,6 +110,17 @@ pub trait ReadTxn {
     /// # Errors
     /// The backend's error.
     fn get(&self, key: &[u8]) -> StoreResult<Option<Self::Bytes<'_>>>;
+
+    /// This transaction's [`get`](ReadTxn::get) as a function that several threads may call
+    /// at once, if the backend allows that; `None` (the default) if it does not.
+    ///
+    /// A reader given one opens in constant time: it looks each chunk up on its first use,
+    /// from whichever search thread needs it, instead of resolving every chunk when it
+    /// opens. Return `Some` only for a transaction that is `Sync` (or that serializes its
+    /// own use, as LMDB's read transaction does behind a lock).
+    fn shared_get(&self) -> Option<SharedGet<'_, Self::Bytes<'_>>> {
+        None
+    }
 
     /// The bytes the store sets aside for one value of `len` bytes (for example whole pages
     /// for a large value). The index sizes its chunks to waste little of it. The default,

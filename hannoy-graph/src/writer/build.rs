@@ -333,9 +333,12 @@ impl<'a, M: Metric, R: Rng> Builder<'a, M, R> {
         // A codes-only index links new items against the vectors its codes stand for.
         let stand_ins = match meta.codes_only() {
             true => {
-                let live: Vec<u32> = (0..slot_count)
-                    .filter(|&slot| chunks.record0(slot).is_some_and(|r| r.level().is_some()))
-                    .collect();
+                let mut live = Vec::new();
+                for slot in 0..slot_count {
+                    if chunks.record0(slot)?.is_some_and(|r| r.level().is_some()) {
+                        live.push(slot);
+                    }
+                }
                 codes::stand_ins::<M, T>(txn, index, &meta, &live, self.hooks)?
             }
             false => Vec::new(),
@@ -345,7 +348,7 @@ impl<'a, M: Metric, R: Rng> Builder<'a, M, R> {
         // A forced rebuild's nodes, placed once the removed ones are known.
         let mut to_relink = Vec::new();
         for slot in 0..slot_count {
-            let Some(record) = chunks.record0(slot) else {
+            let Some(record) = chunks.record0(slot)? else {
                 continue;
             };
             let Some(level) = record.level() else {
@@ -368,7 +371,7 @@ impl<'a, M: Metric, R: Rng> Builder<'a, M, R> {
             // Degrees and links (below the slot count) were checked when the chunks loaded.
             for layer in 1..=level {
                 let upper: Vec<u32> = chunks
-                    .upper_links(slot, layer)
+                    .upper_links(slot, layer)?
                     .map(Iterator::collect)
                     .unwrap_or_default();
                 links.push(upper);

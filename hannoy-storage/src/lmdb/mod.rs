@@ -42,8 +42,11 @@
 use std::convert::Infallible;
 use std::ops::Bound;
 use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use hannoy_graph::store::{KvStore, ReadTxn, StoreError, StoreResult, WriteTxn, range_is_empty};
+use hannoy_graph::store::{
+    KvStore, ReadTxn, SharedGet, StoreError, StoreResult, WriteTxn, range_is_empty,
+};
 use heed::types::Bytes;
 use heed::{CommitOrAbort, Env, EnvFlags, EnvOpenOptions, MdbError, RoTxn, RwTxn, WithoutTls};
 
@@ -246,7 +249,11 @@ impl KvStore for LmdbStore {
 
     fn read_txn(&self) -> StoreResult<LmdbReadTxn<'_>> {
         let txn = self.env.read_txn().map_err(|e| map_err("read_txn", e))?;
-        Ok(LmdbReadTxn { txn, db: self.db })
+        Ok(LmdbReadTxn {
+            txn,
+            db: self.db,
+            lock: Mutex::new(()),
+        })
     }
 
     fn write_txn(&self) -> StoreResult<LmdbWriteTxn<'_>> {
@@ -261,9 +268,60 @@ impl KvStore for LmdbStore {
 }
 
 /// A read transaction of an [`LmdbStore`].
+///
+/// Several threads may read it at once ([`ReadTxn::shared_get`]): LMDB allows a read
+/// transaction opened without thread-local storage to move between threads, not to be used
+/// by two at the same time, so every use of it (a get, a cursor's creation, each step and
+/// its closing) holds `lock`. The values it returns live in the memory map and are read
+/// without the lock. A reader looks a chunk up once, so the lock is rarely contended.
 pub struct LmdbReadTxn<'s> {
     txn: RoTxn<'s, WithoutTls>,
     db: Db,
+    lock: Mutex<()>,
+}
+
+// SAFETY: `RoTxn<WithoutTls>` is `Send`: LMDB lets another thread use the transaction. The
+// only uses of `txn` through `&LmdbReadTxn` are the `ReadTxn` methods below and the
+// iterators they return, and each holds `lock` for the whole of its call into LMDB, so no
+// two threads use the transaction at once. What they return borrows the map, which LMDB
+// never changes under a live read transaction.
+unsafe impl Sync for LmdbReadTxn<'_> {}
+
+/// Holds `lock` (a lock around nothing: a thread that panicked holding it left no state
+/// half-changed).
+fn hold(lock: &Mutex<()>) -> MutexGuard<'_, ()> {
+    lock.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl ReadTxn for LmdbReadTxn<'_> {
+    type Bytes<'t>
+        = &'t [u8]
+    where
+        Self: 't;
+    type Iter<'t>
+        = LmdbIter<'t>
+    where
+        Self: 't;
+
+    fn stored_len(&self, len: usize) -> usize {
+        lmdb_stored_len(len)
+    }
+
+    fn get(&self, key: &[u8]) -> StoreResult<Option<&[u8]>> {
+        let _held = hold(&self.lock);
+        get(&self.db, &self.txn, key)
+    }
+
+    fn range(&self, start: Bound<&[u8]>, end: Bound<&[u8]>) -> StoreResult<LmdbIter<'_>> {
+        let _held = hold(&self.lock);
+        let mut iter = range(&self.db, &self.txn, start, end)?;
+        iter.lock = Some(&self.lock);
+        Ok(iter)
+    }
+
+    fn shared_get(&self) -> Option<SharedGet<'_, &[u8]>> {
+        Some(Arc::new(move |key| self.get(key)))
+    }
 }
 
 /// The write transaction of an [`LmdbStore`].
@@ -277,14 +335,26 @@ pub struct LmdbWriteTxn<'s> {
 /// An ascending iterator over a range of an LMDB store.
 pub struct LmdbIter<'t> {
     inner: Option<heed::RoRange<'t, Bytes, Bytes>>,
+    /// The transaction's lock, held around each step and the cursor's closing, for a
+    /// transaction that several threads share ([`LmdbReadTxn`]).
+    lock: Option<&'t Mutex<()>>,
 }
 
 impl<'t> Iterator for LmdbIter<'t> {
     type Item = StoreResult<(&'t [u8], &'t [u8])>;
 
     fn next(&mut self) -> Option<Self::Item> {
+        let _held = self.lock.map(hold);
         let next = self.inner.as_mut()?.next()?;
         Some(next.map_err(|e| map_err("range", e)))
+    }
+}
+
+impl Drop for LmdbIter<'_> {
+    fn drop(&mut self) {
+        let _held = self.lock.map(hold);
+        // Closes the cursor while the lock is held.
+        self.inner = None;
     }
 }
 
@@ -324,12 +394,18 @@ fn range<'t>(
     end: Bound<&[u8]>,
 ) -> StoreResult<LmdbIter<'t>> {
     let Some((start, end)) = lmdb_bounds(start, end) else {
-        return Ok(LmdbIter { inner: None });
+        return Ok(LmdbIter {
+            inner: None,
+            lock: None,
+        });
     };
     let inner = db
         .range(txn, &(start, end))
         .map_err(|e| map_err("range", e))?;
-    Ok(LmdbIter { inner: Some(inner) })
+    Ok(LmdbIter {
+        inner: Some(inner),
+        lock: None,
+    })
 }
 
 /// LMDB keeps a value larger than about half a page in its own run of overflow pages, with
@@ -377,7 +453,6 @@ macro_rules! read_txn_through {
 }
 use read_txn_through;
 
-read_txn_through!(LmdbReadTxn<'_>, this => (&this.db, &this.txn));
 read_txn_through!(LmdbWriteTxn<'_>, this => {
     this.guard.check()?;
     (&this.db, &this.txn)

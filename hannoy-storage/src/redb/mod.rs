@@ -38,7 +38,9 @@ use std::path::Path;
 use ::redb::{
     Database, ReadOnlyTable, ReadTransaction, ReadableDatabase, TableDefinition, WriteTransaction,
 };
-use hannoy_graph::store::{KvStore, ReadTxn, StoreError, StoreResult, WriteTxn, range_is_empty};
+use hannoy_graph::store::{
+    KvStore, ReadTxn, SharedGet, StoreError, StoreResult, WriteTxn, range_is_empty, share,
+};
 use self_cell::self_cell;
 
 mod guarded;
@@ -240,8 +242,9 @@ fn redb_stored_len(len: usize) -> usize {
 /// `ReadTxn` for a transaction type whose `$view` (an expression of `$this`, which may
 /// return early with `?`) is its table (`None`: a table that does not exist, read as empty)
 /// and the write transaction's guard, if it is one.
+/// With `shared_get`, for a transaction several threads may read.
 macro_rules! read_txn_through {
-    ($ty:ty, $this:ident => $view:expr) => {
+    ($ty:ty, $this:ident => $view:expr $(, $shared:ident)?) => {
         impl ReadTxn for $ty {
             type Bytes<'t>
                 = RedbBytes<'t>
@@ -271,12 +274,18 @@ macro_rules! read_txn_through {
                     (None, _) => Ok(RedbIter::empty()),
                 }
             }
+
+            $(
+                fn $shared(&self) -> Option<SharedGet<'_, RedbBytes<'_>>> {
+                    share(self)
+                }
+            )?
         }
     };
 }
 use read_txn_through;
 
-read_txn_through!(RedbReadTxn, this => (Some(&this.table), None));
+read_txn_through!(RedbReadTxn, this => (Some(&this.table), None), shared_get);
 read_txn_through!(RedbWriteTxn, this => (
     Some(this.cell()?.borrow_dependent()),
     Some(&this.guard),

@@ -9,7 +9,7 @@
 use std::ops::{Bound, RangeBounds};
 use std::sync::{Arc, OnceLock};
 
-use hannoy_graph::store::{KvStore, ReadTxn, StoreResult, WriteTxn};
+use hannoy_graph::store::{KvStore, ReadTxn, SharedGet, StoreResult, WriteTxn};
 
 use super::mutate::Damage;
 
@@ -70,17 +70,20 @@ impl Damager {
     }
 
     /// The damaged value of the target key, reading it (and its donor) from `txn`.
-    fn damaged<T: ReadTxn>(&self, txn: &T) -> StoreResult<Option<Arc<[u8]>>> {
+    fn damaged<B: AsRef<[u8]>>(
+        &self,
+        get: impl Fn(&[u8]) -> StoreResult<Option<B>>,
+    ) -> StoreResult<Option<Arc<[u8]>>> {
         if let Some(done) = self.damaged.get() {
             return Ok(done.clone());
         }
         let damage = self.damage.as_ref().expect("only called for a target");
-        let original = txn.get(&damage.key)?;
+        let original = get(&damage.key)?;
         let value = match original {
             None => None,
             Some(original) => {
                 let donor = match &damage.donor {
-                    Some(key) => txn.get(key)?.map(|v| v.as_ref().to_vec()),
+                    Some(key) => get(key)?.map(|v| v.as_ref().to_vec()),
                     None => None,
                 };
                 Some(Arc::from(damage.apply(original.as_ref(), donor.as_deref())))
@@ -89,15 +92,15 @@ impl Damager {
         Ok(self.damaged.get_or_init(|| value).clone())
     }
 
-    fn get<'t, T: ReadTxn>(
+    fn get<B: AsRef<[u8]>>(
         &self,
-        txn: &'t T,
+        get: impl Fn(&[u8]) -> StoreResult<Option<B>>,
         key: &[u8],
-    ) -> StoreResult<Option<Value<T::Bytes<'t>>>> {
+    ) -> StoreResult<Option<Value<B>>> {
         if self.targets(key) {
-            return Ok(self.damaged(txn)?.map(Value::Damaged));
+            return Ok(self.damaged(get)?.map(Value::Damaged));
         }
-        Ok(txn.get(key)?.map(Value::Stored))
+        Ok(get(key)?.map(Value::Stored))
     }
 
     fn touch(&mut self, start: Bound<&[u8]>, end: Bound<&[u8]>) {
@@ -129,7 +132,7 @@ impl<'t, T: ReadTxn + 't> Iterator for DamagedIter<'t, T> {
             // The key is there, so its damaged value is too.
             let damaged = self
                 .damager
-                .damaged(self.txn)?
+                .damaged(|key| self.txn.get(key))?
                 .unwrap_or_else(|| Arc::from([]));
             Ok((Value::Stored(key), Value::Damaged(damaged)))
         }))
@@ -187,7 +190,15 @@ macro_rules! damaged_reads {
                 Self: 't;
 
             fn get(&self, key: &[u8]) -> StoreResult<Option<Self::Bytes<'_>>> {
-                self.damager.get(&self.inner, key)
+                self.damager.get(|key| self.inner.get(key), key)
+            }
+
+            // The inner transaction's, damaged the same way: a reader on a store that
+            // offers one looks chunks up on first use, and that is what gets damaged.
+            fn shared_get(&self) -> Option<SharedGet<'_, Self::Bytes<'_>>> {
+                let inner = self.inner.shared_get()?;
+                let damager = &self.damager;
+                Some(Arc::new(move |key| damager.get(|key| inner(key), key)))
             }
 
             fn stored_len(&self, len: usize) -> usize {
