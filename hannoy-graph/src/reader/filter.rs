@@ -97,6 +97,10 @@ impl FilterStrategy {
 /// The slot of every live item, sorted by item id, and the mean layer-0 degree.
 pub(crate) struct SlotIndex {
     by_id: Vec<(u32, u32)>,
+    /// The slot of each id below its length ([`NO_SLOT`]: none) when the ids are dense
+    /// enough for a flat table (at most [`FLAT_SPREAD`] ids per item, plus a margin):
+    /// one load per lookup where the sorted list costs a gallop and a binary search.
+    by_id_flat: Option<Vec<u32>>,
     /// The item in each slot (`None`: free), read without touching the link chunks.
     by_slot: Vec<Option<u32>>,
     pub(crate) mean_degree: f64,
@@ -121,8 +125,10 @@ impl SlotIndex {
         }
         by_id.sort_unstable();
         let mean_degree = degrees as f64 / by_id.len().max(1) as f64;
+        let by_id_flat = flat_table(&by_id);
         Ok(SlotIndex {
             by_id,
+            by_id_flat,
             by_slot,
             mean_degree,
         })
@@ -159,20 +165,50 @@ impl SlotIndex {
     }
 
     pub(crate) fn cursor(&self) -> SlotCursor<'_> {
-        SlotCursor { rest: &self.by_id }
+        SlotCursor {
+            rest: &self.by_id,
+            flat: self.by_id_flat.as_deref(),
+        }
     }
+}
+
+/// A flat table's entry for an id without a slot.
+const NO_SLOT: u32 = u32::MAX;
+
+/// How many ids per item a flat id -> slot table may span (4 bytes each).
+const FLAT_SPREAD: usize = 4;
+
+/// The flat id -> slot table of `by_id` (sorted by id), when its ids are dense enough.
+fn flat_table(by_id: &[(u32, u32)]) -> Option<Vec<u32>> {
+    let span = by_id.last().map_or(0, |&(id, _)| id as usize + 1);
+    if span > by_id.len().saturating_mul(FLAT_SPREAD).saturating_add(4096) {
+        return None;
+    }
+    let mut flat = vec![NO_SLOT; span];
+    for &(id, slot) in by_id {
+        flat[id as usize] = slot;
+    }
+    Some(flat)
 }
 
 /// Looks up ascending ids: each lookup gallops forward from the last one, so a dense run of
 /// ids costs a step each and a sparse one a binary search each.
 pub(crate) struct SlotCursor<'a> {
     rest: &'a [(u32, u32)],
+    /// The flat table, when the index has one: then a lookup is one load.
+    flat: Option<&'a [u32]>,
 }
 
 impl SlotCursor<'_> {
     /// The slot of `id`, which must not be below the previous id looked up.
     #[inline]
     pub(crate) fn slot(&mut self, id: u32) -> Option<u32> {
+        if let Some(flat) = self.flat {
+            return flat
+                .get(id as usize)
+                .copied()
+                .filter(|&slot| slot != NO_SLOT);
+        }
         let mut bound = 1;
         while bound < self.rest.len() && self.rest[bound].0 < id {
             bound *= 2;
@@ -209,19 +245,37 @@ mod tests {
 
     #[test]
     fn cursor_finds_ascending_ids() {
-        let index = super::SlotIndex {
-            by_id: (0..1000).map(|i| (i * 3, i + 7)).collect(),
-            by_slot: Vec::new(),
-            mean_degree: 0.0,
-        };
-        let mut cursor = index.cursor();
-        assert_eq!(cursor.slot(0), Some(7));
-        assert_eq!(cursor.slot(3), Some(8));
-        assert_eq!(cursor.slot(4), None);
-        assert_eq!(cursor.slot(2997), Some(1006));
-        assert_eq!(cursor.slot(2998), None);
-        let mut cursor = index.cursor();
-        assert_eq!(cursor.slot(1500), Some(507));
-        assert_eq!(cursor.slot(1503), Some(508));
+        let by_id: Vec<(u32, u32)> = (0..1000).map(|i| (i * 3, i + 7)).collect();
+        let flat = super::flat_table(&by_id);
+        assert!(
+            flat.is_some(),
+            "3 ids per item are dense enough for the table"
+        );
+        // The same answers through the sorted list and through the flat table.
+        for by_id_flat in [None, flat] {
+            let index = super::SlotIndex {
+                by_id: by_id.clone(),
+                by_id_flat,
+                by_slot: Vec::new(),
+                mean_degree: 0.0,
+            };
+            let mut cursor = index.cursor();
+            assert_eq!(cursor.slot(0), Some(7));
+            assert_eq!(cursor.slot(3), Some(8));
+            assert_eq!(cursor.slot(4), None);
+            assert_eq!(cursor.slot(2997), Some(1006));
+            assert_eq!(cursor.slot(2998), None);
+            assert_eq!(cursor.slot(u32::MAX), None);
+            let mut cursor = index.cursor();
+            assert_eq!(cursor.slot(1500), Some(507));
+            assert_eq!(cursor.slot(1503), Some(508));
+        }
+    }
+
+    #[test]
+    fn sparse_ids_get_no_flat_table() {
+        let sparse: Vec<(u32, u32)> = (0..1000).map(|i| (i * 1_000_000, i)).collect();
+        assert!(super::flat_table(&sparse).is_none());
+        assert_eq!(super::flat_table(&[]), Some(Vec::new()));
     }
 }
