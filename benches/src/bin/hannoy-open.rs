@@ -2,12 +2,12 @@
 //! existing LMDB index: a reader on the store's own read transaction (chunks looked up on
 //! first use) against one on a transaction that hides its shared get (every chunk resolved
 //! and checked at open, as a reader on an application's own transaction does), in
-//! alternating rounds of the same run.
+//! alternating rounds of the same run (each mode first in every other round).
 //!
 //! ```text
 //! cargo run --release -p hannoy-benches --bin hannoy-bench -- --generate 1000000,128 \
 //!     --metric euclidean --write-dataset /tmp/gen-1m --db-dir /tmp/db-1m
-//! cargo run --release -p hannoy-benches --bin hannoy-open -- --db /tmp/db-1m/lmdb \
+//! cargo run --release -p hannoy-benches --bin hannoy-open -- --db /tmp/db-1m/hannoy-lmdb \
 //!     --queries /tmp/gen-1m/queries.fvecs --metric euclidean
 //! ```
 
@@ -129,10 +129,17 @@ fn run<M: Metric>(args: &Args) -> Result<(), String> {
     let db = Database::open(&args.db).map_err(|e| e.to_string())?;
     let queries = dataset::read_vectors(&args.queries).map_err(|e| e.to_string())?;
     let (mut lazy, mut eager) = (Vec::new(), Vec::new());
-    for _ in 0..args.rounds {
+    for number in 0..args.rounds {
         let rtxn = db.read_txn().map_err(|e| e.to_string())?;
-        lazy.push(round::<M, _>(&rtxn, &queries, args)?);
-        eager.push(round::<M, _>(&Eager(&rtxn), &queries, args)?);
+        // Each mode goes first in every other round, so neither always finds the other's
+        // pages and caches.
+        if number % 2 == 0 {
+            lazy.push(round::<M, _>(&rtxn, &queries, args)?);
+            eager.push(round::<M, _>(&Eager(&rtxn), &queries, args)?);
+        } else {
+            eager.push(round::<M, _>(&Eager(&rtxn), &queries, args)?);
+            lazy.push(round::<M, _>(&rtxn, &queries, args)?);
+        }
     }
     println!(
         "mode   open_us(median)  first_query_us  pass1_qps  pass2_qps   (medians of {} rounds)",
