@@ -5,7 +5,7 @@
 //! under a fresh checksum by a write. Version-1 stores (no checksums) stay readable and
 //! writable.
 
-use hannoy_graph::format::{FORMAT_VERSION, Metadata, key};
+use hannoy_graph::format::{FORMAT_VERSION, GROUPS_SINCE, Metadata, id_group, key, slot_map};
 use hannoy_graph::store::{KvStore, ReadTxn, StoreError, WriteTxn};
 use hannoy_graph::{Error, Reader, Writer};
 use hannoy_metrics::Euclidean;
@@ -144,7 +144,7 @@ pub fn flipped_bit_in_a_link_chunk_is_reported_by_the_search_that_reads_it<B: Ba
 
 pub fn flipped_bit_in_a_slot_map_value_is_reported<B: Backend>() {
     let (_dir, store, writer) = built::<B>();
-    let slot_key = key::item(0, key::Tag::Slot, 3);
+    let slot_key = slot_map::key_of(0, 3, &metadata(&store));
     flip(&store, &slot_key, 0);
     let rtxn = store.read_txn().unwrap();
     let reader = Reader::<Euclidean, _>::open(&rtxn, 0).unwrap();
@@ -183,7 +183,7 @@ pub fn flipped_bit_in_the_item_set_metadata_or_pending_is_reported<B: Backend>()
     let mut wtxn = store.write_txn().unwrap();
     writer.add_item(&mut wtxn, 500, &[0.5; DIM]).unwrap();
     wtxn.commit().unwrap();
-    let pending_key = key::item(0, key::Tag::Pending, 500);
+    let pending_key = hannoy_graph::format::values::pending_key(0, 500, &metadata(&store));
     flip(&store, &pending_key, 0);
     assert_open_refused(&store, &pending_key);
     let rtxn = store.read_txn().unwrap();
@@ -214,22 +214,24 @@ pub fn flipped_bit_in_the_free_set_is_reported<B: Backend>() {
 }
 
 pub fn values_swapped_between_keys_are_reported<B: Backend>() {
-    // Two slot-map values (4 bytes and a trailer each): each is valid for its own key.
+    // Two slot-map groups (ids 0 to 63, and 64 on): each value decodes as a group on its
+    // own, so only the checksum tells them apart.
     let (_dir, store, _writer) = built::<B>();
+    let meta = metadata(&store);
     let (a, b) = (
-        key::item(0, key::Tag::Slot, 3),
-        key::item(0, key::Tag::Slot, 4),
+        slot_map::key_of(0, 3, &meta),
+        slot_map::key_of(0, 70, &meta),
     );
+    assert_ne!(a, b);
     let rtxn = store.read_txn().unwrap();
     let (value_a, value_b) = (get(&rtxn, &a).unwrap(), get(&rtxn, &b).unwrap());
     drop(rtxn);
-    assert_eq!(value_a.len(), value_b.len());
     put_raw(&store, &a, &value_b);
     put_raw(&store, &b, &value_a);
     let rtxn = store.read_txn().unwrap();
     let reader = Reader::<Euclidean, _>::open(&rtxn, 0).unwrap();
     assert_checksum(reader.item_vector(&rtxn, 3), &a);
-    assert_checksum(reader.item_vector(&rtxn, 4), &b);
+    assert_checksum(reader.item_vector(&rtxn, 70), &b);
     assert_checksum(reader.check(&rtxn), &a);
     drop(reader);
     drop(rtxn);
@@ -249,47 +251,65 @@ pub fn values_swapped_between_keys_are_reported<B: Backend>() {
     assert_open_refused(&store, &a);
 }
 
-/// Rewrites index 0 in format version 1: the metadata with version 1 and no trailer,
-/// every other value without its trailer. Version 2 added only the trailers, so this is
-/// byte for byte what a version-1 build wrote.
-fn downgrade_to_version_1<S: KvStore>(store: &S) {
+/// Rewrites index 0 as format version `version` (1 or 3) wrote it: the metadata in that
+/// version; the slot map one entry per id (version 4 grouped it; the fixture has no
+/// pending changes, grouped too); and in version 1 every
+/// value without its trailer (version 2 added only the trailers). Byte for byte what a
+/// build in that version wrote.
+fn downgrade<S: KvStore>(store: &S, version: u32) {
+    assert!(version < GROUPS_SINCE);
     let meta = metadata(store);
     assert_eq!(meta.version, FORMAT_VERSION);
+    let old = Metadata {
+        version,
+        ..meta.clone()
+    };
     let meta_key = key::prefix(0, key::Tag::Metadata);
+    let slot_prefix = key::prefix(0, key::Tag::Slot);
     let entries = all(&store.read_txn().unwrap());
+    let pending_prefix = key::prefix(0, key::Tag::Pending);
+    assert!(!entries.iter().any(|(k, _)| k.starts_with(&pending_prefix)));
     let mut wtxn = store.write_txn().unwrap();
+    wtxn.delete_prefix(&slot_prefix).unwrap();
     for (k, value) in entries {
         if !k.starts_with(&key::index_prefix(0)) {
             continue;
         }
-        let v1 = if k[..] == meta_key[..] {
-            Metadata {
-                version: 1,
-                ..meta.clone()
-            }
-            .encode(&meta_key)
-        } else {
-            meta.unseal(&k, &value).unwrap().to_vec()
-        };
-        wtxn.put(&k, &v1).unwrap();
+        if k[..] == meta_key[..] {
+            wtxn.put(&k, &old.encode(&meta_key)).unwrap();
+            continue;
+        }
+        let payload = meta.unseal(&k, &value).unwrap();
+        if !k.starts_with(&slot_prefix) {
+            wtxn.put(&k, &old.seal(&k, payload.to_vec())).unwrap();
+            continue;
+        }
+        for (id, slot) in slot_map::decode_entry(&meta, &k, payload).unwrap() {
+            let id_key = slot_map::key_of(0, id, &old);
+            let sealed = old.seal(&id_key, slot.to_le_bytes().to_vec());
+            wtxn.put(&id_key, &sealed).unwrap();
+        }
     }
     wtxn.commit().unwrap();
+}
+
+/// The five nearest items to each of `queries` in index 0, after a check that passes.
+fn checked_answers<S: KvStore>(store: &S, queries: &[Vec<f32>]) -> Vec<Vec<(u32, f32)>> {
+    let rtxn = store.read_txn().unwrap();
+    let reader = Reader::<Euclidean, _>::open(&rtxn, 0).unwrap();
+    assert!(reader.check(&rtxn).unwrap().is_valid());
+    queries
+        .iter()
+        .map(|q| reader.nns(5).by_vector(q).unwrap())
+        .collect()
 }
 
 pub fn version_1_store_stays_readable_and_writable<B: Backend>() {
     let (_dir, store, writer) = built::<B>();
     let queries = random_vectors(10, DIM, 41);
-    let search = |store: &B::Store| -> Vec<Vec<(u32, f32)>> {
-        let rtxn = store.read_txn().unwrap();
-        let reader = Reader::<Euclidean, _>::open(&rtxn, 0).unwrap();
-        assert!(reader.check(&rtxn).unwrap().is_valid());
-        queries
-            .iter()
-            .map(|q| reader.nns(5).by_vector(q).unwrap())
-            .collect()
-    };
+    let search = |store: &B::Store| checked_answers(store, &queries);
     let before = search(&store);
-    downgrade_to_version_1(&store);
+    downgrade(&store, 1);
     let meta = metadata(&store);
     assert_eq!(meta.version, 1);
     assert!(!meta.checksums());
@@ -324,4 +344,117 @@ pub fn version_1_store_stays_readable_and_writable<B: Backend>() {
     let rtxn = store.read_txn().unwrap();
     let reader = Reader::<Euclidean, _>::open(&rtxn, 0).unwrap();
     assert!(reader.nns(5).by_vector(&queries[0]).is_ok());
+}
+
+pub fn version_3_store_keeps_its_slot_map_per_id<B: Backend>() {
+    let (_dir, store, writer) = built::<B>();
+    let queries = random_vectors(10, DIM, 43);
+    let search = |store: &B::Store| checked_answers(store, &queries);
+    let before = search(&store);
+    downgrade(&store, 3);
+    let meta = metadata(&store);
+    assert_eq!(meta.version, 3);
+    let per_id = |id: u32| key::item(0, key::Tag::Slot, id);
+    let slot_value_len = 4 + hannoy_graph::format::checksum::TRAILER_LEN;
+    assert_eq!(
+        get(&store.read_txn().unwrap(), &per_id(70)).map(|v| v.len()),
+        Some(slot_value_len)
+    );
+    assert_eq!(search(&store), before, "a version-3 store reads the same");
+
+    // Writes keep version 3 and one slot-map entry per id: an add, a delete, a replace.
+    let mut wtxn = store.write_txn().unwrap();
+    writer.add_item(&mut wtxn, 900, &[0.5; DIM]).unwrap();
+    assert!(writer.del_item(&mut wtxn, 4).unwrap());
+    writer.add_item(&mut wtxn, 5, &[-0.5; DIM]).unwrap();
+    build(&writer, &mut wtxn).unwrap();
+    wtxn.commit().unwrap();
+    assert_eq!(metadata(&store).version, 3);
+    let rtxn = store.read_txn().unwrap();
+    assert_eq!(
+        get(&rtxn, &per_id(900)).map(|v| v.len()),
+        Some(slot_value_len)
+    );
+    assert_eq!(get(&rtxn, &per_id(4)), None);
+    let reader = Reader::<Euclidean, _>::open(&rtxn, 0).unwrap();
+    assert!(reader.check(&rtxn).unwrap().is_valid());
+    assert_eq!(reader.nns(1).by_vector(&[0.5; DIM]).unwrap()[0].0, 900);
+    assert!(!reader.contains_item(4));
+    assert_eq!(reader.item_vector(&rtxn, 5).unwrap(), Some(vec![-0.5; DIM]));
+    assert_eq!(writer.item_vector(&rtxn, 5).unwrap(), Some(vec![-0.5; DIM]));
+}
+
+pub fn slot_map_groups_follow_adds_replacements_and_deletes<B: Backend>() {
+    // ids 0 to 119: group 0 holds 0..64, group 1 holds 64..120.
+    let (_dir, store, writer) = built::<B>();
+    let meta = metadata(&store);
+    assert!(id_group::grouped(&meta));
+    let group = |id: u32| slot_map::key_of(0, id, &meta);
+    assert_eq!(group(63), group(0));
+    assert_ne!(group(64), group(63));
+    let stored = |store: &B::Store| -> Vec<Vec<u8>> {
+        all(&store.read_txn().unwrap())
+            .into_iter()
+            .map(|(k, _)| k)
+            .filter(|k| k.starts_with(&key::prefix(0, key::Tag::Slot)))
+            .collect()
+    };
+    assert_eq!(stored(&store), [group(0).to_vec(), group(64).to_vec()]);
+
+    // Empty group 1, replace an item of group 0, add one far away (a new group).
+    let mut wtxn = store.write_txn().unwrap();
+    for id in 64..ITEMS {
+        assert!(writer.del_item(&mut wtxn, id).unwrap());
+    }
+    writer.add_item(&mut wtxn, 7, &[2.0; DIM]).unwrap();
+    writer.add_item(&mut wtxn, 1 << 30, &[-2.0; DIM]).unwrap();
+    build(&writer, &mut wtxn).unwrap();
+    wtxn.commit().unwrap();
+    assert_eq!(stored(&store), [group(0).to_vec(), group(1 << 30).to_vec()]);
+    let rtxn = store.read_txn().unwrap();
+    let reader = Reader::<Euclidean, _>::open(&rtxn, 0).unwrap();
+    assert!(reader.check(&rtxn).unwrap().is_valid());
+    assert_eq!(reader.item_vector(&rtxn, 7).unwrap(), Some(vec![2.0; DIM]));
+    assert_eq!(
+        reader.item_vector(&rtxn, 1 << 30).unwrap(),
+        Some(vec![-2.0; DIM])
+    );
+    assert_eq!(reader.item_vector(&rtxn, 64).unwrap(), None);
+    assert_eq!(reader.item_vector(&rtxn, (1 << 30) + 1).unwrap(), None);
+    for id in (0..64).chain([1 << 30]) {
+        assert_eq!(
+            reader
+                .nns(1)
+                .by_item(&rtxn, id)
+                .unwrap()
+                .first()
+                .map(|r| r.0),
+            Some(id),
+            "item {id} finds itself"
+        );
+    }
+    drop(reader);
+    drop(rtxn);
+
+    // A mask bit without its slot: the group no longer decodes; check reports it.
+    let rtxn = store.read_txn().unwrap();
+    let payload = metadata(&store)
+        .unseal(&group(0), &get(&rtxn, &group(0)).unwrap())
+        .unwrap()
+        .to_vec();
+    drop(rtxn);
+    let mut damaged = payload.clone();
+    damaged[0] ^= 0x01; // id 0's bit cleared: one slot too many for the mask.
+    crate::corruption_suite::put(&store, &group(0), &damaged);
+    let rtxn = store.read_txn().unwrap();
+    let reader = Reader::<Euclidean, _>::open(&rtxn, 0).unwrap();
+    let report = reader.check(&rtxn).unwrap();
+    assert!(!report.is_valid(), "a damaged group passes check");
+    match reader.item_vector(&rtxn, 3) {
+        Err(Error::Store(StoreError::Corrupted { what, key })) => {
+            assert_eq!(key, group(0));
+            assert!(what.contains("disagrees with its mask"), "{what}");
+        }
+        other => panic!("expected the damaged group to be corrupted, got {other:?}"),
+    }
 }

@@ -7,7 +7,7 @@
 
 use std::sync::OnceLock;
 
-use hannoy_graph::format::{Metadata, key, links};
+use hannoy_graph::format::{Metadata, key, links, values};
 use hannoy_graph::store::{KvStore, ReadTxn, StoreError, WriteTxn};
 use hannoy_graph::{Error, FilterStrategy, Reader, Writer};
 use hannoy_metrics::Euclidean;
@@ -71,7 +71,7 @@ pub(crate) fn metadata<S: KvStore>(store: &S) -> Metadata {
 }
 
 /// Stores `payload` under `key` with a valid checksum trailer.
-fn put<S: KvStore>(store: &S, key: &[u8], payload: &[u8]) {
+pub(crate) fn put<S: KvStore>(store: &S, key: &[u8], payload: &[u8]) {
     let sealed = metadata(store).seal(key, payload.to_vec());
     put_raw(store, key, &sealed);
 }
@@ -163,8 +163,11 @@ pub fn pending_slot_past_slot_count_is_corrupted<B: Backend>() {
     let (_dir, store, writer) = built::<B>();
     let meta = metadata(&store);
     // A pending add whose slot lies inside the last vector chunk but past the slot count.
-    let pending_key = key::item(0, key::Tag::Pending, 5000);
-    put(&store, &pending_key, &meta.slot_count.to_le_bytes());
+    // Item 5000 is alone in its group: the mask holds its bit alone, then the slot.
+    let pending_key = values::pending_key(0, 5000, &meta);
+    let mut payload = (1u64 << (5000 % 64)).to_le_bytes().to_vec();
+    payload.extend_from_slice(&meta.slot_count.to_le_bytes());
+    put(&store, &pending_key, &payload);
     assert_refused_everywhere(&store, &writer, &pending_key);
     let rtxn = store.read_txn().unwrap();
     assert_corrupted(writer.item_vector(&rtxn, 5000), &pending_key);

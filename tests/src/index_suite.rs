@@ -590,11 +590,10 @@ pub fn deleted_items_are_never_returned<B: Backend>() {
 }
 
 fn slot_id_matches<T: ReadTxn>(txn: &T, id: u32, slot: u32) -> bool {
-    let slot_key = hannoy_graph::format::key::item(0, hannoy_graph::format::key::Tag::Slot, id);
-    // The slot, u32 LE, then (format version 2) the checksum trailer.
-    txn.get(&slot_key)
-        .unwrap()
-        .is_some_and(|v| v.as_ref().get(..4) == Some(&slot.to_le_bytes()[..]))
+    use hannoy_graph::format::{Metadata, key, slot_map};
+    let meta_key = key::prefix(0, key::Tag::Metadata);
+    let meta = Metadata::decode(txn.get(&meta_key).unwrap().unwrap().as_ref(), &meta_key).unwrap();
+    slot_map::read_slot(txn, 0, id, &meta).unwrap() == Some(slot)
 }
 
 pub fn deleting_everything_leaves_an_empty_valid_index<B: Backend>() {

@@ -146,7 +146,9 @@ macro_rules! conformance_suite {
                 flipped_bit_in_the_item_set_metadata_or_pending_is_reported,
                 flipped_bit_in_the_free_set_is_reported,
                 values_swapped_between_keys_are_reported,
-                version_1_store_stays_readable_and_writable
+                version_1_store_stays_readable_and_writable,
+                version_3_store_keeps_its_slot_map_per_id,
+                slot_map_groups_follow_adds_replacements_and_deletes
             );
             $crate::conformance_suite!(@tests $backend; codes_suite:
                 search_walks_on_codes_and_rescores_exactly,

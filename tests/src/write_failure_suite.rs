@@ -10,6 +10,7 @@
 //! first and last 25, and an even stride between (the test prints how many it ran).
 
 use hannoy_graph::format::key::{self, Tag};
+use hannoy_graph::format::slot_map;
 use hannoy_graph::store::{KvStore, ReadTxn, WriteTxn};
 use hannoy_graph::{Reader, Result, Writer};
 use hannoy_metrics::Euclidean;
@@ -200,13 +201,17 @@ pub fn failed_writes_of_an_entry_point_delete_leave_the_previous_commit<B: Backe
     let rtxn = store.read_txn().unwrap();
     let reader = Reader::<Euclidean, _>::open(&rtxn, 0).unwrap();
     let entry = reader.metadata().entry_point.expect("an entry point");
+    let meta = reader.metadata();
     let entry_item = rtxn
         .prefix(&key::prefix(0, Tag::Slot))
         .unwrap()
         .map(|e| e.unwrap())
-        // The first four bytes: the slot (its checksum trailer follows).
-        .find(|(_, slot)| slot.as_ref().starts_with(&entry.to_le_bytes()))
-        .map(|(k, _)| key::trailing_u32(k.as_ref(), key::HEADER_LEN + 4).unwrap())
+        .flat_map(|(k, v)| {
+            let payload = meta.unseal(k.as_ref(), v.as_ref()).unwrap();
+            slot_map::decode_entry(meta, k.as_ref(), payload).unwrap()
+        })
+        .find(|&(_, slot)| slot == entry)
+        .map(|(id, _)| id)
         .expect("the entry point's item");
     drop(reader);
     drop(rtxn);

@@ -139,9 +139,9 @@ impl Metadata {
     /// Decodes a metadata value stored under `key`.
     ///
     /// # Errors
-    /// [`StoreError::VersionMismatch`] for a format version other than 1 and 2;
-    /// [`StoreError::Corrupted`] for foreign or truncated bytes, or (version 2) a checksum
-    /// mismatch.
+    /// [`StoreError::VersionMismatch`] for a format version outside 1 to
+    /// [`FORMAT_VERSION`]; [`StoreError::Corrupted`] for foreign or truncated bytes, or
+    /// (version 2 and later) a checksum mismatch.
     pub fn decode(bytes: &[u8], key: &[u8]) -> Result<Metadata> {
         let mut reader = Reader { bytes, key };
         if reader.take::<4>()? != MAGIC {

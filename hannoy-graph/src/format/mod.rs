@@ -5,9 +5,11 @@
 pub mod checksum;
 pub mod codes;
 pub mod foreign;
+pub mod id_group;
 pub mod key;
 pub mod links;
 pub mod metadata;
+pub mod slot_map;
 pub mod values;
 
 pub use metadata::{CodesInfo, Metadata};
@@ -17,8 +19,14 @@ pub use metadata::{CodesInfo, Metadata};
 /// checksum trailer ([`checksum`]) to every value; version-1 indexes stay readable and
 /// writable, without checksums ([`Metadata::checksums`]). Version 3 added compact codes
 /// (a block in the metadata, the quantizer and the code chunks); version-2 indexes stay
-/// readable and writable, and become version 3 when codes are added to them.
-pub const FORMAT_VERSION: u32 = 3;
+/// readable and writable, and become version 3 when codes are added to them. Version 4
+/// keeps the slot map and the pending changes in groups of 64 ids ([`id_group`]);
+/// version-1 to -3 indexes keep theirs per id, and stay in their version when written.
+pub const FORMAT_VERSION: u32 = 4;
+
+/// The first format version whose slot map and pending changes are kept in groups of ids
+/// ([`id_group`]).
+pub const GROUPS_SINCE: u32 = 4;
 
 /// The first format version whose metadata can describe compact codes.
 pub const CODES_SINCE: u32 = 3;

@@ -5,6 +5,7 @@
 use roaring::RoaringBitmap;
 
 use crate::error::{Error, Result};
+use crate::format::id_group::{self, Group};
 use crate::format::{Metadata, key};
 use crate::store::{ReadTxn, WriteTxn};
 
@@ -26,7 +27,30 @@ impl Pending {
         }
     }
 
-    /// Decodes the value stored under `key`; a slot must lie below `slot_count`.
+    /// The u32 standing for the change in a group of pending changes: the slot, or
+    /// `u32::MAX` for a delete (never a slot: slots lie below a u32 slot count).
+    pub fn to_raw(self) -> u32 {
+        match self {
+            Pending::Upsert(slot) => slot,
+            Pending::Delete => u32::MAX,
+        }
+    }
+
+    /// The change a group's u32 stands for ([`to_raw`](Self::to_raw)), stored under
+    /// `key`; a slot must lie below `slot_count`.
+    pub fn from_raw(raw: u32, key: &[u8], slot_count: u32) -> Result<Pending> {
+        match raw {
+            u32::MAX => Ok(Pending::Delete),
+            slot if slot < slot_count => Ok(Pending::Upsert(slot)),
+            slot => Err(Error::corrupted(
+                format!("pending slot {slot} is past the last slot"),
+                key,
+            )),
+        }
+    }
+
+    /// Decodes the value stored under `key` (one id's, versions 1 to 3); a slot must lie
+    /// below `slot_count`.
     pub fn decode(value: &[u8], key: &[u8], slot_count: u32) -> Result<Pending> {
         match value {
             [] => Ok(Pending::Delete),
@@ -51,6 +75,14 @@ pub fn item_of_key(key: &[u8]) -> Result<u32> {
         .ok_or_else(|| Error::corrupted("per-item key has a bad length", key))
 }
 
+/// The key holding item `id`'s pending change: its own (versions 1 to 3) or its group's.
+pub fn pending_key(index: u16, id: u32, meta: &Metadata) -> [u8; key::HEADER_LEN + 4] {
+    match id_group::grouped(meta) {
+        true => key::item(index, key::Tag::Pending, id_group::group_of(id)),
+        false => key::item(index, key::Tag::Pending, id),
+    }
+}
+
 /// Every pending change of `index` (whose slots lie below the slot count), in id order.
 pub fn pending_changes<T: ReadTxn>(
     txn: &T,
@@ -62,10 +94,15 @@ pub fn pending_changes<T: ReadTxn>(
         let (key, value) = entry?;
         let key = key.as_ref();
         let value = meta.unseal(key, value.as_ref())?;
-        changes.push((
-            item_of_key(key)?,
-            Pending::decode(value, key, meta.slot_count)?,
-        ));
+        let number = item_of_key(key)?;
+        if !id_group::grouped(meta) {
+            changes.push((number, Pending::decode(value, key, meta.slot_count)?));
+            continue;
+        }
+        let number = id_group::checked_number(number, key)?;
+        for (id, raw) in Group::decode(value, key)?.iter(number) {
+            changes.push((id, Pending::from_raw(raw, key, meta.slot_count)?));
+        }
     }
     Ok(changes)
 }
@@ -77,14 +114,17 @@ pub fn pending_change<T: ReadTxn>(
     id: u32,
     meta: &Metadata,
 ) -> Result<Option<Pending>> {
-    let pending_key = key::item(index, key::Tag::Pending, id);
-    match txn.get(&pending_key)? {
-        Some(value) => {
-            let value = meta.unseal(&pending_key, value.as_ref())?;
-            Pending::decode(value, &pending_key, meta.slot_count).map(Some)
-        }
-        None => Ok(None),
+    let pending_key = pending_key(index, id, meta);
+    let Some(value) = txn.get(&pending_key)? else {
+        return Ok(None);
+    };
+    let value = meta.unseal(&pending_key, value.as_ref())?;
+    if !id_group::grouped(meta) {
+        return Pending::decode(value, &pending_key, meta.slot_count).map(Some);
     }
+    id_group::lookup(value, &pending_key, id)?
+        .map(|raw| Pending::from_raw(raw, &pending_key, meta.slot_count))
+        .transpose()
 }
 
 /// Records `change` as the pending change of item `id`.
@@ -95,33 +135,50 @@ pub fn write_pending<T: WriteTxn>(
     meta: &Metadata,
     change: Pending,
 ) -> Result<()> {
-    let pending_key = key::item(index, key::Tag::Pending, id);
-    txn.put(&pending_key, &meta.seal(&pending_key, change.encode()))?;
-    Ok(())
+    write_pendings(txn, index, meta, &[(id, Some(change))])
 }
 
-/// Decodes the slot-map value stored under `slot_key`: a slot below the slot count.
-pub fn decode_slot(meta: &Metadata, slot_key: &[u8], value: &[u8]) -> Result<u32> {
-    let bytes: [u8; 4] = meta
-        .unseal(slot_key, value)?
-        .try_into()
-        .map_err(|_| Error::corrupted("slot value is not 4 bytes", slot_key))?;
-    match u32::from_le_bytes(bytes) {
-        slot if slot < meta.slot_count => Ok(slot),
-        slot => Err(Error::corrupted(
-            format!("slot {slot} is past the last slot"),
-            slot_key,
-        )),
+/// Records each `(id, change)` of `changes` (`None`: the id has no pending change any
+/// more), the later of two for one id winning. In groups, each group is read once and
+/// written once.
+pub fn write_pendings<T: WriteTxn>(
+    txn: &mut T,
+    index: u16,
+    meta: &Metadata,
+    changes: &[(u32, Option<Pending>)],
+) -> Result<()> {
+    if !id_group::grouped(meta) {
+        for &(id, change) in changes {
+            let pending_key = pending_key(index, id, meta);
+            match change {
+                Some(change) => txn.put(&pending_key, &meta.seal(&pending_key, change.encode()))?,
+                None => {
+                    txn.delete(&pending_key)?;
+                }
+            }
+        }
+        return Ok(());
     }
-}
-
-/// The slot of built item `id`, from the slot map, if it has one (below the slot count).
-pub fn read_slot<T: ReadTxn>(txn: &T, index: u16, id: u32, meta: &Metadata) -> Result<Option<u32>> {
-    let slot_key = key::item(index, key::Tag::Slot, id);
-    let Some(value) = txn.get(&slot_key)? else {
-        return Ok(None);
-    };
-    decode_slot(meta, &slot_key, value.as_ref()).map(Some)
+    let ids = changes.iter().map(|&(id, _)| id);
+    let mut groups = id_group::read_groups(txn, index, key::Tag::Pending, meta, ids)?;
+    for &(id, change) in changes {
+        let Some(group) = groups.get_mut(&id_group::group_of(id)) else {
+            continue;
+        };
+        match change {
+            Some(change) => group.insert(id, change.to_raw()),
+            None => group.remove(id),
+        }
+    }
+    for (group_key, payload) in id_group::group_writes(index, key::Tag::Pending, groups) {
+        match payload {
+            Some(payload) => txn.put(&group_key, &meta.seal(&group_key, payload))?,
+            None => {
+                txn.delete(&group_key)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The roaring bitmap stored under `key` (empty when absent); `what` names it in errors.

@@ -8,7 +8,7 @@ use roaring::RoaringBitmap;
 
 use super::Reader;
 use crate::error::Result;
-use crate::format::{key, values};
+use crate::format::{key, slot_map, values};
 use crate::search::GraphView;
 use crate::store::ReadTxn;
 
@@ -142,12 +142,16 @@ impl<'t, M: Metric, T: ReadTxn + 't> Reader<'t, M, T> {
         // No slot map entry may outlive its item (a deleted item must appear nowhere).
         for entry in txn.prefix(&key::prefix(self.index, key::Tag::Slot))? {
             let (slot_key, value) = entry?;
-            meta.unseal(slot_key.as_ref(), value.as_ref())?;
-            let id = values::item_of_key(slot_key.as_ref()).ok();
-            if !id.is_some_and(|id| ids.contains(id)) {
-                report.problem(format!(
-                    "the slot map holds an item that is not in the graph: {id:?}"
-                ));
+            let payload = meta.unseal(slot_key.as_ref(), value.as_ref())?;
+            match slot_map::decode_entry(meta, slot_key.as_ref(), payload) {
+                Ok(found) => {
+                    for (id, _) in found.into_iter().filter(|&(id, _)| !ids.contains(id)) {
+                        report.problem(format!(
+                            "the slot map holds an item that is not in the graph: {id}"
+                        ));
+                    }
+                }
+                Err(e) => report.problem(format!("the slot map does not decode: {e}")),
             }
         }
         if top != meta.max_level && !live.is_empty() {
@@ -216,10 +220,14 @@ impl<'t, M: Metric, T: ReadTxn + 't> Reader<'t, M, T> {
     }
 
     fn check_slot_key(&self, txn: &T, id: u32, slot: u32, report: &mut CheckReport) -> Result<()> {
-        let slot_key = key::item(self.index, key::Tag::Slot, id);
-        // Compared in place: a damaged store may hand back a value of any length.
+        let slot_key = slot_map::key_of(self.index, id, &self.meta);
+        // A checksum mismatch is an error, as everywhere; contents that do not decode, a
+        // problem.
         let agrees = match txn.get(&slot_key)? {
-            Some(value) => self.meta.unseal(&slot_key, value.as_ref())? == slot.to_le_bytes(),
+            Some(value) => {
+                let payload = self.meta.unseal(&slot_key, value.as_ref())?;
+                slot_map::slot_in(&self.meta, &slot_key, payload, id).is_ok_and(|s| s == Some(slot))
+            }
             None => false,
         };
         if !agrees {

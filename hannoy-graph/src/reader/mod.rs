@@ -18,7 +18,7 @@ use roaring::RoaringBitmap;
 use crate::chunks::Chunks;
 use crate::error::{Error, Result};
 use crate::format::values::{self, Pending};
-use crate::format::{Metadata, foreign, key};
+use crate::format::{Metadata, foreign, key, slot_map};
 use crate::search::GraphView;
 use crate::store::ReadTxn;
 
@@ -230,8 +230,8 @@ impl<'t, M: Metric, T: ReadTxn + 't> Reader<'t, M, T> {
         if !self.items.contains(id) {
             return Ok(None);
         }
-        let slot_key = key::item(self.index, key::Tag::Slot, id);
-        let slot = values::read_slot(txn, self.index, id, &self.meta)?
+        let slot_key = slot_map::key_of(self.index, id, &self.meta);
+        let slot = slot_map::read_slot(txn, self.index, id, &self.meta)?
             .ok_or_else(|| Error::corrupted("item has no slot", &slot_key))?;
         Ok(Some(slot))
     }

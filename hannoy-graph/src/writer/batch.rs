@@ -64,9 +64,12 @@ impl<M: Metric> Writer<M> {
             .map(|&(_, slot, last_row)| (slot, row(last_row)))
             .collect();
         slots::write_vectors(txn, self.index, &meta, len, &mut writes)?;
-        for &(id, slot, _) in &plan.placed {
-            values::write_pending(txn, self.index, id, &meta, Pending::Upsert(slot))?;
-        }
+        let changes: Vec<(u32, Option<Pending>)> = plan
+            .placed
+            .iter()
+            .map(|&(id, slot, _)| (id, Some(Pending::Upsert(slot))))
+            .collect();
+        values::write_pendings(txn, self.index, &meta, &changes)?;
         if let Some(free) = &plan.free {
             slots::write_free(txn, self.index, &meta, free)?;
         }

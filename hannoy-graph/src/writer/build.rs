@@ -21,7 +21,7 @@ use super::persist::{Changes, WritePlan, plan_writes};
 use crate::chunks::Chunks;
 use crate::error::{Error, Result};
 use crate::format::values::{self, Pending};
-use crate::format::{Geometry, key};
+use crate::format::{Geometry, key, slot_map};
 use crate::params::{BuildParams, MAX_LEVELS};
 use crate::search;
 use crate::store::{ReadTxn, WriteTxn};
@@ -481,8 +481,7 @@ impl<'a, M: Metric, R: Rng> Builder<'a, M, R> {
         )?;
         let changes = Changes {
             items: &items,
-            inserted: &inserted,
-            removed_ids: &removed_ids,
+            slot_map: slot_map::plan_updates(txn, index, &meta, &removed_ids, &inserted)?,
             free: &free,
             codes: code_writes,
         };

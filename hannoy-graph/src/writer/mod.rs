@@ -23,7 +23,7 @@ use roaring::RoaringBitmap;
 
 use crate::error::{Error, Result};
 use crate::format::values::{self, Pending};
-use crate::format::{FORMAT_VERSION, Geometry, Metadata, foreign, key};
+use crate::format::{FORMAT_VERSION, Geometry, Metadata, foreign, key, slot_map};
 use crate::params::BuildParams;
 use crate::reader::read_metadata;
 use crate::store::{ReadTxn, WriteTxn};
@@ -89,7 +89,7 @@ impl<M: Metric> Writer<M> {
         let Some(meta) = self.metadata(txn)? else {
             return Ok(false);
         };
-        let built = values::read_slot(txn, self.index, id, &meta)?.is_some();
+        let built = slot_map::read_slot(txn, self.index, id, &meta)?.is_some();
         match values::pending_change(txn, self.index, id, &meta)? {
             Some(Pending::Delete) => Ok(false),
             Some(Pending::Upsert(slot)) => {
@@ -103,7 +103,7 @@ impl<M: Metric> Writer<M> {
                 if built {
                     values::write_pending(txn, self.index, id, &meta, Pending::Delete)?;
                 } else {
-                    txn.delete(&key::item(self.index, key::Tag::Pending, id))?;
+                    values::write_pendings(txn, self.index, &meta, &[(id, None)])?;
                 }
                 Ok(true)
             }
@@ -126,7 +126,7 @@ impl<M: Metric> Writer<M> {
         Ok(match values::pending_change(txn, self.index, id, &meta)? {
             Some(Pending::Upsert(_)) => true,
             Some(Pending::Delete) => false,
-            None => values::read_slot(txn, self.index, id, &meta)?.is_some(),
+            None => slot_map::read_slot(txn, self.index, id, &meta)?.is_some(),
         })
     }
 
@@ -141,7 +141,7 @@ impl<M: Metric> Writer<M> {
         let slot = match values::pending_change(txn, self.index, id, &meta)? {
             Some(Pending::Upsert(slot)) => slot,
             Some(Pending::Delete) => return Ok(None),
-            None => match values::read_slot(txn, self.index, id, &meta)? {
+            None => match slot_map::read_slot(txn, self.index, id, &meta)? {
                 // A built item of a codes-only index has its code only.
                 Some(slot) if meta.codes_only() => {
                     return codes::read_stand_in(txn, self.index, &meta, slot).map(Some);

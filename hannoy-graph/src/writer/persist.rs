@@ -52,10 +52,9 @@ impl WritePlan {
 pub struct Changes<'a> {
     /// The items in the graph after the build.
     pub items: &'a RoaringBitmap,
-    /// `(slot, id)` of every inserted item.
-    pub inserted: &'a [(u32, u32)],
-    /// Ids of deleted items.
-    pub removed_ids: &'a [u32],
+    /// The slot map's writes: a payload to put, or `None` to delete
+    /// ([`slot_map::plan_updates`](crate::format::slot_map::plan_updates)).
+    pub slot_map: crate::format::id_group::ValueWrites,
     /// Free slots after the build.
     pub free: &'a RoaringBitmap,
     /// The compact codes' writes (moved into the plan: a re-encode holds every code).
@@ -140,16 +139,11 @@ pub fn plan_writes<M: Metric>(
             .push(key::links_layer(index, layer).to_vec());
     }
 
-    for id in changes.removed_ids {
-        plan.deletes
-            .push(key::item(index, key::Tag::Slot, *id).to_vec());
-    }
-    for &(slot, id) in changes.inserted {
-        plan.put(
-            meta,
-            key::item(index, key::Tag::Slot, id).to_vec(),
-            slot.to_le_bytes().to_vec(),
-        );
+    for (slot_key, payload) in changes.slot_map {
+        match payload {
+            Some(payload) => plan.put(meta, slot_key, payload),
+            None => plan.deletes.push(slot_key),
+        }
     }
     let free_key = key::prefix(index, key::Tag::FreeSlots).to_vec();
     if changes.free.is_empty() {
@@ -173,10 +167,10 @@ pub fn plan_writes<M: Metric>(
     // The metadata seals itself (its version says whether it has a checksum).
     let meta_key = key::prefix(index, key::Tag::Metadata);
     plan.puts.push((meta_key.to_vec(), meta.encode(&meta_key)));
-    // In key order, every put appends to the B-tree pages before it. Out of order (the slot
-    // map in insertion order, the layers of one chunk before the next chunk's), pages split
-    // in the middle and stay about half full: 24 bytes per vector more on LMDB at 98k items.
-    // The sort is stable, so of two puts to one key the later still wins.
+    // In key order, so the writes walk the B-tree once, left to right. (That does not pack
+    // LMDB's pages: it packs a split page only when the new key goes past the page's last,
+    // and the map's keys go between older ones; hence the slot map's groups.) The sort is
+    // stable, so of two puts to one key the later still wins.
     plan.puts.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(plan)
 }
