@@ -137,6 +137,35 @@ impl RedbStore {
     pub fn database(&self) -> &Database {
         &self.db
     }
+
+    /// Compacts the file: moves its pages down and truncates it, returning the space freed
+    /// by deletes and rewrites (and the tail redb grew the file by ahead of use) to the
+    /// file system. Needs every transaction of this store finished; it takes the store
+    /// mutably, so none of this store's can be open. Returns whether anything moved.
+    ///
+    /// A store holds deleted pages for reuse; compact after large deletions or before
+    /// shipping a store elsewhere (a copy of the file copies its length, holes included).
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] when a transaction is still open, or redb fails.
+    ///
+    /// # Example
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use hannoy_storage::RedbStore;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let mut store = RedbStore::open(dir.path().join("index.redb"))?;
+    /// store.compact()?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn compact(&mut self) -> StoreResult<bool> {
+        let db = &mut self.db;
+        guarded("compact", || {
+            db.compact().map_err(|e| map_err("compact", e))
+        })
+    }
 }
 
 /// Maps any redb error, keeping "disk full" and corruption distinct.
