@@ -15,6 +15,10 @@
 //! [`StoreError::WriteTxnBusy`](hannoy_graph::store::StoreError::WriteTxnBusy), and a
 //! transaction whose write failed is poisoned.
 
+// Unsafe code only where a backend cannot do without it, allowed there with its SAFETY
+// line: LMDB's environment open and its read transaction's Sync.
+#![deny(unsafe_code)]
+
 #[cfg(feature = "lmdb")]
 pub mod lmdb;
 pub mod memory;

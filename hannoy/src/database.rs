@@ -1,5 +1,6 @@
 //! [`Database`]: a store of one backend, holding any number of indexes.
 
+#[cfg(any(feature = "lmdb", feature = "redb"))]
 use std::path::Path;
 
 use hannoy_graph::store::{KvStore, StoreError};

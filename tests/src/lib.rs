@@ -225,3 +225,64 @@ macro_rules! conformance_suite {
         );
     };
 }
+
+#[cfg(test)]
+mod suite_list {
+    //! The macro's lists of test names are a second list beside the suite files: a suite
+    //! function missing from them would never run. This keeps the two the same.
+
+    use std::path::Path;
+
+    /// `(file, name)` of every public test function generic over a backend
+    /// (`<B: ...Backend>()`) in the Rust files under `dir`.
+    fn suite_functions(dir: &Path, out: &mut Vec<(String, String)>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                suite_functions(&path, out);
+                continue;
+            }
+            if path.extension().is_none_or(|e| e != "rs") || path.ends_with("lib.rs") {
+                continue;
+            }
+            let source = std::fs::read_to_string(&path).unwrap();
+            for line in source.lines() {
+                let Some(rest) = line.strip_prefix("pub fn ") else {
+                    continue;
+                };
+                let Some((name, generics)) = rest.split_once('<') else {
+                    continue;
+                };
+                // A test takes nothing and returns nothing: `<B: ...Backend>()`, then ` {`,
+                // or a where clause on the next line. Helpers take or return something.
+                let Some((bound, signature)) = generics.split_once('>') else {
+                    continue;
+                };
+                let no_io = signature == "()" || signature == "() {";
+                if bound.starts_with("B: ") && bound.ends_with("Backend") && no_io {
+                    out.push((path.display().to_string(), name.to_string()));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_suite_function_is_in_the_conformance_macro() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut functions = Vec::new();
+        suite_functions(&dir, &mut functions);
+        assert!(functions.len() > 80, "found only {}", functions.len());
+        let macro_source = include_str!("lib.rs");
+        let listed = |name: &str| {
+            macro_source.lines().any(|line| {
+                let line = line.trim().trim_end_matches(',');
+                line == name
+            })
+        };
+        let missing: Vec<_> = functions.iter().filter(|(_, name)| !listed(name)).collect();
+        assert!(
+            missing.is_empty(),
+            "suite functions the conformance macro does not list (they never run): {missing:?}"
+        );
+    }
+}

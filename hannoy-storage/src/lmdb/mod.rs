@@ -127,6 +127,9 @@ impl LmdbOptions {
     /// forbids opening one environment twice in a process: share the store instead);
     /// [`StoreError::Corrupted`] if `data.mdb` is not an LMDB data file, is of another LMDB
     /// data version, or is truncated; [`StoreError::Backend`] for I/O and LMDB errors.
+    // The crate denies unsafe code; opening an LMDB environment is the one place it needs
+    // it (heed's `open` and `flags`), with a SAFETY line at each.
+    #[allow(unsafe_code)]
     pub fn open(&self, path: impl AsRef<Path>) -> StoreResult<LmdbStore> {
         let path = path.as_ref();
         std::fs::create_dir_all(path).map_err(|e| StoreError::backend(BACKEND, "open", e))?;
@@ -285,6 +288,7 @@ pub struct LmdbReadTxn<'s> {
 // iterators they return, and each holds `lock` for the whole of its call into LMDB, so no
 // two threads use the transaction at once. What they return borrows the map, which LMDB
 // never changes under a live read transaction.
+#[allow(unsafe_code)]
 unsafe impl Sync for LmdbReadTxn<'_> {}
 
 /// Holds `lock` (a lock around nothing: a thread that panicked holding it left no state
