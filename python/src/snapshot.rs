@@ -1,12 +1,9 @@
 //! A read transaction with the `hannoy::Reader` opened on it, owned together so a Python
 //! object can keep them (`self_cell`: the reader borrows the transaction).
 //!
-//! A reader is `Sync` on every backend, but an LMDB read transaction is not (LMDB forbids
-//! two threads using one at once), so the LMDB snapshot sits behind a mutex; redb's and
-//! memory's transactions are `Sync` and need none. Searches never touch the Python
-//! interpreter while they hold the mutex, so it cannot deadlock with the GIL.
-
-use std::sync::{Mutex, PoisonError};
+//! A reader and its transaction are `Sync` on every backend (LMDB's read transaction
+//! serializes its own calls into LMDB, which a reader makes only on a chunk's first use),
+//! so Python threads search one snapshot in parallel, each with the GIL released.
 
 use hannoy::storage::lmdb::{LmdbReadTxn, LmdbStore};
 use hannoy::storage::memory::MemoryReadTxn;
@@ -127,8 +124,8 @@ self_cell!(
 
 /// A read transaction of any backend with the reader of one index.
 pub enum Snapshot {
-    /// LMDB, behind a mutex (see the module docs).
-    Lmdb(Mutex<LmdbSnapshot>),
+    /// LMDB.
+    Lmdb(LmdbSnapshot),
     /// redb.
     Redb(RedbSnapshot),
     /// Memory.
@@ -148,7 +145,7 @@ impl Snapshot {
                 let cell = LmdbSnapshot::try_new(txn, |txn| {
                     MetricReader::open(metric, txn.borrow_dependent(), index, hold)
                 })?;
-                Snapshot::Lmdb(Mutex::new(cell))
+                Snapshot::Lmdb(cell)
             }
             Store::Redb(store) => {
                 Snapshot::Redb(RedbSnapshot::try_new(store.read_txn()?, |txn| {
@@ -166,17 +163,14 @@ impl Snapshot {
 
 /// Runs `$body` with `$txn` the snapshot's read transaction and `$reader` its typed
 /// `hannoy::Reader`; `$snapshot` is a `&Snapshot`. The body must not touch Python objects
-/// (it may run under the LMDB mutex).
+/// (it runs with the GIL released).
 macro_rules! with_snapshot {
     ($snapshot:expr, |$txn:ident, $reader:ident| $body:expr) => {
         match $snapshot {
-            $crate::snapshot::Snapshot::Lmdb(cell) => {
-                let cell = $crate::snapshot::lock(cell);
-                cell.with_dependent(|txn, any| {
-                    let $txn = txn.borrow_dependent();
-                    $crate::snapshot::on_reader!(any, $reader => $body)
-                })
-            }
+            $crate::snapshot::Snapshot::Lmdb(cell) => cell.with_dependent(|txn, any| {
+                let $txn = txn.borrow_dependent();
+                $crate::snapshot::on_reader!(any, $reader => $body)
+            }),
             $crate::snapshot::Snapshot::Redb(cell) => cell.with_dependent(|$txn, any| {
                 $crate::snapshot::on_reader!(any, $reader => $body)
             }),
@@ -188,9 +182,3 @@ macro_rules! with_snapshot {
 }
 
 pub(crate) use {on_reader, with_snapshot};
-
-/// Locks the LMDB snapshot. A panic cannot leave it half-changed (searches only read it),
-/// so a poisoned lock is used as it is.
-pub fn lock(cell: &Mutex<LmdbSnapshot>) -> std::sync::MutexGuard<'_, LmdbSnapshot> {
-    cell.lock().unwrap_or_else(PoisonError::into_inner)
-}
