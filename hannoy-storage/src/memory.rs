@@ -238,6 +238,7 @@ impl WriteTxn for MemoryWriteTxn<'_> {
             if budget.is_some_and(|budget| bytes > budget) {
                 return Err(StoreError::Full {
                     backend: BACKEND,
+                    hint: ": its byte budget is used up",
                     source: None,
                 });
             }

@@ -184,6 +184,7 @@ mod tests {
         let full = guard.write("put", || -> StoreResult<()> {
             Err(StoreError::Full {
                 backend: "test",
+                hint: "",
                 source: None,
             })
         });

@@ -141,7 +141,7 @@ pub fn store_to_py(error: &CoreStoreError) -> PyErr {
         CoreStoreError::ForeignFormat { .. } => ForeignFormatError::new_err(message),
         CoreStoreError::WriteTxnBusy { .. } => WriterBusyError::new_err(message),
         CoreStoreError::WriteTxnPoisoned { .. } => WriterClosedError::new_err(message),
-        _ => match io_source(error) {
+        _ => match error.io_error() {
             Some(io) => match io.raw_os_error() {
                 // OSError(errno, text) becomes the matching subclass (PermissionError, ...).
                 Some(errno) => PyOSError::new_err((errno, message)),
@@ -158,6 +158,7 @@ pub fn breaks_transaction(error: &Error) -> bool {
         error,
         Error::Store(
             CoreStoreError::Full { .. }
+                | CoreStoreError::Io { .. }
                 | CoreStoreError::Backend { .. }
                 | CoreStoreError::WriteTxnPoisoned { .. }
         )
@@ -177,25 +178,6 @@ fn chain(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     message
-}
-
-/// The first I/O error among the sources of `error`, looking inside the backends' own error
-/// types too (they hold one without naming it as their source).
-fn io_source<'e>(error: &'e (dyn std::error::Error + 'static)) -> Option<&'e std::io::Error> {
-    let mut current = error.source();
-    while let Some(cause) = current {
-        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
-            return Some(io);
-        }
-        if let Some(heed::Error::Io(io)) = cause.downcast_ref::<heed::Error>() {
-            return Some(io);
-        }
-        if let Some(redb::Error::Io(io)) = cause.downcast_ref::<redb::Error>() {
-            return Some(io);
-        }
-        current = cause.source();
-    }
-    None
 }
 
 /// A `ValueError` with `message`.

@@ -18,10 +18,13 @@ pub enum StoreError {
     /// The store has no room left for the write (LMDB: the map is full; memory: the
     /// configured byte budget is used up; redb: the disk is full). The write transaction
     /// that hit it can only be dropped; committed data is untouched.
-    #[error("the {backend} store is full{}", FullHint(backend))]
+    #[error("the {backend} store is full{hint}")]
     Full {
         /// Which backend filled up.
         backend: &'static str,
+        /// What to do about it, from the backend, starting with `": "` (empty when it has
+        /// no advice), e.g. `": reopen it with a larger map size"`.
+        hint: &'static str,
         /// The backend's own error, when it gave one.
         #[source]
         source: Option<BoxError>,
@@ -91,6 +94,18 @@ pub enum StoreError {
         /// That write's error message.
         cause: String,
     },
+    /// An I/O error under the backend (a missing directory, a permission, a read error),
+    /// with its [`std::io::ErrorKind`] and OS error number reachable through `source`.
+    #[error("{backend}: {operation} failed")]
+    Io {
+        /// Which backend failed.
+        backend: &'static str,
+        /// What it was doing (`"open"`, `"commit"`, ...).
+        operation: &'static str,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
     /// Any other failure of the backend.
     #[error("{backend}: {operation} failed")]
     Backend {
@@ -136,16 +151,26 @@ impl StoreError {
     pub fn is_full(&self) -> bool {
         matches!(self, StoreError::Full { .. })
     }
-}
 
-struct FullHint<'a>(&'a str);
+    /// Builds a [`StoreError::Io`].
+    pub fn io(backend: &'static str, operation: &'static str, source: std::io::Error) -> Self {
+        StoreError::Io {
+            backend,
+            operation,
+            source,
+        }
+    }
 
-impl fmt::Display for FullHint<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0 {
-            "lmdb" => f.write_str(": reopen it with a larger map size"),
-            "memory" => f.write_str(": its byte budget is used up"),
-            _ => Ok(()),
+    /// The I/O error behind this one, if it is [`StoreError::Io`] (or a full store the
+    /// operating system reported, such as a full disk).
+    pub fn io_error(&self) -> Option<&std::io::Error> {
+        match self {
+            StoreError::Io { source, .. } => Some(source),
+            StoreError::Full {
+                source: Some(source),
+                ..
+            } => source.downcast_ref::<std::io::Error>(),
+            _ => None,
         }
     }
 }
@@ -173,6 +198,7 @@ mod tests {
     fn messages_name_the_problem() {
         let full = StoreError::Full {
             backend: "lmdb",
+            hint: ": reopen it with a larger map size",
             source: None,
         };
         assert_eq!(
@@ -193,5 +219,14 @@ mod tests {
         assert_eq!(backend.to_string(), "redb: commit failed");
         let source = std::error::Error::source(&backend).map(ToString::to_string);
         assert_eq!(source.as_deref(), Some("disk on fire"));
+        assert!(backend.io_error().is_none());
+
+        let denied = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
+        let io = StoreError::io("lmdb", "open", denied);
+        assert_eq!(io.to_string(), "lmdb: open failed");
+        assert_eq!(
+            io.io_error().map(std::io::Error::kind),
+            Some(std::io::ErrorKind::PermissionDenied)
+        );
     }
 }

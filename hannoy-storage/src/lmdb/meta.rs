@@ -102,9 +102,9 @@ pub(super) struct Meta {
 ///
 /// # Errors
 /// [`StoreError::Corrupted`] naming the file when it is not an LMDB file, is of another
-/// LMDB data version, or is truncated; [`StoreError::Backend`] when it cannot be read.
+/// LMDB data version, or is truncated; [`StoreError::Io`] when it cannot be read.
 pub(super) fn check_data_file(path: &Path) -> StoreResult<()> {
-    let io_error = |e: io::Error| StoreError::backend(BACKEND, "open", e);
+    let io_error = |e: io::Error| StoreError::io(BACKEND, "open", e);
     let mut file = match File::open(path) {
         Ok(file) => file,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),

@@ -126,13 +126,14 @@ impl LmdbOptions {
     /// [`StoreError::AlreadyOpen`] if this process has the directory open already (LMDB
     /// forbids opening one environment twice in a process: share the store instead);
     /// [`StoreError::Corrupted`] if `data.mdb` is not an LMDB data file, is of another LMDB
-    /// data version, or is truncated; [`StoreError::Backend`] for I/O and LMDB errors.
+    /// data version, or is truncated; [`StoreError::Io`] for I/O errors (a missing
+    /// parent, a permission); [`StoreError::Backend`] for LMDB's other errors.
     // The crate denies unsafe code; opening an LMDB environment is the one place it needs
     // it (heed's `open` and `flags`), with a SAFETY line at each.
     #[allow(unsafe_code)]
     pub fn open(&self, path: impl AsRef<Path>) -> StoreResult<LmdbStore> {
         let path = path.as_ref();
-        std::fs::create_dir_all(path).map_err(|e| StoreError::backend(BACKEND, "open", e))?;
+        std::fs::create_dir_all(path).map_err(|e| StoreError::io(BACKEND, "open", e))?;
         meta::check_data_file(&path.join("data.mdb"))?;
         let mut options = EnvOpenOptions::new().read_txn_without_tls();
         options
@@ -240,8 +241,10 @@ fn map_err(operation: &'static str, error: heed::Error) -> StoreError {
     match error {
         heed::Error::Mdb(MdbError::MapFull) => StoreError::Full {
             backend: BACKEND,
+            hint: ": reopen it with a larger map size",
             source: Some(error.into()),
         },
+        heed::Error::Io(io) => StoreError::io(BACKEND, operation, io),
         other => StoreError::backend(BACKEND, operation, other),
     }
 }

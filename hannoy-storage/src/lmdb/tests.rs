@@ -200,3 +200,18 @@ fn a_store_opened_without_read_ahead_reads_and_writes_the_same() {
         Some(&b"bytes"[..])
     );
 }
+
+#[test]
+fn io_failures_are_io_errors_with_their_kind() {
+    let dir = tempfile::tempdir().unwrap();
+    // A file where the store's directory should be.
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, b"not a directory").unwrap();
+    match LmdbStore::open(file.join("db")) {
+        Err(error @ StoreError::Io { .. }) => {
+            let kind = error.io_error().map(std::io::Error::kind);
+            assert_eq!(kind, Some(std::io::ErrorKind::NotADirectory), "{error}");
+        }
+        other => panic!("expected an I/O error, got {:?}", other.map(|_| ())),
+    }
+}

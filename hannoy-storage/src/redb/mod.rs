@@ -93,6 +93,7 @@ impl RedbStore {
     /// [`StoreError::AlreadyOpen`] if the file is open already (in this or another process);
     /// [`StoreError::Corrupted`] if it is not a redb file or is damaged (redb panicking on
     /// it included, see [A damaged file](self#a-damaged-file));
+    /// [`StoreError::Io`] for I/O errors (a missing directory, a permission);
     /// [`StoreError::Backend`] for other failures.
     pub fn open(path: impl AsRef<Path>) -> StoreResult<RedbStore> {
         let path = path.as_ref();
@@ -173,8 +174,10 @@ fn map_err(operation: &'static str, error: impl Into<::redb::Error>) -> StoreErr
     match error.into() {
         ::redb::Error::Io(io) if io.kind() == io::ErrorKind::StorageFull => StoreError::Full {
             backend: BACKEND,
+            hint: ": the disk is full",
             source: Some(io.into()),
         },
+        ::redb::Error::Io(io) => StoreError::io(BACKEND, operation, io),
         ::redb::Error::Corrupted(what) => StoreError::Corrupted {
             what,
             key: Vec::new(),

@@ -173,3 +173,15 @@ fn compaction_shrinks_the_file_and_keeps_the_data() {
     }
     assert!(rtxn.get(&10u32.to_be_bytes()).unwrap().is_none());
 }
+
+#[test]
+fn io_failures_are_io_errors_with_their_kind() {
+    let dir = tempfile::tempdir().unwrap();
+    match RedbStore::open(dir.path().join("missing").join("index.redb")) {
+        Err(error @ StoreError::Io { .. }) => {
+            let kind = error.io_error().map(std::io::Error::kind);
+            assert_eq!(kind, Some(std::io::ErrorKind::NotFound), "{error}");
+        }
+        other => panic!("expected an I/O error, got {:?}", other.map(|_| ())),
+    }
+}
