@@ -236,8 +236,16 @@ pub fn values_swapped_between_keys_are_reported<B: Backend>() {
     drop(reader);
     drop(rtxn);
 
-    // Two layer-0 link chunks of the same length: the fixture has two.
-    let (_dir, store, _writer) = built::<B>();
+    // Two layer-0 link chunks of the same length: with 320 items every store has more
+    // than one (a chunk holds at most 128 slots).
+    let (_dir, store, writer) = built::<B>();
+    let mut wtxn = store.write_txn().unwrap();
+    let more = random_vectors(200, DIM, 5);
+    for (id, vector) in (ITEMS..).zip(&more) {
+        writer.add_item(&mut wtxn, id, vector).unwrap();
+    }
+    build(&writer, &mut wtxn).unwrap();
+    wtxn.commit().unwrap();
     let (a, b) = (key::links(0, 0, 0), key::links(0, 0, 1));
     let rtxn = store.read_txn().unwrap();
     let (value_a, value_b) = (

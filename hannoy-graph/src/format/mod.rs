@@ -42,11 +42,9 @@ pub const MAX_LINK_CHUNK_SLOTS: u32 = 128;
 /// its size). Bounds what a damaged geometry can make a writer allocate.
 pub const MAX_VECTOR_CHUNK_BYTES: usize = 1 << 24;
 
-/// LMDB's page size, which chunk sizes are fitted to.
+/// A 4 KiB page: the unit vector chunks' span is counted in (what the stores set aside
+/// per value comes from each store, [`ReadTxn::stored_len`](crate::store::ReadTxn::stored_len)).
 const PAGE: usize = 4096;
-
-/// The header of an LMDB overflow page run (a value too large for a leaf page).
-const OVERFLOW_HEADER: usize = 16;
 
 /// How many pages a vector chunk may span (the reader's table holds one entry per chunk; each
 /// `add_item` rewrites one chunk).
@@ -75,6 +73,30 @@ fn vector_slots(encoded_len: usize, stored_len: &dyn Fn(usize) -> usize) -> u32 
     best.map_or(1, |(_, slots)| u32::try_from(slots).unwrap_or(u32::MAX))
 }
 
+/// What a chunk costs beside its value's bytes, counted when link chunks are sized: its
+/// key and B-tree entry in the store, its entry in a reader's chunk table.
+const CHUNK_COST: usize = 64;
+
+/// Slots per link chunk for layer-0 records of `record` bytes: of the counts from half of
+/// [`MAX_LINK_CHUNK_SLOTS`] to all of it, the one costing the fewest bytes per slot beyond
+/// the records (what the store sets aside past the value, `stored_len(chunk bytes +
+/// checksum trailer)`, plus [`CHUNK_COST`]); the largest on a tie. With M0 = 32 that is
+/// 120 slots in four 4 KiB pages on LMDB, 119 on redb (whose 64 bytes of overhead would
+/// round 120 up to eight pages), and 128 in memory, which rounds nothing up.
+fn link_slots(record: usize, stored_len: &dyn Fn(usize) -> usize) -> u32 {
+    let most = MAX_LINK_CHUNK_SLOTS as usize;
+    // (waste, slots) of the best count so far; compared as waste / slots.
+    let mut best = (usize::MAX, 1);
+    for slots in (most / 2..=most).rev() {
+        let value = slots * record.max(1) + checksum::TRAILER_LEN;
+        let waste = stored_len(value).saturating_sub(value) + CHUNK_COST;
+        if best.0 == usize::MAX || waste * best.1 < best.0 * slots {
+            best = (waste, slots);
+        }
+    }
+    u32::try_from(best.1).unwrap_or(MAX_LINK_CHUNK_SLOTS)
+}
+
 /// How slots are grouped into chunk values. Stored in the metadata, so a later version may
 /// choose differently without misreading older stores.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,19 +111,15 @@ impl Geometry {
     /// The grouping for vectors of `encoded_len` bytes and M0 links per node, in a store
     /// that sets aside `stored_len(n)` bytes for an `n`-byte value
     /// ([`ReadTxn::stored_len`](crate::store::ReadTxn::stored_len)): chunks with little to
-    /// spare (link chunks fill whole LMDB pages).
+    /// spare.
     pub fn for_sizes(
         encoded_len: usize,
         m0: usize,
         stored_len: &dyn Fn(usize) -> usize,
     ) -> Geometry {
-        let record = links::record0_len(m0);
-        let pages = (MAX_LINK_CHUNK_SLOTS as usize * record / PAGE).max(1);
-        let link_slots = ((pages * PAGE - OVERFLOW_HEADER - checksum::TRAILER_LEN) / record)
-            .clamp(1, MAX_LINK_CHUNK_SLOTS as usize) as u32;
         Geometry {
             vector_slots: vector_slots(encoded_len, stored_len),
-            link_slots,
+            link_slots: link_slots(links::record0_len(m0), stored_len),
         }
     }
 
@@ -144,8 +162,9 @@ mod tests {
 
     #[test]
     fn chunks_fill_their_pages() {
-        // 384-d cosine (1540-byte vectors), M0 = 32, with LMDB's and redb's allocations.
-        let lmdb = |len: usize| (len + OVERFLOW_HEADER).div_ceil(PAGE) * PAGE;
+        // 384-d cosine (1540-byte vectors), M0 = 32, with LMDB's (a 16-byte overflow
+        // header) and redb's allocations for large values.
+        let lmdb = |len: usize| (len + 16).div_ceil(PAGE) * PAGE;
         let redb = |len: usize| (len + 64).div_ceil(PAGE).next_power_of_two() * PAGE;
         let g = Geometry::for_sizes(1540, 32, &lmdb);
         assert_eq!(g.vector_slots, 61);
@@ -172,6 +191,16 @@ mod tests {
         assert_eq!(Geometry::for_sizes(512, 32, &lmdb).vector_slots, 191);
         assert_eq!(g.link_slots, 120);
         assert!(g.link_slots as usize * links::record0_len(32) + 8 <= 4 * 4096 - 16);
+        // Link chunks are sized through the store too: 119 in redb's four pages (120 would
+        // take eight), all 128 where nothing is rounded up, and with M0 = 8 what fills one
+        // LMDB page.
+        assert_eq!(r.link_slots, 119);
+        assert_eq!(redb(119 * links::record0_len(32) + 8), 4 * PAGE);
+        assert_eq!(redb(120 * links::record0_len(32) + 8), 8 * PAGE);
+        assert_eq!(Geometry::for_sizes(1540, 32, &|len| len).link_slots, 128);
+        let m0_8 = Geometry::for_sizes(1540, 8, &lmdb).link_slots as usize;
+        assert_eq!(lmdb(m0_8 * links::record0_len(8) + 8), PAGE);
+        assert!(lmdb((m0_8 + 1) * links::record0_len(8) + 8) > PAGE);
         // The trailer never pushes a chunk onto another page.
         assert!(lmdb(61 * 1540 + 8) == lmdb(61 * 1540));
         assert!(redb(42 * 1540 + 8) == 16 * PAGE);
