@@ -11,6 +11,7 @@
 //! what the u32s mean, and their ranges, is the caller's to check.
 
 use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
 
 use crate::error::{Error, Result};
 use crate::format::{GROUPS_SINCE, Metadata, key};
@@ -25,6 +26,15 @@ const MASK_LEN: usize = 8;
 /// Whether `meta`'s index keeps its slot map and pending changes in groups of ids.
 pub fn grouped(meta: &Metadata) -> bool {
     meta.version >= GROUPS_SINCE
+}
+
+/// The key under `tag` holding item `id`'s value in `meta`'s index: its group's, or (versions
+/// 1 to 3) its own.
+pub fn key_of(index: u16, tag: key::Tag, id: u32, meta: &Metadata) -> [u8; key::HEADER_LEN + 4] {
+    match grouped(meta) {
+        true => key::item(index, tag, group_of(id)),
+        false => key::item(index, tag, id),
+    }
 }
 
 /// The number of the group holding `id` (the key's payload).
@@ -168,44 +178,47 @@ fn checked_mask(payload: &[u8], key: &[u8]) -> Result<u64> {
 /// delete.
 pub type ValueWrites = Vec<(Vec<u8>, Option<Vec<u8>>)>;
 
-/// The stored groups (under `tag`) of each of `ids`, by group number; an absent one empty.
+/// The writes that apply `changes` (`(id, Some(value))` to set, `(id, None)` to remove;
+/// the later of two for one id winning) to the groups stored under `tag`: each group
+/// touched is read once and written whole, or deleted when it empties.
 ///
 /// # Errors
 /// [`StoreError::Corrupted`](crate::store::StoreError::Corrupted) for a damaged group;
 /// store errors.
-pub fn read_groups<T: ReadTxn>(
+pub fn updated<T: ReadTxn>(
     txn: &T,
     index: u16,
     tag: key::Tag,
     meta: &Metadata,
-    ids: impl Iterator<Item = u32>,
-) -> Result<BTreeMap<u32, Group>> {
-    let mut groups = BTreeMap::new();
-    for id in ids {
+    changes: impl IntoIterator<Item = (u32, Option<u32>)>,
+) -> Result<ValueWrites> {
+    let mut groups: BTreeMap<u32, Group> = BTreeMap::new();
+    for (id, change) in changes {
         let number = group_of(id);
-        if groups.contains_key(&number) {
-            continue;
-        }
-        let group_key = key::item(index, tag, number);
-        let group = match txn.get(&group_key)? {
-            Some(value) => Group::decode(meta.unseal(&group_key, value.as_ref())?, &group_key)?,
-            None => Group::default(),
+        let group = match groups.entry(number) {
+            Entry::Occupied(group) => group.into_mut(),
+            Entry::Vacant(place) => {
+                let group_key = key::item(index, tag, number);
+                place.insert(match txn.get(&group_key)? {
+                    Some(value) => {
+                        Group::decode(meta.unseal(&group_key, value.as_ref())?, &group_key)?
+                    }
+                    None => Group::default(),
+                })
+            }
         };
-        groups.insert(number, group);
+        match change {
+            Some(value) => group.insert(id, value),
+            None => group.remove(id),
+        }
     }
-    Ok(groups)
-}
-
-/// `(key, Some(payload))` for each non-empty group of `groups`, `(key, None)` (a delete)
-/// for each empty one.
-pub fn group_writes(index: u16, tag: key::Tag, groups: BTreeMap<u32, Group>) -> ValueWrites {
-    groups
+    Ok(groups
         .into_iter()
         .map(|(number, group)| {
             let group_key = key::item(index, tag, number).to_vec();
             (group_key, (!group.is_empty()).then(|| group.encode()))
         })
-        .collect()
+        .collect())
 }
 
 #[cfg(test)]

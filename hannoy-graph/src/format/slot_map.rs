@@ -15,10 +15,7 @@ use crate::store::ReadTxn;
 
 /// The key holding item `id`'s slot.
 pub fn key_of(index: u16, id: u32, meta: &Metadata) -> [u8; key::HEADER_LEN + 4] {
-    match grouped(meta) {
-        true => key::item(index, key::Tag::Slot, id_group::group_of(id)),
-        false => key::item(index, key::Tag::Slot, id),
-    }
+    id_group::key_of(index, key::Tag::Slot, id, meta)
 }
 
 /// `slot` if it lies below `slot_count`.
@@ -112,17 +109,7 @@ pub fn plan_updates<T: ReadTxn>(
         });
         return Ok(deletes.chain(puts).collect());
     }
-    let touched = removed.iter().chain(inserted.iter().map(|(_, id)| id));
-    let mut groups = id_group::read_groups(txn, index, key::Tag::Slot, meta, touched.copied())?;
-    for &id in removed {
-        if let Some(group) = groups.get_mut(&id_group::group_of(id)) {
-            group.remove(id);
-        }
-    }
-    for &(slot, id) in inserted {
-        if let Some(group) = groups.get_mut(&id_group::group_of(id)) {
-            group.insert(id, slot);
-        }
-    }
-    Ok(id_group::group_writes(index, key::Tag::Slot, groups))
+    let changes = removed.iter().map(|&id| (id, None));
+    let changes = changes.chain(inserted.iter().map(|&(slot, id)| (id, Some(slot))));
+    id_group::updated(txn, index, key::Tag::Slot, meta, changes)
 }

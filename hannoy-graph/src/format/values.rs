@@ -77,10 +77,7 @@ pub fn item_of_key(key: &[u8]) -> Result<u32> {
 
 /// The key holding item `id`'s pending change: its own (versions 1 to 3) or its group's.
 pub fn pending_key(index: u16, id: u32, meta: &Metadata) -> [u8; key::HEADER_LEN + 4] {
-    match id_group::grouped(meta) {
-        true => key::item(index, key::Tag::Pending, id_group::group_of(id)),
-        false => key::item(index, key::Tag::Pending, id),
-    }
+    id_group::key_of(index, key::Tag::Pending, id, meta)
 }
 
 /// Every pending change of `index` (whose slots lie below the slot count), in id order.
@@ -159,18 +156,10 @@ pub fn write_pendings<T: WriteTxn>(
         }
         return Ok(());
     }
-    let ids = changes.iter().map(|&(id, _)| id);
-    let mut groups = id_group::read_groups(txn, index, key::Tag::Pending, meta, ids)?;
-    for &(id, change) in changes {
-        let Some(group) = groups.get_mut(&id_group::group_of(id)) else {
-            continue;
-        };
-        match change {
-            Some(change) => group.insert(id, change.to_raw()),
-            None => group.remove(id),
-        }
-    }
-    for (group_key, payload) in id_group::group_writes(index, key::Tag::Pending, groups) {
+    let raw = changes
+        .iter()
+        .map(|&(id, change)| (id, change.map(Pending::to_raw)));
+    for (group_key, payload) in id_group::updated(txn, index, key::Tag::Pending, meta, raw)? {
         match payload {
             Some(payload) => txn.put(&group_key, &meta.seal(&group_key, payload))?,
             None => {
