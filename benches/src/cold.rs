@@ -8,8 +8,9 @@ use std::time::Instant;
 
 use rustix::fs::{Advice, fadvise};
 
-use crate::dataset::{Dataset, recall_at};
-use crate::run::SearchFigures;
+use hannoy_conformance::dataset::{Dataset, recall_at};
+
+use crate::figures::SearchFigures;
 use crate::stats::quantile;
 
 /// The state of the page cache when a store is opened.

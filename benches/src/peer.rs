@@ -3,15 +3,16 @@
 use std::convert::Infallible;
 use std::time::Instant;
 
+use hannoy_conformance::dataset::Dataset;
 use hannoy_peer::Distance;
 use hannoy_peer::distances::{Cosine, Euclidean, Hamming, Manhattan};
 use heed::{CommitOrAbort, EnvOpenOptions};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
-use crate::dataset::Dataset;
+use crate::config::RunConfig;
 use crate::report::Row;
-use crate::run::{Filter, RunConfig, measure_search};
+use crate::run::{Filter, measure_search};
 use crate::stats;
 
 /// The system name in reports.
@@ -127,43 +128,6 @@ fn run<D: Distance>(
         }
     }
     Ok(rows)
-}
-
-/// Writes index 0 of the published crate into the unnamed database of a fresh LMDB
-/// environment in `dir` (the database our LMDB backend opens): `vectors` as items `0..`,
-/// euclidean, built with M = 16, M0 = 32 when `build`. The environment is closed on return,
-/// so the directory can be opened again in this process. The conformance suite uses it to
-/// check that a store written by hannoy 0.3 is refused as foreign.
-///
-/// # Errors
-/// Any failure of LMDB or of the peer, as text.
-pub fn write_published_index(
-    dir: &std::path::Path,
-    vectors: &[Vec<f32>],
-    build: bool,
-) -> Result<(), String> {
-    let err = |e: &dyn std::fmt::Display| e.to_string();
-    // The environment is closed before returning.
-    let (env, db) = create_published_store::<Euclidean>(dir, 64 << 20)?;
-    let dimensions = vectors.first().map_or(1, Vec::len);
-    let writer = hannoy_peer::Writer::new(db, 0, dimensions);
-    let mut wtxn = env.write_txn().map_err(|e| err(&e))?;
-    for (id, vector) in vectors.iter().enumerate() {
-        let id = u32::try_from(id).map_err(|e| err(&e))?;
-        writer
-            .add_item(&mut wtxn, id, vector)
-            .map_err(|e| err(&e))?;
-    }
-    if build {
-        let mut rng = StdRng::seed_from_u64(0);
-        writer
-            .builder(&mut rng)
-            .build::<16, 32>(&mut wtxn)
-            .map_err(|e| err(&e))?;
-    }
-    wtxn.commit().map_err(|e| err(&e))?;
-    env.prepare_for_closing().wait();
-    Ok(())
 }
 
 /// Opens an LMDB environment of `map_size` bytes in `dir` and creates the published crate's

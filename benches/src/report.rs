@@ -1,10 +1,11 @@
 //! Result rows: a readable table, or one JSON object per line.
 
+use hannoy_conformance::dataset::Dataset;
 use serde_json::json;
 
 use crate::cold::Cache;
-use crate::dataset::Dataset;
-use crate::run::{RunConfig, SearchFigures, WalkFigures};
+use crate::config::RunConfig;
+use crate::figures::{SearchFigures, WalkFigures};
 use crate::stats::Memory;
 
 /// One measured point: a system on a backend at one ef_search.

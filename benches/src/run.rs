@@ -1,108 +1,25 @@
 //! One benchmark run of our index: build on a backend, then search at each ef_search.
+//! The run's parameters are in [`crate::config`], what it measures in [`crate::figures`].
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use hannoy::{
-    Database, FilterStrategy, KvStore, Metric, Phase, Progress, Reader, RoaringBitmap, Scheme,
-    WriteTxn, Writer,
+    Database, KvStore, Metric, Phase, Progress, Reader, RoaringBitmap, Scheme, WriteTxn, Writer,
 };
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
+use hannoy_conformance::dataset::{self, Dataset, exact_distance, recall_at};
+
 use crate::cold::{self, Cache};
-use crate::dataset::{self, Dataset, recall_at};
+use crate::config::RunConfig;
+use crate::figures::{SearchFigures, WalkFigures};
+use crate::on_database;
 use crate::report::Row;
 use crate::stats::{self, median, quantile};
-use crate::store::Store;
-
-/// A store backend.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Backend {
-    /// LMDB through heed.
-    Lmdb,
-    /// redb.
-    Redb,
-    /// The in-memory store.
-    Memory,
-}
-
-impl Backend {
-    /// The backend's name in reports.
-    pub fn name(self) -> &'static str {
-        match self {
-            Backend::Lmdb => "lmdb",
-            Backend::Redb => "redb",
-            Backend::Memory => "memory",
-        }
-    }
-}
-
-/// Parameters of a run.
-#[derive(Debug, Clone)]
-pub struct RunConfig {
-    /// Links per node above layer 0.
-    pub m: u16,
-    /// Links per node on layer 0.
-    pub m0: u16,
-    /// Candidate list size while building.
-    pub ef_construction: u32,
-    /// The ef_search values to measure.
-    pub ef_search: Vec<usize>,
-    /// Neighbours asked for.
-    pub k: usize,
-    /// Build threads.
-    pub threads: usize,
-    /// Seed of the build and of generated data.
-    pub seed: u64,
-    /// Where stores go; a temporary directory when `None`.
-    pub db_dir: Option<PathBuf>,
-    /// Measured passes over the queries per ef_search (after one warm-up pass).
-    pub passes: usize,
-    /// Show a progress bar during the build.
-    pub progress: bool,
-    /// Run the graph validity check after the build.
-    pub check: bool,
-    /// Update a built index instead of measuring a fresh one: build on the first `1 - r` of
-    /// the items, then add the other `r` and delete a random `r` of the first part, build
-    /// again and measure; a fresh build over the same live items is measured beside it.
-    pub churn: Option<f64>,
-    /// How filtered queries are answered.
-    pub filter_strategy: FilterStrategy,
-    /// Also measure the first pass after reopening the store, with its files in the page
-    /// cache and dropped from it (on-disk backends, fresh builds), at `cold_ef`.
-    pub cold: bool,
-    /// The ef_search of the cold-cache passes.
-    pub cold_ef: usize,
-    /// The configurations measured, each on a fresh build of its own, in order: `None`
-    /// walks on the full vectors; a scheme's build also encodes its compact codes, and the
-    /// walk runs on them, rescoring with the full vectors.
-    pub quantizations: Vec<Option<Scheme>>,
-    /// Candidates rescored per query on codes (`None`: the default, all `ef`).
-    pub rescore: Option<usize>,
-    /// Builds with codes keep no full vectors ([`hannoy::Builder::codes_only`]): searches
-    /// rank by the codes.
-    pub codes_only: bool,
-    /// Measured readers copy their links and codes into their own memory
-    /// ([`hannoy::Reader::hold_in_memory`]).
-    pub hold_in_memory: bool,
-    /// Each query's time budget ([`hannoy::QueryBuilder::time_budget`]), if any.
-    pub time_budget: Option<std::time::Duration>,
-}
-
-/// What our searches did on average at one point, from [`hannoy::SearchStats`].
-#[derive(Debug, Clone, Copy, Default)]
-pub struct WalkFigures {
-    /// Distances computed by the graph walk per query.
-    pub walk_distances: f64,
-    /// Stored bytes each walk distance reads (a code or a full vector).
-    pub bytes_per_distance: u64,
-    /// Candidates rescored with full vectors per query.
-    pub rescored: f64,
-    /// Share of the queries cut short by the time budget.
-    pub cut_short: f64,
-}
+use crate::store::{Backend, Store};
 
 /// The query our index runs at `ef`: with the run's rescore count and time budget, on the
 /// codes if `codes`, restricted to `filter`'s candidates if any.
@@ -128,20 +45,6 @@ fn query<'r, 't, M: Metric, T: hannoy::ReadTxn>(
             .filter_strategy(config.filter_strategy),
         None => builder,
     }
-}
-
-/// Search measurements at one ef_search.
-pub struct SearchFigures {
-    /// The ef_search measured.
-    pub ef_search: usize,
-    /// Mean recall@k.
-    pub recall: f64,
-    /// Queries per second (median of the passes).
-    pub qps: f64,
-    /// Median latency, microseconds.
-    pub p50_us: f64,
-    /// 99th-percentile latency, microseconds.
-    pub p99_us: f64,
 }
 
 /// A random set of candidate ids shared by every system of a run, with the exact top
@@ -329,7 +232,8 @@ pub fn run_ours<M: Metric>(
 
     let gone: RoaringBitmap = deleted.iter().copied().collect();
     let live: Vec<u32> = (0..n).filter(|id| !gone.contains(*id)).collect();
-    let truth = dataset::exact_neighbours_among(&data.base, &live, &data.queries, 100, exact::<M>);
+    let truth =
+        dataset::exact_neighbours_among(&data.base, &live, &data.queries, 100, exact_distance::<M>);
     let live_set: RoaringBitmap = live.iter().copied().collect();
     let fresh_s = build::<M>(&fresh, data, 0..n, &deleted, config, None)?;
     let live_filters: Vec<Filter> = filters
@@ -342,7 +246,7 @@ pub fn run_ours<M: Metric>(
                 &members,
                 &data.queries,
                 100,
-                exact::<M>,
+                exact_distance::<M>,
             );
             Filter {
                 ratio: f.ratio,
@@ -362,26 +266,6 @@ pub fn run_ours<M: Metric>(
     Ok(rows)
 }
 
-/// The exact distance of `M` between two raw vectors (for ground truth). The encodings go
-/// into buffers kept per thread: ground truth calls this once per (query, base) pair.
-pub fn exact<M: Metric>(a: &[f32], b: &[f32]) -> f32 {
-    thread_local! {
-        static BUFFERS: std::cell::RefCell<(Vec<u8>, Vec<u8>)> = const {
-            std::cell::RefCell::new((Vec::new(), Vec::new()))
-        };
-    }
-    BUFFERS.with(|buffers| {
-        let mut buffers = buffers.borrow_mut();
-        let (x, y) = &mut *buffers;
-        x.clear();
-        y.clear();
-        match (M::encode(a, x), M::encode(b, y)) {
-            (Ok(()), Ok(())) => M::distance(x, y),
-            _ => f32::INFINITY,
-        }
-    })
-}
-
 /// Adds `ids` (rows of the base), deletes `deleted`, builds and commits; returns the
 /// seconds it took.
 fn build<M: Metric>(
@@ -393,11 +277,9 @@ fn build<M: Metric>(
     codes: Option<Scheme>,
 ) -> Result<f64, String> {
     let name = store.name();
-    match store {
-        Store::Lmdb(db, _) => build_on::<M, _>(db, name, data, ids, deleted, config, codes),
-        Store::Redb(db, _) => build_on::<M, _>(db, name, data, ids, deleted, config, codes),
-        Store::Memory(db) => build_on::<M, _>(db, name, data, ids, deleted, config, codes),
-    }
+    on_database!(store, |db| build_on::<M, _>(
+        db, name, data, ids, deleted, config, codes
+    ))
 }
 
 fn build_on<M: Metric, S: KvStore>(
@@ -492,15 +374,9 @@ fn measure_cold<M: Metric>(
         let started = Instant::now();
         store = Store::open(backend, path)?;
         let prefetch = cache == Cache::ColdPrefetched;
-        let row = match &store {
-            Store::Lmdb(db, _) => {
-                first_pass_on::<M, _>(db, &store, data, config, started, prefetch)
-            }
-            Store::Redb(db, _) => {
-                first_pass_on::<M, _>(db, &store, data, config, started, prefetch)
-            }
-            Store::Memory(db) => first_pass_on::<M, _>(db, &store, data, config, started, prefetch),
-        };
+        let row = on_database!(&store, |db| first_pass_on::<M, _>(
+            db, &store, data, config, started, prefetch
+        ));
         let row = row.map(|mut row| {
             if let Some(scheme) = quantization {
                 row.system = format!("{} {}", row.system, code_label(scheme, config));
@@ -590,12 +466,15 @@ fn measure<M: Metric>(
     config: &RunConfig,
     quantization: Option<Scheme>,
 ) -> Result<Vec<Row>, String> {
-    let q = quantization;
-    match store {
-        Store::Lmdb(db, _) => measure_on::<M, _>(db, store, data, truth, filters, config, q),
-        Store::Redb(db, _) => measure_on::<M, _>(db, store, data, truth, filters, config, q),
-        Store::Memory(db) => measure_on::<M, _>(db, store, data, truth, filters, config, q),
-    }
+    on_database!(store, |db| measure_on::<M, _>(
+        db,
+        store,
+        data,
+        truth,
+        filters,
+        config,
+        quantization
+    ))
 }
 
 /// The name of a code configuration in rows and store names: the scheme, `-only` when

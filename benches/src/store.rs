@@ -6,8 +6,29 @@ use std::path::{Path, PathBuf};
 use hannoy::Database;
 use hannoy::storage::{LmdbStore, MemoryStore, RedbStore};
 
-use crate::run::Backend;
 use crate::stats;
+
+/// A store backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Backend {
+    /// LMDB through heed.
+    Lmdb,
+    /// redb.
+    Redb,
+    /// The in-memory store.
+    Memory,
+}
+
+impl Backend {
+    /// The backend's name in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Lmdb => "lmdb",
+            Backend::Redb => "redb",
+            Backend::Memory => "memory",
+        }
+    }
+}
 
 /// A store of one backend. The on-disk ones keep their path, so they can be closed and
 /// reopened (for the cold-cache figures) and measured.
@@ -96,4 +117,17 @@ impl Store {
             Store::Memory(db) => db.store().committed_bytes(),
         }
     }
+}
+
+/// Evaluates `$body` with `$db` bound to `$store`'s database (`&Database<S>` of its
+/// backend's store type): the one place a run's code is dispatched over the backends.
+#[macro_export]
+macro_rules! on_database {
+    ($store:expr, |$db:ident| $body:expr) => {
+        match $store {
+            $crate::store::Store::Lmdb($db, _) => $body,
+            $crate::store::Store::Redb($db, _) => $body,
+            $crate::store::Store::Memory($db) => $body,
+        }
+    };
 }

@@ -58,20 +58,33 @@ fn create<K: 'static, V: 'static>(
 
 struct Hannoy03;
 
+/// Writes `vectors` as items `id(i)` into index `index` of a hannoy 0.3 database in `dir`,
+/// built with M = 16, M0 = 32 and `seed` if `build`.
+fn write_hannoy_0_3<M: Hannoy03Metric>(
+    dir: &Path,
+    index: u16,
+    vectors: &[Vec<f32>],
+    id: impl Fn(usize) -> u32,
+    build: Option<u64>,
+) {
+    let (env, db) = create(dir);
+    let writer = hannoy_0_3::Writer::<M::Source>::new(db, index, vectors[0].len());
+    let mut wtxn = env.write_txn().unwrap();
+    for (i, vector) in vectors.iter().enumerate() {
+        writer.add_item(&mut wtxn, id(i), vector).unwrap();
+    }
+    if let Some(seed) = build {
+        let mut rng = StdRng::seed_from_u64(seed);
+        writer.builder(&mut rng).build::<16, 32>(&mut wtxn).unwrap();
+    }
+    wtxn.commit().unwrap();
+    env.prepare_for_closing().wait();
+}
+
 impl<M: Hannoy03Metric> Source<M> for Hannoy03 {
     fn write(dir: &Path, vectors: &[Vec<f32>], build: bool) {
-        let (env, db) = create(dir);
-        let writer = hannoy_0_3::Writer::<M::Source>::new(db, INDEX, vectors[0].len());
-        let mut wtxn = env.write_txn().unwrap();
-        for (i, vector) in vectors.iter().enumerate() {
-            writer.add_item(&mut wtxn, 3 * i as u32, vector).unwrap();
-        }
-        if build {
-            let mut rng = StdRng::seed_from_u64(1);
-            writer.builder(&mut rng).build::<16, 32>(&mut wtxn).unwrap();
-        }
-        wtxn.commit().unwrap();
-        env.prepare_for_closing().wait();
+        let id = |i: usize| 3 * i as u32;
+        write_hannoy_0_3::<M>(dir, INDEX, vectors, id, build.then_some(1));
     }
 
     fn import<W: WriteTxn>(
@@ -257,4 +270,45 @@ fn bad_sources_are_typed_errors() {
     std::fs::create_dir_all(&bogus).unwrap();
     std::fs::write(bogus.join("data.mdb"), b"not an LMDB file").unwrap();
     assert!(LmdbStore::open(&bogus).is_err());
+}
+
+/// The conformance suite checks that stores written by hannoy 0.3 are refused as foreign on
+/// every backend; so that it builds without the published crate, it reads them from files,
+/// `tests/fixtures/hannoy-0.3-{built,unbuilt}.kv`: every key and value of index 0 holding
+/// 40 Euclidean vectors of 4 dimensions as items `0..40`, each field a little-endian `u32`
+/// length and its bytes. This checks that they are what hannoy 0.3 writes, byte for byte;
+/// `HANNOY_WRITE_FIXTURES=1` writes them anew instead.
+#[test]
+fn conformance_fixtures_are_what_hannoy_0_3_writes() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures");
+    let rewrite = std::env::var_os("HANNOY_WRITE_FIXTURES").is_some_and(|v| v == "1");
+    for (name, build) in [("built", Some(0)), ("unbuilt", None)] {
+        let temp = tempfile::tempdir().unwrap();
+        let vectors = vectors(40, 4, false, 9);
+        write_hannoy_0_3::<Euclidean>(temp.path(), 0, &vectors, |i| i as u32, build);
+        let source = LmdbStore::open(temp.path()).unwrap();
+        let rtxn = source.env().read_txn().unwrap();
+        let mut bytes = Vec::new();
+        for entry in source.database().iter(&rtxn).unwrap() {
+            let (key, value) = entry.unwrap();
+            for field in [key, value] {
+                bytes.extend_from_slice(&u32::try_from(field.len()).unwrap().to_le_bytes());
+                bytes.extend_from_slice(field);
+            }
+        }
+        let path = fixtures.join(format!("hannoy-0.3-{name}.kv"));
+        if rewrite {
+            std::fs::write(&path, &bytes).unwrap();
+        }
+        let stored = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert!(
+            stored == bytes,
+            "{} is not what hannoy 0.3 writes ({} bytes against {}); \
+             HANNOY_WRITE_FIXTURES=1 cargo test -p hannoy --all-features --test import \
+             writes it anew",
+            path.display(),
+            stored.len(),
+            bytes.len()
+        );
+    }
 }

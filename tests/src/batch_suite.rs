@@ -7,7 +7,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 
 use crate::Backend;
-use crate::index_suite::random_vectors;
+use crate::items::random_vectors;
 use crate::store_suite::{Entries, all, fresh};
 
 /// How a step's items are written: one `add_item` per row, or one `add_items`.

@@ -12,7 +12,7 @@ use hannoy_metrics::Euclidean;
 
 use crate::Backend;
 use crate::corruption_suite::{DIM, ITEMS, build, built, metadata, put_raw, snapshot};
-use crate::index_suite::random_vectors;
+use crate::items::random_vectors;
 use crate::store_suite::{all, get};
 
 /// Flips the lowest bit of byte `at` of the value under `key`, keeping its old trailer.

@@ -13,7 +13,7 @@ use rand::rngs::StdRng;
 
 use crate::Backend;
 use crate::corruption_suite::{put_raw, snapshot};
-use crate::index_suite::{exact_top, random_vectors};
+use crate::items::{exact_top, random_vectors};
 use crate::store_suite::{Entries, fresh, get};
 
 const DIM: usize = 24;

@@ -17,7 +17,8 @@ use roaring::RoaringBitmap;
 use tempfile::TempDir;
 
 use crate::Backend;
-use crate::index_suite::random_vectors;
+use crate::fixtures;
+use crate::items::random_vectors;
 use crate::store_suite::{Entries, all, fresh, get};
 
 pub(crate) const DIM: usize = 4;
@@ -321,18 +322,15 @@ pub fn dimensions_past_u32_are_refused<B: Backend>() {
 }
 
 /// Every key and value of a store written by the published hannoy 0.3 crate (index 0,
-/// 40 euclidean vectors of 4 dimensions), built or not; written once per process through
-/// LMDB and copied into each backend by the tests.
+/// 40 euclidean vectors of 4 dimensions), built or not: read once per process from the
+/// fixture files ([`crate::fixtures::hannoy_0_3_store`]) and copied into each backend by
+/// the tests.
 fn published_store(build: bool) -> &'static Entries {
     static BUILT: OnceLock<Entries> = OnceLock::new();
     static UNBUILT: OnceLock<Entries> = OnceLock::new();
     let cell = if build { &BUILT } else { &UNBUILT };
     cell.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
-        let vectors = random_vectors(40, DIM, 9);
-        hannoy_benches::peer::write_published_index(dir.path(), &vectors, build).unwrap();
-        let store = hannoy_storage::lmdb::LmdbStore::open(dir.path()).unwrap();
-        let entries = all(&store.read_txn().unwrap());
+        let entries = fixtures::read_entries(&fixtures::hannoy_0_3_store(build));
         assert!(!entries.is_empty());
         entries
     })

@@ -22,7 +22,7 @@ use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use roaring::RoaringBitmap;
 
-use crate::index_suite::random_vectors;
+use crate::items::random_vectors;
 
 /// The index the sequence writes.
 pub const INDEX: u16 = 0;

@@ -8,7 +8,7 @@
 
 use std::sync::OnceLock;
 
-use hannoy_benches::dataset::{self, Dataset, recall_at};
+use crate::dataset::{self, Dataset, recall_at};
 use hannoy_graph::store::{KvStore, WriteTxn};
 use hannoy_graph::{FilterStrategy, Reader, Writer};
 use hannoy_metrics::{Cosine, Metric};

@@ -14,7 +14,7 @@ use rand::rngs::StdRng;
 use roaring::RoaringBitmap;
 
 use crate::Backend;
-use crate::index_suite::random_vectors;
+use crate::items::random_vectors;
 use crate::store_suite::fresh;
 
 const DIMS: usize = 24;

@@ -17,7 +17,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 
 use crate::Backend;
-use crate::index_suite::{exact_top, random_vectors};
+use crate::items::{exact_top, random_vectors};
 use crate::store_suite::fresh;
 
 const DIM: usize = 8;

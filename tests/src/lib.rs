@@ -11,22 +11,28 @@
 
 pub mod backends;
 pub mod batch_suite;
+pub mod build_search_suite;
 pub mod by_items_suite;
 pub mod checksum_suite;
 pub mod codes_suite;
+pub mod concurrency_suite;
 pub mod corruption_suite;
 pub mod crash;
 pub mod damage;
+pub mod dataset;
 pub mod dataset_suite;
 pub mod deadline_suite;
 pub mod failpoint;
+pub mod failure_suite;
+pub mod fixtures;
 pub mod index_model;
-pub mod index_suite;
+pub mod items;
 pub mod prefetch_suite;
 pub mod rebuild_suite;
 pub mod soak_suite;
 pub mod store_model;
 pub mod store_suite;
+pub mod update_suite;
 pub mod write_failure_suite;
 
 use std::path::Path;
@@ -98,21 +104,27 @@ macro_rules! conformance_suite {
             $crate::conformance_suite!(@tests $backend; store_model:
                 random_operations_match_btreemap_model
             );
-            $crate::conformance_suite!(@tests $backend; index_suite:
+            $crate::conformance_suite!(@tests $backend; build_search_suite:
                 build_and_search_finds_true_neighbours,
                 small_and_empty_indexes,
-                bad_input_is_a_typed_error_and_writes_nothing,
-                foreign_or_newer_bytes_are_refused,
                 second_build_inserts_only_new_items,
-                cancelled_build_changes_nothing,
-                failed_build_leaves_no_partial_index,
-                writer_sees_pending_changes,
                 several_indexes_share_a_store,
+                single_thread_builds_are_deterministic
+            );
+            $crate::conformance_suite!(@tests $backend; update_suite:
+                writer_sees_pending_changes,
                 deleted_items_are_never_returned,
                 deleting_everything_leaves_an_empty_valid_index,
-                deleting_the_top_layer_keeps_the_hierarchy,
-                one_reader_serves_many_threads,
-                single_thread_builds_are_deterministic
+                deleting_the_top_layer_keeps_the_hierarchy
+            );
+            $crate::conformance_suite!(@tests $backend; failure_suite:
+                bad_input_is_a_typed_error_and_writes_nothing,
+                foreign_or_newer_bytes_are_refused,
+                cancelled_build_changes_nothing,
+                failed_build_leaves_no_partial_index
+            );
+            $crate::conformance_suite!(@tests $backend; concurrency_suite:
+                one_reader_serves_many_threads
             );
             $crate::conformance_suite!(@tests $backend; batch_suite:
                 batch_add_equals_sequential_adds,

@@ -8,7 +8,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 
 use crate::Backend;
-use crate::index_suite::random_vectors;
+use crate::items::random_vectors;
 use crate::store_suite::fresh;
 
 const DIMS: usize = 24;

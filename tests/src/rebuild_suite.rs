@@ -10,7 +10,7 @@ use rand::rngs::StdRng;
 
 use crate::Backend;
 use crate::corruption_suite::snapshot;
-use crate::index_suite::{exact_top, random_vectors};
+use crate::items::{exact_top, random_vectors};
 use crate::store_suite::fresh;
 
 const DIMS: usize = 12;

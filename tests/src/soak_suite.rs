@@ -27,7 +27,7 @@ use roaring::RoaringBitmap;
 
 use crate::Backend;
 use crate::damage::env_number;
-use crate::index_suite::random_vectors;
+use crate::items::random_vectors;
 use crate::store_suite::fresh;
 
 /// Seconds of soak per backend when `HANNOY_SOAK_SECONDS` is not set.

@@ -19,7 +19,7 @@ use rand::rngs::StdRng;
 
 use crate::Backend;
 use crate::failpoint::{Counted, FailingStore};
-use crate::index_suite::random_vectors;
+use crate::items::random_vectors;
 use crate::store_suite::{Entries, all, fresh};
 
 /// The most failure points tried per scenario and kind; beyond, they are sampled.

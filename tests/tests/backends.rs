@@ -18,7 +18,7 @@ conformance_suite!(memory, Memory, bounded, shared_read_txn);
 #[test]
 fn backends_build_the_same_graph() {
     use hannoy_conformance::Backend;
-    use hannoy_conformance::index_suite::random_vectors;
+    use hannoy_conformance::items::random_vectors;
     use hannoy_conformance::store_suite::fresh;
     use hannoy_graph::store::{KvStore, WriteTxn};
     use hannoy_graph::{Reader, Writer};

@@ -6,7 +6,7 @@
 //! Backend-specific by nature (only LMDB and redb have application transactions to join),
 //! hence here rather than in the conformance macro.
 
-use hannoy_conformance::index_suite::random_vectors;
+use hannoy_conformance::items::random_vectors;
 use hannoy_graph::store::{KvStore, ReadTxn, StoreError, WriteTxn};
 use hannoy_graph::{Error, Reader, Writer};
 use hannoy_metrics::Euclidean;

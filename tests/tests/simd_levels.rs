@@ -10,7 +10,7 @@ use std::process::Command;
 
 use hannoy_conformance::Backend;
 use hannoy_conformance::backends::{Lmdb, Memory, Redb};
-use hannoy_conformance::index_suite::random_vectors;
+use hannoy_conformance::items::random_vectors;
 use hannoy_conformance::store_suite::fresh;
 use hannoy_graph::store::{KvStore, ReadTxn, WriteTxn};
 use hannoy_graph::{Reader, Writer};

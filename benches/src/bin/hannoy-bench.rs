@@ -16,10 +16,12 @@ use hannoy::{
     BinaryQuantizedCosine, BinaryQuantizedEuclidean, BinaryQuantizedManhattan, Cosine, DotProduct,
     Euclidean, Hamming, Manhattan, Metric,
 };
-use hannoy_benches::dataset::{self, Dataset};
+use hannoy_benches::config::RunConfig;
 use hannoy_benches::report::{Row, table};
-use hannoy_benches::run::{Backend, Filter, RunConfig, exact, run_ours};
+use hannoy_benches::run::{Filter, run_ours};
+use hannoy_benches::store::Backend;
 use hannoy_benches::{peer, stats};
+use hannoy_conformance::dataset::{self, Dataset, exact_distance};
 
 /// Build an index and measure recall and speed.
 #[derive(Parser, Debug)]
@@ -173,7 +175,7 @@ fn load_data<M: Metric>(args: &Args) -> Result<Dataset, String> {
             dim,
             args.seed,
             100,
-            exact::<M>,
+            exact_distance::<M>,
         )
     };
     let mut data = if let Some(spec) = &args.generate {
@@ -213,7 +215,8 @@ fn load_data<M: Metric>(args: &Args) -> Result<Dataset, String> {
             data.base.rows(),
             M::NAME
         );
-        data.ground_truth = dataset::exact_neighbours(&data.base, &data.queries, 100, exact::<M>);
+        data.ground_truth =
+            dataset::exact_neighbours(&data.base, &data.queries, 100, exact_distance::<M>);
     }
     Ok(data)
 }
@@ -285,7 +288,7 @@ fn run_metric<M: Metric>(args: &Args) -> Result<(), String> {
     let filters: Vec<Filter> = args
         .filter_ratio
         .iter()
-        .map(|&ratio| Filter::new(&data, ratio, args.seed, exact::<M>))
+        .map(|&ratio| Filter::new(&data, ratio, args.seed, exact_distance::<M>))
         .collect();
     let mut rows: Vec<Row> = Vec::new();
     for &backend in &args.backend {

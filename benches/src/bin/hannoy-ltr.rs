@@ -21,9 +21,8 @@ use hannoy::storage::LmdbStore;
 use hannoy::storage::lmdb::LmdbOptions;
 use hannoy::{Cosine, Database, Progress, ReadTxn, Reader, Scheme, SearchStats, WriteTxn, Writer};
 use hannoy_benches::cold;
-use hannoy_benches::dataset::{self, Matrix, recall_at};
-use hannoy_benches::run::exact;
 use hannoy_benches::stats::{self, quantile};
+use hannoy_conformance::dataset::{self, Matrix, exact_distance, recall_at};
 use hannoy_graph::format::key::{self, Tag};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -245,7 +244,8 @@ fn build(args: &BuildArgs) -> Result<(), String> {
         args.warmup,
         started.elapsed().as_secs_f64()
     );
-    let truth = pool.install(|| dataset::exact_neighbours(&base, &queries, K, exact::<Cosine>));
+    let truth =
+        pool.install(|| dataset::exact_neighbours(&base, &queries, K, exact_distance::<Cosine>));
     dataset::write_vectors(&args.dir.join("base.fvecs"), &base).map_err(err)?;
     dataset::write_vectors(&args.dir.join("queries.fvecs"), &queries).map_err(err)?;
     dataset::write_vectors(&args.dir.join("warmup.fvecs"), &warmup).map_err(err)?;

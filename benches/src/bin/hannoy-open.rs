@@ -19,7 +19,7 @@ use clap::Parser;
 use hannoy::{Cosine, Database, Euclidean, Metric, ReadTxn, Reader, StoreError};
 
 type StoreResult<T> = Result<T, StoreError>;
-use hannoy_benches::dataset;
+use hannoy_conformance::dataset;
 
 #[derive(Parser)]
 #[command(about = "Reader::open time and the searches after it, lazy against eager")]

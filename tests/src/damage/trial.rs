@@ -15,7 +15,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use roaring::RoaringBitmap;
 
-use crate::index_suite::random_vectors;
+use crate::items::random_vectors;
 
 /// The index number every trial uses.
 pub const INDEX: u16 = 0;

@@ -1,10 +1,12 @@
 //! Datasets: TEXMEX `.fvecs` / `.ivecs` and `.npy` files, or clustered data generated with a
-//! seed, with exact ground truth.
+//! seed, with exact ground truth and recall: the one home of these for the conformance
+//! suite and the benchmarks (which use this crate's library; never the reverse).
 
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
+use hannoy_metrics::Metric;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use rayon::prelude::*;
@@ -352,26 +354,57 @@ pub fn exact_neighbours_among(
         .into_par_iter()
         .map(|q| {
             let query = queries.row(q);
-            let mut scored: Vec<(f32, u32)> = members
-                .iter()
-                .map(|&id| (distance(query, base.row(id as usize)), id))
-                .collect();
-            let top = top.min(scored.len());
-            if top > 0 {
-                scored.select_nth_unstable_by(top - 1, |a, b| {
-                    a.0.total_cmp(&b.0).then(a.1.cmp(&b.1))
-                });
-            }
-            scored.truncate(top);
-            scored.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-            // Not `into_iter().map().collect()`: that reuses the allocation of all the
-            // scores (8 bytes per base vector, per query), which measured 9.6 GB of
-            // resident memory for 1,000 queries over 1M vectors.
-            let mut ids = Vec::with_capacity(scored.len());
-            ids.extend(scored.iter().map(|&(_, id)| id));
-            ids
+            let candidates = members.iter().map(|&id| (id, base.row(id as usize)));
+            nearest(query, candidates, top, &distance)
         })
         .collect()
+}
+
+/// The `top` ids of `candidates` nearest to `query` by `distance`, nearest first, ties by
+/// id: the exact answer every recall figure of the suite and the benchmarks is scored
+/// against.
+pub fn nearest<'v>(
+    query: &[f32],
+    candidates: impl Iterator<Item = (u32, &'v [f32])>,
+    top: usize,
+    distance: impl Fn(&[f32], &[f32]) -> f32,
+) -> Vec<u32> {
+    let mut scored: Vec<(f32, u32)> = candidates
+        .map(|(id, vector)| (distance(query, vector), id))
+        .collect();
+    let top = top.min(scored.len());
+    if top > 0 {
+        scored.select_nth_unstable_by(top - 1, |a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    }
+    scored.truncate(top);
+    scored.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    // Not `into_iter().map().collect()`: that reuses the allocation of all the scores (8
+    // bytes per candidate, per query), which measured 9.6 GB of resident memory for 1,000
+    // queries over 1M vectors.
+    let mut ids = Vec::with_capacity(scored.len());
+    ids.extend(scored.iter().map(|&(_, id)| id));
+    ids
+}
+
+/// The exact distance of `M` between two raw vectors, as the index computes it (for ground
+/// truth; infinite when either vector is refused by `M`). The encodings go into buffers
+/// kept per thread: ground truth calls this once per (query, base) pair.
+pub fn exact_distance<M: Metric>(a: &[f32], b: &[f32]) -> f32 {
+    thread_local! {
+        static BUFFERS: std::cell::RefCell<(Vec<u8>, Vec<u8>)> = const {
+            std::cell::RefCell::new((Vec::new(), Vec::new()))
+        };
+    }
+    BUFFERS.with(|buffers| {
+        let mut buffers = buffers.borrow_mut();
+        let (x, y) = &mut *buffers;
+        x.clear();
+        y.clear();
+        match (M::encode(a, x), M::encode(b, y)) {
+            (Ok(()), Ok(())) => M::distance(x, y),
+            _ => f32::INFINITY,
+        }
+    })
 }
 
 /// recall@k: the share of each query's true top k found in its top k, averaged.
