@@ -1,11 +1,14 @@
-//! The metadata value of an index.
+//! The metadata value of an index: its codec, and its read and write, shared by the
+//! reader and the writer.
+
+use hannoy_metrics::Metric;
 
 use crate::error::{Error, Result};
 use crate::format::{
     CHECKSUMS_SINCE, CODES_SINCE, FORMAT_VERSION, Geometry, MAX_LINK_CHUNK_SLOTS,
-    MAX_VECTOR_CHUNK_BYTES, checksum,
+    MAX_VECTOR_CHUNK_BYTES, checksum, foreign, key,
 };
-use crate::store::StoreError;
+use crate::store::{ReadTxn, StoreError, WriteTxn};
 
 /// The first bytes of every metadata value: tells a hannoy index from foreign bytes.
 const MAGIC: [u8; 4] = *b"hnyI";
@@ -317,6 +320,47 @@ impl Metadata {
         }
         Ok(())
     }
+}
+
+/// Reads and checks the metadata of `index`, if it exists: refuses an index written by
+/// another library, and checks the stored metric is `M` and its vector chunks' size.
+///
+/// # Errors
+/// [`StoreError::ForeignFormat`]; [`Error::MetricMismatch`]; as [`Metadata::decode`] and
+/// [`Metadata::validate_chunk_bytes`]; store errors.
+pub(crate) fn read_metadata<M: Metric, T: ReadTxn>(
+    txn: &T,
+    index: u16,
+) -> Result<Option<Metadata>> {
+    foreign::refuse_foreign(txn, index)?;
+    let meta_key = key::prefix(index, key::Tag::Metadata);
+    let Some(bytes) = txn.get(&meta_key)? else {
+        return Ok(None);
+    };
+    let meta = Metadata::decode(bytes.as_ref(), &meta_key)?;
+    if meta.metric != M::NAME {
+        return Err(Error::MetricMismatch {
+            index,
+            stored: meta.metric,
+            requested: M::NAME,
+        });
+    }
+    meta.validate_chunk_bytes(M::encoded_len(meta.dimensions as usize), &meta_key)?;
+    Ok(Some(meta))
+}
+
+/// The key and the value storing `meta` as the metadata of `index` (the value seals
+/// itself: its version says whether it has a checksum).
+pub(crate) fn stored_entry(index: u16, meta: &Metadata) -> (Vec<u8>, Vec<u8>) {
+    let meta_key = key::prefix(index, key::Tag::Metadata);
+    (meta_key.to_vec(), meta.encode(&meta_key))
+}
+
+/// Writes `meta` as the metadata of `index`.
+pub(crate) fn write_metadata<T: WriteTxn>(txn: &mut T, index: u16, meta: &Metadata) -> Result<()> {
+    let (meta_key, value) = stored_entry(index, meta);
+    txn.put(&meta_key, &value)?;
+    Ok(())
 }
 
 /// A bounds-checked cursor over a value.

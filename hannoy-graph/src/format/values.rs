@@ -1,6 +1,7 @@
-//! Decoders and encoders of the small values: pending changes, slots, roaring bitmaps
+//! The small values, each one's read beside its write: pending changes, roaring bitmaps
 //! (item set, free set). Written once here, used by the reader, the writer and the check.
-//! Each is checked against its checksum trailer (when the index has them) where it is read.
+//! Each is checked against its checksum trailer (when the index has them) where it is read,
+//! and sealed with it where it is written.
 
 use roaring::RoaringBitmap;
 
@@ -75,6 +76,27 @@ pub fn item_of_key(key: &[u8]) -> Result<u32> {
         .ok_or_else(|| Error::corrupted("per-item key has a bad length", key))
 }
 
+/// One value's write: its key, and the payload to put there (not sealed yet), or `None` to
+/// delete the key (as each of [`id_group::ValueWrites`]).
+pub type ValueWrite = (Vec<u8>, Option<Vec<u8>>);
+
+/// Performs `write` in `txn`, sealing the payload as `meta` says.
+pub fn apply<T: WriteTxn>(txn: &mut T, meta: &Metadata, write: ValueWrite) -> Result<()> {
+    let (key, payload) = write;
+    match payload {
+        Some(payload) => txn.put(&key, &meta.seal(&key, payload))?,
+        None => {
+            txn.delete(&key)?;
+        }
+    }
+    Ok(())
+}
+
+/// The prefix of every key holding pending changes of `index` (a build deletes them all).
+pub fn pending_prefix(index: u16) -> [u8; key::HEADER_LEN] {
+    key::prefix(index, key::Tag::Pending)
+}
+
 /// The key holding item `id`'s pending change: its own (versions 1 to 3) or its group's.
 pub fn pending_key(index: u16, id: u32, meta: &Metadata) -> [u8; key::HEADER_LEN + 4] {
     id_group::key_of(index, key::Tag::Pending, id, meta)
@@ -87,7 +109,7 @@ pub fn pending_changes<T: ReadTxn>(
     meta: &Metadata,
 ) -> Result<Vec<(u32, Pending)>> {
     let mut changes = Vec::new();
-    for entry in txn.prefix(&key::prefix(index, key::Tag::Pending))? {
+    for entry in txn.prefix(&pending_prefix(index))? {
         let (key, value) = entry?;
         let key = key.as_ref();
         let value = meta.unseal(key, value.as_ref())?;
@@ -146,26 +168,16 @@ pub fn write_pendings<T: WriteTxn>(
 ) -> Result<()> {
     if !id_group::grouped(meta) {
         for &(id, change) in changes {
-            let pending_key = pending_key(index, id, meta);
-            match change {
-                Some(change) => txn.put(&pending_key, &meta.seal(&pending_key, change.encode()))?,
-                None => {
-                    txn.delete(&pending_key)?;
-                }
-            }
+            let pending_key = pending_key(index, id, meta).to_vec();
+            apply(txn, meta, (pending_key, change.map(Pending::encode)))?;
         }
         return Ok(());
     }
     let raw = changes
         .iter()
         .map(|&(id, change)| (id, change.map(Pending::to_raw)));
-    for (group_key, payload) in id_group::updated(txn, index, key::Tag::Pending, meta, raw)? {
-        match payload {
-            Some(payload) => txn.put(&group_key, &meta.seal(&group_key, payload))?,
-            None => {
-                txn.delete(&group_key)?;
-            }
-        }
+    for write in id_group::updated(txn, index, key::Tag::Pending, meta, raw)? {
+        apply(txn, meta, write)?;
     }
     Ok(())
 }
@@ -210,6 +222,12 @@ pub fn read_items<T: ReadTxn>(txn: &T, index: u16, meta: &Metadata) -> Result<Ro
     Ok(items)
 }
 
+/// The write storing `items` as the item set of `index` (stored even when empty).
+pub fn items_write(index: u16, items: &RoaringBitmap) -> Result<ValueWrite> {
+    let items_key = key::prefix(index, key::Tag::Items).to_vec();
+    Ok((items_key, Some(encode_bitmap(items)?)))
+}
+
 /// The free slots of `index`, which must lie below the slot count.
 pub fn read_free<T: ReadTxn>(txn: &T, index: u16, meta: &Metadata) -> Result<RoaringBitmap> {
     let free_key = key::prefix(index, key::Tag::FreeSlots);
@@ -221,6 +239,26 @@ pub fn read_free<T: ReadTxn>(txn: &T, index: u16, meta: &Metadata) -> Result<Roa
         ));
     }
     Ok(free)
+}
+
+/// The write storing `free` as the free set of `index`: its bitmap, or (an empty set) the
+/// key's deletion.
+pub fn free_write(index: u16, free: &RoaringBitmap) -> Result<ValueWrite> {
+    let free_key = key::prefix(index, key::Tag::FreeSlots).to_vec();
+    match free.is_empty() {
+        true => Ok((free_key, None)),
+        false => Ok((free_key, Some(encode_bitmap(free)?))),
+    }
+}
+
+/// Writes `free` as the free set of `index` ([`free_write`]).
+pub fn write_free<T: WriteTxn>(
+    txn: &mut T,
+    index: u16,
+    meta: &Metadata,
+    free: &RoaringBitmap,
+) -> Result<()> {
+    apply(txn, meta, free_write(index, free)?)
 }
 
 #[cfg(test)]

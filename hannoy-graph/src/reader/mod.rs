@@ -17,8 +17,9 @@ use roaring::RoaringBitmap;
 
 use crate::chunks::Chunks;
 use crate::error::{Error, Result};
+use crate::format::metadata::read_metadata;
 use crate::format::values::{self, Pending};
-use crate::format::{Metadata, foreign, key, slot_map};
+use crate::format::{Metadata, key, slot_map};
 use crate::search::GraphView;
 use crate::store::ReadTxn;
 
@@ -316,28 +317,6 @@ fn check_slot_accounting<T: ReadTxn>(
         ));
     }
     Ok(())
-}
-
-/// Reads and checks the metadata of `index`, if it exists.
-pub(crate) fn read_metadata<M: Metric, T: ReadTxn>(
-    txn: &T,
-    index: u16,
-) -> Result<Option<Metadata>> {
-    foreign::refuse_foreign(txn, index)?;
-    let meta_key = key::prefix(index, key::Tag::Metadata);
-    let Some(bytes) = txn.get(&meta_key)? else {
-        return Ok(None);
-    };
-    let meta = Metadata::decode(bytes.as_ref(), &meta_key)?;
-    if meta.metric != M::NAME {
-        return Err(Error::MetricMismatch {
-            index,
-            stored: meta.metric,
-            requested: M::NAME,
-        });
-    }
-    meta.validate_chunk_bytes(M::encoded_len(meta.dimensions as usize), &meta_key)?;
-    Ok(Some(meta))
 }
 
 impl<'t, M: Metric, T: ReadTxn + 't> GraphView for Reader<'t, M, T> {

@@ -11,8 +11,8 @@ use hannoy_metrics::Metric;
 
 use super::{Writer, slots};
 use crate::error::{Error, Result};
-use crate::format::Metadata;
 use crate::format::values::{self, Pending};
+use crate::format::{Metadata, metadata};
 use crate::params::BuildParams;
 use crate::store::WriteTxn;
 
@@ -71,10 +71,10 @@ impl<M: Metric> Writer<M> {
             .collect();
         values::write_pendings(txn, self.index, &meta, &changes)?;
         if let Some(free) = &plan.free {
-            slots::write_free(txn, self.index, &meta, free)?;
+            values::write_free(txn, self.index, &meta, free)?;
         }
         if plan.reserved {
-            slots::write_metadata(txn, self.index, &meta)?;
+            metadata::write_metadata(txn, self.index, &meta)?;
         }
         Ok(())
     }

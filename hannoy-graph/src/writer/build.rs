@@ -6,6 +6,7 @@
 //! second writes them. A failure or a cancellation in the first phase leaves the store
 //! untouched.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
@@ -17,41 +18,15 @@ use roaring::RoaringBitmap;
 use super::Writer;
 use super::codes::{self, CodesChoice};
 use super::graph::{BuildGraph, Entry};
+use super::hooks::{Hooks, Phase, Progress};
 use super::persist::{Changes, WritePlan, plan_writes};
 use crate::chunks::Chunks;
 use crate::error::{Error, Result};
 use crate::format::values::{self, Pending};
-use crate::format::{Geometry, key, slot_map};
+use crate::format::{Geometry, Metadata, key, slot_map};
 use crate::params::{BuildParams, MAX_LEVELS};
 use crate::search;
 use crate::store::{ReadTxn, WriteTxn};
-
-/// A stage of a build, for progress reports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Phase {
-    /// Reading the stored graph and the pending changes.
-    Loading,
-    /// Unlinking deleted and replaced items and repairing their neighbours.
-    Repairing,
-    /// Inserting new vectors (`done` of `total`).
-    Inserting,
-    /// Linking nodes the insertions left unreachable.
-    Connecting,
-    /// Writing the changed chunks.
-    Writing,
-}
-
-/// A progress report.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Progress {
-    /// The current stage.
-    pub phase: Phase,
-    /// Units of work done in this stage.
-    pub done: u64,
-    /// Units of work in this stage.
-    pub total: u64,
-}
 
 /// What a build did.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -91,43 +66,6 @@ pub struct Builder<'a, M: Metric, R> {
     force_rebuild: bool,
     hooks: Hooks<'a>,
     codes: CodesChoice,
-}
-
-/// The caller's thread pool, progress and cancellation callbacks, shared by the build
-/// threads.
-#[derive(Clone, Copy, Default)]
-pub(super) struct Hooks<'a> {
-    pool: Option<&'a rayon::ThreadPool>,
-    progress: Option<&'a (dyn Fn(Progress) + Sync)>,
-    cancel: Option<&'a (dyn Fn() -> bool + Sync)>,
-}
-
-impl Hooks<'_> {
-    /// Runs parallel work on the chosen pool (or the current one).
-    /// Threads of the pool the parallel work runs on.
-    pub(super) fn threads(&self) -> usize {
-        self.pool.map_or_else(
-            rayon::current_num_threads,
-            rayon::ThreadPool::current_num_threads,
-        )
-    }
-
-    pub(super) fn run<R: Send>(&self, work: impl FnOnce() -> R + Send) -> R {
-        match self.pool {
-            Some(pool) => pool.install(work),
-            None => work(),
-        }
-    }
-
-    fn report(&self, phase: Phase, done: u64, total: u64) {
-        if let Some(progress) = self.progress {
-            progress(Progress { phase, done, total });
-        }
-    }
-
-    fn cancelled(&self) -> bool {
-        self.cancel.is_some_and(|cancel| cancel())
-    }
 }
 
 impl<'a, M: Metric, R: Rng> Builder<'a, M, R> {
@@ -270,8 +208,60 @@ impl<'a, M: Metric, R: Rng> Builder<'a, M, R> {
         Ok(stats)
     }
 
-    /// The read-only phase.
+    /// The read-only phase: its steps in order, each below. Nothing is written; the
+    /// level draws are taken from the rng in the order of the steps (relinked nodes, then
+    /// inserted ones).
     fn plan<T: ReadTxn>(&mut self, txn: &T) -> Result<(WritePlan, BuildStats)> {
+        let index = self.writer.index;
+        let (stored, mut meta) = self.load_metadata(txn)?;
+        let encoded_len = M::encoded_len(self.writer.dimensions);
+        let chunks = Chunks::load(txn, index, &meta, encoded_len)?;
+        let slot_count = meta.slot_count;
+        // `meta` still holds the stored item count (0 for a new index).
+        let built = values::read_items(txn, index, &meta)?;
+        // A pending slot past the end is refused where it is decoded; one already live below,
+        // where it is placed.
+        let pending = values::pending_changes(txn, index, &meta)?;
+        let mut graph = self.empty_graph(&meta);
+        let stand_ins = self.stand_ins(txn, &meta, &chunks)?;
+        let loaded = self.place_stored(&meta, &chunks, &stand_ins, &mut graph)?;
+
+        let mut stats = BuildStats::default();
+        let removed = self.remove(&mut graph, &pending, &built, &loaded.slot_of_item)?;
+        stats.removed = removed.slots.len();
+        stats.repaired = removed.repaired;
+        let relinked = self.relink(&mut graph, loaded.to_relink, &removed.slots);
+        stats.relinked = relinked.len() as u64;
+        let inserted = self.place_inserted(&mut graph, &pending, &chunks)?;
+        stats.inserted = inserted.len() as u64;
+        let linking = match relinked.is_empty() {
+            true => inserted.clone(),
+            false => [relinked.as_slice(), &inserted].concat(),
+        };
+        insert_all(self.hooks, &graph, &linking)?;
+        stats.reconnected = self.connect(&graph)?;
+
+        let plan = self.plan_changes(
+            txn,
+            &mut meta,
+            stored.as_ref(),
+            &graph,
+            built,
+            &removed,
+            &inserted,
+        )?;
+        stats.distances = graph.distance_count();
+        stats.nodes_written = (0..slot_count).filter(|&s| graph.is_dirty(s)).count() as u64;
+        Ok((plan, stats))
+    }
+
+    /// Loading, first: the stored metadata (or a new index's), with this build's parameters
+    /// checked against it and set in it. M and M0 are those of the stored links, if any
+    /// (other values are refused); without links, this build's, and the link chunks are
+    /// sized for them. `ef_construction` is this build's; the codes choice is checked
+    /// against the metric, the format version and the stored codes. Returns the stored
+    /// metadata and the one the build works on.
+    fn load_metadata<T: ReadTxn>(&self, txn: &T) -> Result<(Option<Metadata>, Metadata)> {
         let writer = self.writer;
         let index = writer.index;
         self.hooks.report(Phase::Loading, 0, 1);
@@ -303,51 +293,67 @@ impl<'a, M: Metric, R: Rng> Builder<'a, M, R> {
         meta.ef_construction = self.params.ef_construction;
         codes::check_choice::<M>(self.codes, writer.dimensions, meta.version)?;
         codes::check_against_stored(self.codes, meta.codes.as_ref())?;
+        Ok((stored, meta))
+    }
 
-        let chunks = Chunks::load(txn, index, &meta, encoded_len)?;
-        // `meta` still holds the stored item count (0 for a new index).
-        let built = values::read_items(txn, index, &meta)?;
-        // A pending slot past the end is refused where it is decoded; one already live below,
-        // where it is placed.
-        let pending = values::pending_changes(txn, index, &meta)?;
-
-        // The stored graph, in memory.
-        let slot_count = meta.slot_count;
-        // A forced rebuild starts from an empty graph.
+    /// Loading: the in-memory graph of `meta`'s slots, all free, starting from the stored
+    /// entry point (none for a forced rebuild, which starts from an empty graph).
+    fn empty_graph<'g>(&self, meta: &Metadata) -> BuildGraph<'g, M> {
         let force = self.force_rebuild;
         let entry = Entry {
             slot: meta.entry_point.filter(|_| !force),
             level: if force { 0 } else { meta.max_level },
         };
-        let m = usize::from(meta.m);
-        let m0 = usize::from(meta.m0);
         let mut graph = BuildGraph::<M>::new(
-            slot_count as usize,
-            m,
-            m0,
+            meta.slot_count as usize,
+            usize::from(meta.m),
+            usize::from(meta.m0),
             meta.ef_construction as usize,
             entry,
             self.hooks.threads(),
         );
         graph.alpha = self.alpha;
-        // A codes-only index links new items against the vectors its codes stand for.
-        let stand_ins = match meta.codes_only() {
-            true => {
-                let mut live = Vec::new();
-                for slot in 0..slot_count {
-                    if chunks.record0(slot)?.is_some_and(|r| r.level().is_some()) {
-                        live.push(slot);
-                    }
-                }
-                codes::stand_ins::<M, T>(txn, index, &meta, &live, self.hooks)?
+        graph
+    }
+
+    /// Loading, in a codes-only index: the vectors the codes of the stored nodes stand for
+    /// (new items are linked against them), in slot order; empty in any other index.
+    fn stand_ins<T: ReadTxn, B: AsRef<[u8]>>(
+        &self,
+        txn: &T,
+        meta: &Metadata,
+        chunks: &Chunks<'_, B>,
+    ) -> Result<Vec<u8>> {
+        if !meta.codes_only() {
+            return Ok(Vec::new());
+        }
+        let mut live = Vec::new();
+        for slot in 0..meta.slot_count {
+            if chunks.record0(slot)?.is_some_and(|r| r.level().is_some()) {
+                live.push(slot);
             }
-            false => Vec::new(),
-        };
+        }
+        codes::stand_ins::<M, T>(txn, self.writer.index, meta, &live, self.hooks)
+    }
+
+    /// Loading, last: places every stored node in `graph` with its level and links, its
+    /// vector borrowed from `chunks` (`stand_ins` in a codes-only index). A forced rebuild
+    /// places none: it returns them to [`relink`](Self::relink) once the removed ones are
+    /// known.
+    fn place_stored<'g, B: AsRef<[u8]>>(
+        &self,
+        meta: &Metadata,
+        chunks: &'g Chunks<'_, B>,
+        stand_ins: &'g [u8],
+        graph: &mut BuildGraph<'g, M>,
+    ) -> Result<Stored<'g>> {
+        let encoded_len = M::encoded_len(self.writer.dimensions);
         let mut stand_ins = stand_ins.chunks_exact(encoded_len.max(1));
-        let mut slot_of_item = std::collections::HashMap::new();
-        // A forced rebuild's nodes, placed once the removed ones are known.
-        let mut to_relink = Vec::new();
-        for slot in 0..slot_count {
+        let mut loaded = Stored {
+            slot_of_item: HashMap::new(),
+            to_relink: Vec::new(),
+        };
+        for slot in 0..meta.slot_count {
             let Some(record) = chunks.record0(slot)? else {
                 continue;
             };
@@ -362,9 +368,9 @@ impl<'a, M: Metric, R: Rng> Builder<'a, M, R> {
                     .ok_or_else(|| Error::corrupted(format!("slot {slot} has no code"), &[]))?,
                 false => chunks.checked_vector(slot)?,
             };
-            slot_of_item.insert(record.item(), slot);
-            if force {
-                to_relink.push((slot, record.item(), vector));
+            loaded.slot_of_item.insert(record.item(), slot);
+            if self.force_rebuild {
+                loaded.to_relink.push((slot, record.item(), vector));
                 continue;
             }
             let mut links = vec![record.links().collect::<Vec<u32>>()];
@@ -378,30 +384,52 @@ impl<'a, M: Metric, R: Rng> Builder<'a, M, R> {
             }
             graph.place(slot, record.item(), level, vector, links);
         }
+        Ok(loaded)
+    }
 
-        // Remove deleted and replaced items, then repair around them.
-        let mut stats = BuildStats::default();
-        let mut removed = RoaringBitmap::new();
-        let mut removed_ids = Vec::new();
-        for &(id, change) in &pending {
+    /// Repairing: the built items with a pending change (deleted or replaced) leave the
+    /// graph, and the nodes that linked to them are repaired (not in a forced rebuild,
+    /// whose nodes have no links yet).
+    fn remove(
+        &self,
+        graph: &mut BuildGraph<'_, M>,
+        pending: &[(u32, Pending)],
+        built: &RoaringBitmap,
+        slot_of_item: &HashMap<u32, u32>,
+    ) -> Result<Removed> {
+        let mut removed = Removed {
+            slots: RoaringBitmap::new(),
+            ids: Vec::new(),
+            repaired: 0,
+        };
+        for &(id, change) in pending {
             if !built.contains(id) {
                 continue;
             }
             let slot = *slot_of_item
                 .get(&id)
                 .ok_or_else(|| Error::corrupted(format!("built item {id} has no node"), &[]))?;
-            removed.insert(slot);
+            removed.slots.insert(slot);
             if change == Pending::Delete {
-                removed_ids.push(id);
+                removed.ids.push(id);
             }
         }
-        stats.removed = removed.len();
-        if !removed.is_empty() && !force {
-            self.hooks.report(Phase::Repairing, 0, removed.len());
-            stats.repaired = super::repair::remove_and_repair(&mut graph, &removed, self.hooks)?;
+        if !removed.slots.is_empty() && !self.force_rebuild {
+            self.hooks.report(Phase::Repairing, 0, removed.slots.len());
+            removed.repaired = super::repair::remove_and_repair(graph, &removed.slots, self.hooks)?;
         }
-        // A forced rebuild places the nodes that stay with new levels and no links, and
-        // rewrites every link chunk (those of removed nodes too: they become free).
+        Ok(removed)
+    }
+
+    /// A forced rebuild: places the nodes that stay (`to_relink` less `removed`) with new
+    /// levels and no links, and marks every slot's links to be written (those of removed
+    /// nodes too: they become free). Returns the placed `(slot, id)`, to link.
+    fn relink<'g>(
+        &mut self,
+        graph: &mut BuildGraph<'g, M>,
+        to_relink: Vec<(u32, u32, &'g [u8])>,
+        removed: &RoaringBitmap,
+    ) -> Vec<(u32, u32)> {
         let mut relinked = Vec::new();
         for (slot, id, vector) in to_relink {
             if removed.contains(slot) {
@@ -412,14 +440,23 @@ impl<'a, M: Metric, R: Rng> Builder<'a, M, R> {
             graph.place(slot, id, level, vector, links);
             relinked.push((slot, id));
         }
-        if force {
-            (0..slot_count).for_each(|slot| graph.mark_dirty(slot));
+        if self.force_rebuild {
+            (0..graph.vectors.len() as u32).for_each(|slot| graph.mark_dirty(slot));
         }
-        stats.relinked = relinked.len() as u64;
+        relinked
+    }
 
-        // New and replaced vectors, already in their slots.
+    /// Places the new and replaced vectors (already in their slots) with new levels and no
+    /// links; a pending slot without a vector or holding a live node is refused. Returns the
+    /// placed `(slot, id)`, to insert.
+    fn place_inserted<'g, B: AsRef<[u8]>>(
+        &mut self,
+        graph: &mut BuildGraph<'g, M>,
+        pending: &[(u32, Pending)],
+        chunks: &'g Chunks<'_, B>,
+    ) -> Result<Vec<(u32, u32)>> {
         let mut inserted = Vec::new();
-        for &(id, change) in &pending {
+        for &(id, change) in pending {
             let Pending::Upsert(slot) = change else {
                 continue;
             };
@@ -440,24 +477,41 @@ impl<'a, M: Metric, R: Rng> Builder<'a, M, R> {
             );
             inserted.push((slot, id));
         }
-        stats.inserted = inserted.len() as u64;
-        let linking = match relinked.is_empty() {
-            true => inserted.clone(),
-            false => [relinked.as_slice(), &inserted].concat(),
-        };
-        insert_all(self.hooks, &graph, &linking)?;
+        Ok(inserted)
+    }
 
+    /// Connecting: links the nodes the insertions left unreachable; returns the links
+    /// added. A cancellation asked for by then stops the build here.
+    fn connect(&self, graph: &BuildGraph<'_, M>) -> Result<u64> {
         self.hooks.report(Phase::Connecting, 0, 1);
-        stats.reconnected = search::with_scratch(|scratch| graph.connect_unreachable(scratch))?;
+        let reconnected = search::with_scratch(|scratch| graph.connect_unreachable(scratch))?;
         if self.hooks.cancelled() {
             return Err(Error::Cancelled);
         }
+        Ok(reconnected)
+    }
 
+    /// Planning the writes: the item set after the build (`built` less the deleted items,
+    /// plus the inserted ones), the new entry point, top level and item count in `meta`, the
+    /// free set (the stored one, which must hold no live node, plus the removed slots), the
+    /// compact codes, the slot map's updates, and the changed link chunks.
+    #[allow(clippy::too_many_arguments)]
+    fn plan_changes<T: ReadTxn>(
+        &self,
+        txn: &T,
+        meta: &mut Metadata,
+        stored: Option<&Metadata>,
+        graph: &BuildGraph<'_, M>,
+        built: RoaringBitmap,
+        removed: &Removed,
+        inserted: &[(u32, u32)],
+    ) -> Result<WritePlan> {
+        let index = self.writer.index;
         let mut items = built;
-        for id in &removed_ids {
+        for id in &removed.ids {
             items.remove(*id);
         }
-        for (_, id) in &inserted {
+        for (_, id) in inserted {
             items.insert(*id);
         }
         let entry = *graph
@@ -467,7 +521,7 @@ impl<'a, M: Metric, R: Rng> Builder<'a, M, R> {
         meta.entry_point = entry.slot;
         meta.max_level = if entry.slot.is_some() { entry.level } else { 0 };
         meta.item_count = items.len() as u32;
-        let mut free = values::read_free(txn, index, &meta)?;
+        let mut free = values::read_free(txn, index, meta)?;
         // A free slot holding a live node would hand that node's vector to the next add.
         if let Some(slot) = free.iter().find(|&slot| graph.is_live(slot)) {
             return Err(Error::corrupted(
@@ -475,21 +529,36 @@ impl<'a, M: Metric, R: Rng> Builder<'a, M, R> {
                 &key::prefix(index, key::Tag::FreeSlots),
             ));
         }
-        free |= &removed;
-        let code_writes = codes::plan_codes(
-            txn, index, &mut meta, self.codes, &graph, &inserted, self.hooks,
-        )?;
+        free |= &removed.slots;
+        let code_writes =
+            codes::plan_codes(txn, index, meta, self.codes, graph, inserted, self.hooks)?;
         let changes = Changes {
             items: &items,
-            slot_map: slot_map::plan_updates(txn, index, &meta, &removed_ids, &inserted)?,
+            slot_map: slot_map::plan_updates(txn, index, meta, &removed.ids, inserted)?,
             free: &free,
             codes: code_writes,
         };
-        let plan = plan_writes(&graph, index, &meta, stored.as_ref(), changes)?;
-        stats.distances = graph.distance_count();
-        stats.nodes_written = (0..slot_count).filter(|&s| graph.is_dirty(s)).count() as u64;
-        Ok((plan, stats))
+        plan_writes(graph, index, meta, stored, changes)
     }
+}
+
+/// The stored nodes, as [`Builder::place_stored`] found them.
+struct Stored<'g> {
+    /// The slot of every built item.
+    slot_of_item: HashMap<u32, u32>,
+    /// A forced rebuild's nodes, `(slot, id, vector)`: placed by [`Builder::relink`] once
+    /// the removed ones are known.
+    to_relink: Vec<(u32, u32, &'g [u8])>,
+}
+
+/// What [`Builder::remove`] took out of the graph.
+struct Removed {
+    /// The slots of the deleted and replaced items (free after the build).
+    slots: RoaringBitmap,
+    /// The deleted items (a replaced one stays in the item set).
+    ids: Vec<u32>,
+    /// The nodes whose links were repaired.
+    repaired: u64,
 }
 
 /// Inserts the placed nodes, the first alone when the graph is empty, the rest in

@@ -11,8 +11,8 @@ use std::collections::BTreeMap;
 use hannoy_metrics::{Metric, Quantizer, Scheme};
 use rayon::prelude::*;
 
-use super::build::Hooks;
 use super::graph::BuildGraph;
+use super::hooks::Hooks;
 use crate::error::{Error, Result};
 use crate::format::codes::{code_error, decode_error, read_quantizer};
 use crate::format::{CODES_SINCE, CodesInfo, Geometry, Metadata, key};

@@ -8,12 +8,14 @@ mod batch;
 mod build;
 mod codes;
 mod graph;
+mod hooks;
 mod persist;
 mod prune;
 mod repair;
 mod slots;
 
-pub use build::{BuildStats, Builder, Phase, Progress};
+pub use build::{BuildStats, Builder};
+pub use hooks::{Phase, Progress};
 
 use std::marker::PhantomData;
 
@@ -22,10 +24,10 @@ use rand::Rng;
 use roaring::RoaringBitmap;
 
 use crate::error::{Error, Result};
+use crate::format::metadata::read_metadata;
 use crate::format::values::{self, Pending};
 use crate::format::{FORMAT_VERSION, Geometry, Metadata, foreign, key, slot_map};
 use crate::params::BuildParams;
-use crate::reader::read_metadata;
 use crate::store::{ReadTxn, WriteTxn};
 
 /// Writes one index (`index` numbers the indexes of a store) of vectors of `dimensions`
@@ -123,10 +125,9 @@ impl<M: Metric> Writer<M> {
         let Some(meta) = self.metadata(txn)? else {
             return Ok(false);
         };
-        Ok(match values::pending_change(txn, self.index, id, &meta)? {
-            Some(Pending::Upsert(_)) => true,
-            Some(Pending::Delete) => false,
-            None => slot_map::read_slot(txn, self.index, id, &meta)?.is_some(),
+        Ok(match self.lookup(txn, id, &meta)? {
+            Lookup::Pending(Pending::Upsert(_)) | Lookup::Built(_) => true,
+            Lookup::Pending(Pending::Delete) | Lookup::Missing => false,
         })
     }
 
@@ -138,17 +139,14 @@ impl<M: Metric> Writer<M> {
         let Some(meta) = self.metadata(txn)? else {
             return Ok(None);
         };
-        let slot = match values::pending_change(txn, self.index, id, &meta)? {
-            Some(Pending::Upsert(slot)) => slot,
-            Some(Pending::Delete) => return Ok(None),
-            None => match slot_map::read_slot(txn, self.index, id, &meta)? {
-                // A built item of a codes-only index has its code only.
-                Some(slot) if meta.codes_only() => {
-                    return codes::read_stand_in(txn, self.index, &meta, slot).map(Some);
-                }
-                Some(slot) => slot,
-                None => return Ok(None),
-            },
+        let slot = match self.lookup(txn, id, &meta)? {
+            Lookup::Pending(Pending::Upsert(slot)) => slot,
+            Lookup::Pending(Pending::Delete) | Lookup::Missing => return Ok(None),
+            // A built item of a codes-only index has its code only.
+            Lookup::Built(slot) if meta.codes_only() => {
+                return codes::read_stand_in(txn, self.index, &meta, slot).map(Some);
+            }
+            Lookup::Built(slot) => slot,
         };
         let bytes = slots::read_vector(
             txn,
@@ -218,7 +216,7 @@ impl<M: Metric> Writer<M> {
     /// written by another library; store errors.
     pub fn need_build<T: ReadTxn>(&self, txn: &T) -> Result<bool> {
         foreign::refuse_foreign(txn, self.index)?;
-        let mut pending = txn.prefix(&key::prefix(self.index, key::Tag::Pending))?;
+        let mut pending = txn.prefix(&values::pending_prefix(self.index))?;
         Ok(pending.next().transpose()?.is_some())
     }
 
@@ -236,6 +234,18 @@ impl<M: Metric> Writer<M> {
     /// A build of the pending changes, with level draws taken from `rng`.
     pub fn builder<'a, R: Rng>(&'a self, rng: &'a mut R) -> Builder<'a, M, R> {
         Builder::new(self, rng)
+    }
+
+    /// Item `id` as changes not built yet leave it: its pending change if it has one, else
+    /// its slot as built (the slot map is read only when there is no pending change).
+    fn lookup<T: ReadTxn>(&self, txn: &T, id: u32, meta: &Metadata) -> Result<Lookup> {
+        if let Some(change) = values::pending_change(txn, self.index, id, meta)? {
+            return Ok(Lookup::Pending(change));
+        }
+        Ok(match slot_map::read_slot(txn, self.index, id, meta)? {
+            Some(slot) => Lookup::Built(slot),
+            None => Lookup::Missing,
+        })
     }
 
     /// The stored metadata, checked against this writer's metric and dimensions.
@@ -274,4 +284,14 @@ impl<M: Metric> Writer<M> {
             codes: None,
         }
     }
+}
+
+/// An item as [`Writer::lookup`] finds it: a pending change over the built graph.
+enum Lookup {
+    /// It has a change not built yet.
+    Pending(Pending),
+    /// It has no pending change, and is built in this slot.
+    Built(u32),
+    /// It has no pending change and is not built.
+    Missing,
 }

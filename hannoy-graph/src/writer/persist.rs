@@ -9,7 +9,8 @@ use super::codes::CodeWrites;
 use super::graph::BuildGraph;
 use crate::error::Result;
 use crate::format::links::{self, write_record0};
-use crate::format::{Metadata, key, values};
+use crate::format::values::{self, ValueWrite};
+use crate::format::{Metadata, key, metadata};
 use crate::store::WriteTxn;
 
 /// Every write of a build, prepared before the first one happens; each value sealed with
@@ -31,6 +32,14 @@ impl WritePlan {
     fn put(&mut self, meta: &Metadata, key: Vec<u8>, payload: Vec<u8>) {
         let value = meta.seal(&key, payload);
         self.puts.push((key, value));
+    }
+
+    /// Plans `write`: its payload put, sealed as `meta` says, or its key deleted.
+    fn write(&mut self, meta: &Metadata, write: ValueWrite) {
+        match write {
+            (key, Some(payload)) => self.put(meta, key, payload),
+            (key, None) => self.deletes.push(key),
+        }
     }
 
     /// Performs the writes.
@@ -80,7 +89,7 @@ pub fn plan_writes<M: Metric>(
         chunks: 0,
     };
     plan.delete_prefixes
-        .push(key::prefix(index, key::Tag::Pending).to_vec());
+        .push(values::pending_prefix(index).to_vec());
     let geometry = meta.geometry;
 
     let dirty_chunks: BTreeSet<u32> = (0..meta.slot_count)
@@ -139,18 +148,10 @@ pub fn plan_writes<M: Metric>(
             .push(key::links_layer(index, layer).to_vec());
     }
 
-    for (slot_key, payload) in changes.slot_map {
-        match payload {
-            Some(payload) => plan.put(meta, slot_key, payload),
-            None => plan.deletes.push(slot_key),
-        }
+    for write in changes.slot_map {
+        plan.write(meta, write);
     }
-    let free_key = key::prefix(index, key::Tag::FreeSlots).to_vec();
-    if changes.free.is_empty() {
-        plan.deletes.push(free_key);
-    } else {
-        plan.put(meta, free_key, values::encode_bitmap(changes.free)?);
-    }
+    plan.write(meta, values::free_write(index, changes.free)?);
     let codes = changes.codes;
     plan.delete_prefixes.extend(codes.delete_prefixes);
     plan.deletes.extend(codes.deletes);
@@ -158,15 +159,9 @@ pub fn plan_writes<M: Metric>(
         plan.put(meta, key, payload);
         plan.chunks += 1;
     }
-    let items_bytes = values::encode_bitmap(changes.items)?;
-    plan.put(
-        meta,
-        key::prefix(index, key::Tag::Items).to_vec(),
-        items_bytes,
-    );
+    plan.write(meta, values::items_write(index, changes.items)?);
     // The metadata seals itself (its version says whether it has a checksum).
-    let meta_key = key::prefix(index, key::Tag::Metadata);
-    plan.puts.push((meta_key.to_vec(), meta.encode(&meta_key)));
+    plan.puts.push(metadata::stored_entry(index, meta));
     // In key order, so the writes walk the B-tree once, left to right. (That does not pack
     // LMDB's pages: it packs a split page only when the new key goes past the page's last,
     // and the map's keys go between older ones; hence the slot map's groups.) The sort is

@@ -4,8 +4,8 @@ use hannoy_metrics::Metric;
 use rayon::prelude::*;
 use roaring::RoaringBitmap;
 
-use super::build::Hooks;
 use super::graph::{BuildGraph, Entry};
+use super::hooks::Hooks;
 use super::prune::select_neighbours;
 use crate::error::Result;
 use crate::search::Candidate;

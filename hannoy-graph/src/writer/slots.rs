@@ -28,13 +28,6 @@ pub fn take_slot(free: &mut RoaringBitmap, meta: &mut Metadata) -> Result<u32> {
     Ok(slot)
 }
 
-/// Writes the metadata of `index`.
-pub fn write_metadata<T: WriteTxn>(txn: &mut T, index: u16, meta: &Metadata) -> Result<()> {
-    let meta_key = key::prefix(index, key::Tag::Metadata);
-    txn.put(&meta_key, &meta.encode(&meta_key))?;
-    Ok(())
-}
-
 /// Gives back a slot reserved by an item that was deleted before being built; its vector
 /// bytes are zeroed.
 pub fn release<T: WriteTxn>(
@@ -47,7 +40,7 @@ pub fn release<T: WriteTxn>(
     write_vector(txn, index, meta, slot, &vec![0; len])?;
     let mut free = values::read_free(txn, index, meta)?;
     free.insert(slot);
-    write_free(txn, index, meta, &free)
+    values::write_free(txn, index, meta, &free)
 }
 
 /// Writes `encoded` into `slot`'s place of its vector chunk (creating the chunk, zeroed,
@@ -149,23 +142,4 @@ pub fn read_vector<T: ReadTxn>(
         .get(start..start + len)
         .map(<[u8]>::to_vec)
         .ok_or_else(|| Error::corrupted("vector chunk is too short", &chunk_key))
-}
-
-/// Writes the free set of `index` (deleting the key when the set is empty).
-pub fn write_free<T: WriteTxn>(
-    txn: &mut T,
-    index: u16,
-    meta: &Metadata,
-    free: &RoaringBitmap,
-) -> Result<()> {
-    let free_key = key::prefix(index, key::Tag::FreeSlots);
-    if free.is_empty() {
-        txn.delete(&free_key)?;
-    } else {
-        txn.put(
-            &free_key,
-            &meta.seal(&free_key, values::encode_bitmap(free)?),
-        )?;
-    }
-    Ok(())
 }
