@@ -276,8 +276,9 @@ fn bad_sources_are_typed_errors() {
 /// every backend; so that it builds without the published crate, it reads them from files,
 /// `tests/fixtures/hannoy-0.3-{built,unbuilt}.kv`: every key and value of index 0 holding
 /// 40 Euclidean vectors of 4 dimensions as items `0..40`, each field a little-endian `u32`
-/// length and its bytes. This checks that they are what hannoy 0.3 writes, byte for byte;
-/// `HANNOY_WRITE_FIXTURES=1` writes them anew instead.
+/// length and its bytes. This checks that the unbuilt one is what hannoy 0.3 writes, byte
+/// for byte, and that hannoy 0.3 opens the built one (its parallel build links differently
+/// from run to run) and reads back every vector; `HANNOY_WRITE_FIXTURES=1` writes them anew.
 #[test]
 fn conformance_fixtures_are_what_hannoy_0_3_writes() {
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures");
@@ -301,6 +302,10 @@ fn conformance_fixtures_are_what_hannoy_0_3_writes() {
             std::fs::write(&path, &bytes).unwrap();
         }
         let stored = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        if build.is_some() {
+            assert_hannoy_0_3_reads(&stored, &vectors);
+            continue;
+        }
         assert!(
             stored == bytes,
             "{} is not what hannoy 0.3 writes ({} bytes against {}); \
@@ -309,6 +314,35 @@ fn conformance_fixtures_are_what_hannoy_0_3_writes() {
             path.display(),
             stored.len(),
             bytes.len()
+        );
+    }
+}
+
+/// Loads the fixture `bytes` into a fresh LMDB environment and checks that hannoy 0.3 opens
+/// index 0 as a built index holding `vectors` as items `0..`.
+fn assert_hannoy_0_3_reads(bytes: &[u8], vectors: &[Vec<f32>]) {
+    let temp = tempfile::tempdir().unwrap();
+    let (env, db) = create::<Bytes, Bytes>(temp.path());
+    let mut wtxn = env.write_txn().unwrap();
+    let mut rest = bytes;
+    let mut next = || {
+        let (len, tail) = rest.split_first_chunk::<4>()?;
+        let (field, tail) = tail.split_at_checked(u32::from_le_bytes(*len) as usize)?;
+        rest = tail;
+        Some(field)
+    };
+    while let Some(key) = next() {
+        db.put(&mut wtxn, key, next().expect("a value")).unwrap();
+    }
+    wtxn.commit().unwrap();
+    let rtxn = env.read_txn().unwrap();
+    let db: hannoy_0_3::Database<hannoy_0_3::distances::Euclidean> = db.remap_types();
+    let reader = hannoy_0_3::Reader::open(&rtxn, 0, db).unwrap();
+    assert_eq!(reader.n_items(), vectors.len() as u64);
+    for (id, vector) in vectors.iter().enumerate() {
+        assert_eq!(
+            reader.item_vector(&rtxn, id as u32).unwrap().as_ref(),
+            Some(vector)
         );
     }
 }
