@@ -67,6 +67,7 @@ mod query;
 mod rabitq;
 mod rabitq_ext;
 mod rotation;
+mod scale_sweep;
 mod sq8;
 
 use std::fmt;

@@ -33,6 +33,7 @@ use pulp::Simd;
 
 use super::kernels;
 use super::rabitq::{RaBitQ1, RaBitQQuery};
+use super::scale_sweep::{self, Grid};
 use super::{Codec, InnerProduct, QueryDigits, le_f32};
 
 /// Scales tried per vector when fitting the grid.
@@ -54,82 +55,32 @@ impl<const BITS: usize> RaBitQExt<BITS> {
     /// Levels `uᵢ` of `o` at scale `t`: `round(t·oᵢ + centre)` clamped to the levels.
     fn levels(o: &[f64], t: f64, out: &mut [u8]) {
         for (u, &v) in out.iter_mut().zip(o) {
-            *u = level(t * v + Self::CENTRE, Self::TOP);
+            // Levels are integers of 0..=TOP <= 255.
+            *u = scale_sweep::level(t * v + Self::CENTRE, Self::TOP) as u8;
         }
     }
 
     /// Replaces `best` (the levels at scale 0) and `score` (theirs, `(<y, o>, ‖y‖)` in
     /// order) by those of the candidate scale whose levels fit `o` best (the largest
-    /// `<y, o>/‖y‖`, the first of equals), if one beats them. Levels only change at a few
-    /// scales per component (at most `2ᴮ - 1` times, monotonically), so instead of scoring
-    /// every candidate in full, each component's changes are found (a guess from where its
-    /// value crosses the next half, then the exact level at each candidate from there) and
-    /// the sweep adds them up. The levels at any candidate are exactly those
-    /// [`levels`](Self::levels) gives; the swept sums differ from in-order ones by rounding
-    /// only, so the candidates near the best are scored again in order, and those scores
-    /// are what the code stores.
+    /// `<y, o>/‖y‖`, the first of equals), if one beats them. Every candidate is scored by
+    /// [`scale_sweep::ratios`] (exact levels, sums in lane order); the candidates within
+    /// rounding of the best are scored again in order, and those scores decide and are
+    /// what the code stores, so the result is the same on every instruction set.
     fn best_scale(
         o: &[f64],
         scales: &[f64; CANDIDATES],
         best: &mut Vec<u8>,
         score: &mut (f64, f64),
     ) {
-        let at_zero = *score;
-        let (mut d_dot, mut d_norm_sq) = ([0.0f64; CANDIDATES], [0.0f64; CANDIDATES]);
-        // Scales grow by about this much from one candidate to the next.
-        let step = scales[CANDIDATES - 1] / CANDIDATES as f64;
-        for (&v, &first) in o.iter().zip(best.iter()) {
-            if v == 0.0 || step <= 0.0 {
-                continue;
-            }
-            let (mut now, mut s) = (first, 0usize);
-            loop {
-                let next = match v > 0.0 {
-                    true if f64::from(now) < Self::TOP => now + 1,
-                    false if now > 0 => now - 1,
-                    _ => break,
-                };
-                // The scale at which t·v + centre crosses the half between the two levels;
-                // one candidate early, for the rounding of the guess.
-                let half = (f64::from(now) + f64::from(next)) / 2.0 - Self::CENTRE;
-                let guess = (half / v / step).floor();
-                if guess.is_nan() || guess >= CANDIDATES as f64 {
-                    break;
-                }
-                s = s.max((guess.max(1.0) as usize) - 1);
-                let changed = loop {
-                    match scales.get(s) {
-                        Some(&t) => match level(t * v + Self::CENTRE, Self::TOP) {
-                            same if same == now => s += 1,
-                            changed => break Some(changed),
-                        },
-                        None => break None,
-                    }
-                };
-                let Some(changed) = changed else {
-                    break;
-                };
-                let (y0, y1) = (
-                    f64::from(now) - Self::CENTRE,
-                    f64::from(changed) - Self::CENTRE,
-                );
-                d_dot[s] += (y1 - y0) * v;
-                d_norm_sq[s] += y1 * y1 - y0 * y0;
-                now = changed;
-                s += 1;
-            }
-        }
-        // The swept ratios <y, o>/‖y‖ (‖y‖ >= √D/2 > 0: no level sits on the centre).
-        let (mut dot, mut norm_sq) = (at_zero.0, at_zero.1 * at_zero.1);
-        let ratios: [f64; CANDIDATES] = std::array::from_fn(|s| {
-            dot += d_dot[s];
-            norm_sq += d_norm_sq[s];
-            dot / norm_sq.max(f64::MIN_POSITIVE).sqrt()
-        });
+        let grid = Grid {
+            centre: Self::CENTRE,
+            top: Self::TOP,
+        };
+        let ratios = scale_sweep::ratios(o, scales, grid);
         // The candidates within rounding of the best are scored again in order and
         // compared as the first encoder did (in order, a strict gain to replace), so that
         // ties (equal components give many) resolve as they did.
-        let top = ratios.iter().fold(at_zero.0 / at_zero.1, |m, &r| m.max(r));
+        let top = ratios.iter().fold(score.0 / score.1, |m, &r| m.max(r));
         let near = |r: f64| r >= top - 1e-9 * top.abs();
         let mut levels = vec![0u8; o.len()];
         for (&t, _) in scales.iter().zip(ratios).filter(|&(_, r)| near(r)) {
@@ -167,19 +118,6 @@ impl<const BITS: usize> RaBitQExt<BITS> {
         }
         (dot, norm_sq.sqrt())
     }
-}
-
-/// `round(x)` (halves away from zero) of `x` clamped to `[0, top]`, as a level: the same
-/// as `x.round().clamp(0.0, top)`, without the `round` call that the baseline instruction
-/// set makes a library call (it was most of the encoding time).
-#[inline(always)]
-fn level(x: f64, top: f64) -> u8 {
-    let x = x.clamp(0.0, top);
-    // Truncation of x + 0.5 rounds halves up; it overshoots only when the addition itself
-    // rounds up to the next integer (x just below a half), which the exact comparison
-    // with `up - 0.5` (a half-integer, exact in f64) undoes.
-    let up = (x + 0.5) as u8;
-    if x < f64::from(up) - 0.5 { up - 1 } else { up }
 }
 
 impl<const BITS: usize> Codec for RaBitQExt<BITS> {
@@ -268,32 +206,6 @@ mod tests {
         (0..n)
             .map(|_| (rng.next_u64() >> 40) as f32 / (1u64 << 24) as f32 - 0.5)
             .collect()
-    }
-
-    #[test]
-    fn a_level_is_the_rounded_clamped_value() {
-        let mut rng = SplitMix64::new(4);
-        let mut cases = vec![
-            0.49999999999999994,
-            0.5,
-            1.5,
-            2.4999999999999996,
-            2.5,
-            -0.3,
-            -7.0,
-            14.5,
-            15.0,
-            15.49,
-            99.0,
-            0.0,
-        ];
-        cases.extend(
-            (0..100_000).map(|_| (rng.next_u64() >> 11) as f64 / (1u64 << 49) as f64 - 1.0),
-        );
-        for x in cases {
-            assert_eq!(level(x, 15.0), x.round().clamp(0.0, 15.0) as u8, "{x}");
-            assert_eq!(level(x, 3.0), x.round().clamp(0.0, 3.0) as u8, "{x}");
-        }
     }
 
     /// The encoder as first written (levels by `round`, every candidate scored in order):
