@@ -28,7 +28,7 @@ use pyo3::prelude::*;
 /// hannoy: an approximate-nearest-neighbour index (HNSW) whose graph and vectors live in a
 /// transactional store (LMDB, redb or memory). See ``Database``.
 #[pymodule]
-#[pyo3(name = "hannoy")]
+#[pyo3(name = "_hannoy")]
 fn hannoy_module(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<database::Database>()?;
     module.add_class::<writer::Writer>()?;
