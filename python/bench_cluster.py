@@ -22,21 +22,8 @@ import numpy as np
 import ray
 
 import hannoy
+from bench import DEFAULT_DATASET, read_vecs, recall  # python/bench.py, beside this file
 from hannoy.cluster import ShardedIndex, _merge
-
-DEFAULT_DATASET = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "debian-minilm-384"
-
-
-def read_vecs(path: Path, dtype) -> np.ndarray:
-    raw = np.fromfile(path, dtype=np.int32)
-    dims = int(raw[0])
-    return np.ascontiguousarray(raw.reshape(-1, dims + 1)[:, 1:]).view(dtype)
-
-
-def recall(found: np.ndarray, truth: np.ndarray, k: int) -> float:
-    hits = sum(len(set(f[:k].tolist()) & set(t[:k].tolist())) for f, t in zip(found, truth))
-    return hits / (k * len(found))
-
 
 def median_seconds(passes: int, run):
     run()

@@ -69,6 +69,7 @@ LAYOUT_FILE = "layout.json"
 
 LAYOUT_FORMAT = 1
 MAX_SHARDS = 4096
+INLINE_BATCH_BYTES = 64 * 1024
 
 
 class ClusterError(hannoy.HannoyError):
@@ -590,7 +591,9 @@ class ShardedIndex:
             allowed = _ids(candidates, "candidates")
             route = shard_of(allowed, self.shards)
             per_shard = [allowed[route == s] for s in range(self.shards)]
-        batch = ray.put(queries)
+        # A large batch goes to the object store once for every shard; a small one travels
+        # inline with each call (a put costs more than it saves there).
+        batch = ray.put(queries) if queries.nbytes > INLINE_BATCH_BYTES else queries
         asked = [
             s for s in range(self.shards) if per_shard[s] is None or per_shard[s].size > 0
         ]
