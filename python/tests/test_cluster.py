@@ -5,6 +5,7 @@ a shard killed in the middle of a query stream, and bad input.
 Ray is the package's optional extra: without it these tests are skipped, except in CI
 (CI=true), where a missing Ray fails."""
 
+import _thread
 import os
 import threading
 import time
@@ -252,6 +253,21 @@ def test_a_restart_between_writes_and_build_aborts_every_shard(tmp_path):
     with pytest.raises(ShardWritesLostError, match="shard 0"):
         index.build(threads=1)
     # Neither shard took the new items: shard 1's were aborted.
+    held = np.concatenate([index.shard_ids(s) for s in range(2)])
+    assert sorted(held.tolist()) == ids.tolist()
+    index.close()
+
+
+def test_an_interrupted_build_aborts_every_shard(tmp_path):
+    index, ids, vectors = built(tmp_path, n=200, shards=2)
+    fresh = np.arange(10_000, 40_000, dtype=np.uint32)
+    index.add_items(fresh, vectors_for("cosine", len(fresh), DIMS, seed=4))
+    timer = threading.Timer(0.05, _thread.interrupt_main)  # Ctrl-C while the shards build
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        index.build(threads=1)
+        time.sleep(10)  # the build finished first: the interrupt lands here, and fails below
+    timer.join()
     held = np.concatenate([index.shard_ids(s) for s in range(2)])
     assert sorted(held.tolist()) == ids.tolist()
     index.close()
