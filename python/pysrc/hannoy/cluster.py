@@ -312,6 +312,10 @@ class ShardedIndex:
     their stores live on that node's disk; Ray restarts a dead actor in place
     (``max_restarts`` times, ``-1`` for always), and it reopens its committed store.
 
+    ``backend="memory"`` (``path=None``) keeps nothing on disk: a memory shard whose actor
+    restarts comes back empty, and nothing can be reopened (for tests and short-lived
+    indexes).
+
     ``m``, ``ef_construction``, ``seed`` and ``quantization`` are every shard's writer
     settings (the same ``seed`` for all), ``map_size`` LMDB's size limit per shard.
     """
